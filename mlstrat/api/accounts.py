@@ -1,0 +1,90 @@
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from mlstrat.accounts import selectors, services
+from mlstrat.accounts.models import Membership, Project, Role
+from mlstrat.accounts.permissions import require_member
+
+User = get_user_model()
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "slug", "name", "description", "created_at", "role"]
+        read_only_fields = ["id", "slug", "created_at", "role"]
+
+    def get_role(self, project) -> str | None:
+        membership = project.memberships.filter(user=self.context["request"].user).first()
+        return membership.role if membership else None
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.SlugRelatedField(
+        source="user", slug_field="username", queryset=User.objects.all()
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "role", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class ProjectViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Projects the caller belongs to. Anyone signed in may create one (and becomes its admin)."""
+
+    serializer_class = ProjectSerializer
+    lookup_field = "slug"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Project.objects.none()
+        return selectors.projects_for_user(user=self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.project_create(
+            owner=self.request.user, **serializer.validated_data
+        )
+
+    @extend_schema(request=MembershipSerializer, responses=MembershipSerializer(many=True))
+    @action(detail=True, methods=["get", "post"], serializer_class=MembershipSerializer)
+    def members(self, request, slug=None):
+        project = self.get_object()
+        if request.method == "POST":
+            require_member(user=request.user, project=project, role=Role.ADMIN)
+            serializer = MembershipSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            try:
+                membership = services.membership_set(
+                    project=project,
+                    user=serializer.validated_data["user"],
+                    role=serializer.validated_data["role"],
+                )
+            except services.LastAdminError as exc:
+                raise serializers.ValidationError({"role": [str(exc)]}) from exc
+            return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+        members = selectors.project_members(project=project)
+        return Response(MembershipSerializer(members, many=True).data)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<username>[\w.@+-]+)")
+    def remove_member(self, request, slug=None, username=None):
+        project = self.get_object()
+        require_member(user=request.user, project=project, role=Role.ADMIN)
+        user = get_object_or_404(User, username=username, memberships__project=project)
+        try:
+            services.membership_remove(project=project, user=user)
+        except services.LastAdminError as exc:
+            raise serializers.ValidationError({"role": [str(exc)]}) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)

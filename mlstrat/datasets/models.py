@@ -1,0 +1,146 @@
+from django.conf import settings
+from django.db import models
+
+from mlstrat.accounts.models import Project
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "train"
+    TRAIN_DEV = "train_dev", "train-dev"
+    DEV = "dev", "dev"
+    TEST = "test", "test"
+
+
+SPLIT_ORDER = [Split.TRAIN, Split.TRAIN_DEV, Split.DEV, Split.TEST]
+
+
+class Dataset(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    class_names = models.JSONField(default=list, blank=True)
+    # A proxy for Bayes error, entered by a lead, as a fraction (0.01 = 1%).
+    human_level_error = models.FloatField(null=True, blank=True)
+    # Optional per source distribution: {"web": 0.01, "app": 0.02}.
+    human_level_error_by_source = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="dataset_unique_name"),
+            models.CheckConstraint(
+                condition=models.Q(human_level_error__isnull=True)
+                | models.Q(human_level_error__gte=0, human_level_error__lte=1),
+                name="dataset_human_error_is_a_rate",
+            ),
+        ]
+        ordering = ["project", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+def image_upload_to(example, filename):
+    return f"datasets/{example.dataset_id}/images/{filename}"
+
+
+class Example(models.Model):
+    """One image of a dataset. `label` is the label in force; `original_label` as imported."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="examples")
+    example_id = models.CharField(max_length=200)
+    label = models.CharField(max_length=200)
+    original_label = models.CharField(max_length=200)
+    split = models.CharField(max_length=16, choices=Split.choices)
+    source = models.CharField(max_length=100, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    image = models.FileField(max_length=500, upload_to=image_upload_to)
+    thumbnail = models.FileField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "example_id"], name="example_unique_example_id"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["dataset", "split"], name="example_split_idx"),
+            models.Index(fields=["dataset", "label"], name="example_label_idx"),
+            models.Index(fields=["dataset", "source"], name="example_source_idx"),
+        ]
+
+    def __str__(self):
+        return self.example_id
+
+
+class RunStatus(models.TextChoices):
+    # A run is staged while its import job writes it, and becomes visible in one
+    # transaction when the job succeeds (stage, then swap).
+    STAGING = "staging", "staging"
+    READY = "ready", "ready"
+    FAILED = "failed", "failed"
+
+
+class ModelRun(models.Model):
+    """One model version's predictions on a dataset."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="runs")
+    name = models.CharField(max_length=200)
+    notes = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.STAGING)
+    has_probabilities = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    imported_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "name"],
+                condition=models.Q(status="ready"),
+                name="run_unique_ready_name",
+            ),
+        ]
+        indexes = [models.Index(fields=["dataset", "status", "imported_at"], name="run_ready_idx")]
+        ordering = ["dataset", "imported_at", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class Prediction(models.Model):
+    """A run's predicted label for an example.
+
+    `split` is copied from the example (it never changes) so that a run's errors on a
+    split are one index scan. `is_error` compares with the label in force and is kept
+    in step by the label-correction services.
+    """
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="predictions")
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="predictions")
+    split = models.CharField(max_length=16, choices=Split.choices)
+    predicted_label = models.CharField(max_length=200)
+    confidence = models.FloatField(null=True, blank=True)
+    probabilities = models.JSONField(null=True, blank=True)
+    is_error = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "example"], name="prediction_unique_example"),
+            models.CheckConstraint(
+                condition=models.Q(confidence__isnull=True)
+                | models.Q(confidence__gte=0, confidence__lte=1),
+                name="prediction_confidence_is_a_probability",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["run", "split", "is_error"], name="prediction_errors_idx"),
+            models.Index(fields=["run", "predicted_label"], name="prediction_label_idx"),
+            models.Index(fields=["run", "confidence"], name="prediction_confidence_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.run}: {self.example} -> {self.predicted_label}"

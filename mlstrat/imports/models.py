@@ -1,0 +1,69 @@
+from django.conf import settings
+from django.db import models
+
+from mlstrat.accounts.models import Project
+from mlstrat.datasets.models import Dataset, ModelRun
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    VALIDATING = "validating", "validating"
+    WRITING = "writing", "writing"
+    THUMBNAILS = "thumbnails", "making thumbnails"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+
+
+FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED}
+
+
+def upload_to(job, filename):
+    return f"imports/{job.project_id}/{filename}"
+
+
+class ImportJob(models.Model):
+    """One import of a prediction dump, run by a worker; its state is what the UI shows."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    dataset_name = models.CharField(max_length=200)
+    run_name = models.CharField(max_length=200)
+    run = models.ForeignKey(
+        ModelRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    upload = models.FileField(max_length=500, upload_to=upload_to, blank=True)
+    server_path = models.CharField(max_length=1000, blank=True)
+    replace = models.BooleanField(default=False)
+    skip_invalid = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    message = models.TextField(blank=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_validated = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(default=0)
+    rows_skipped = models.PositiveIntegerField(default=0)
+    thumbnails_total = models.PositiveIntegerField(default=0)
+    thumbnails_done = models.PositiveIntegerField(default=0)
+    # The first 100 row-level errors: [{"line": 12, "column": "split", "message": "..."}].
+    errors = models.JSONField(default=list, blank=True)
+    error_count = models.PositiveIntegerField(default=0)
+    timings = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "created_at"], name="import_job_project_idx")]
+
+    def __str__(self):
+        return f"import {self.run_name} into {self.dataset_name} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED

@@ -1,0 +1,162 @@
+from django.conf import settings
+from django.db import models
+
+from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, Split
+
+INCORRECT_LABEL = "incorrect_label"
+
+
+class ErrorCategory(models.Model):
+    """A column of the error-analysis sheet. Archived columns are hidden, their tags kept."""
+
+    BUILTIN_CHOICES = [("", "user-defined"), (INCORRECT_LABEL, "Incorrectly labeled")]
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="categories")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    color = models.CharField(max_length=7, default="#4e79a7")
+    key = models.CharField(max_length=1, blank=True, default="")
+    order = models.PositiveIntegerField(default=0)
+    archived = models.BooleanField(default=False)
+    builtin = models.CharField(max_length=32, blank=True, default="", choices=BUILTIN_CHOICES)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="category_unique_name"),
+            models.UniqueConstraint(
+                fields=["dataset", "key"],
+                condition=~models.Q(key="") & models.Q(archived=False),
+                name="category_unique_active_key",
+            ),
+            models.UniqueConstraint(
+                fields=["dataset", "builtin"],
+                condition=~models.Q(builtin=""),
+                name="category_unique_builtin",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(color__regex=r"^#[0-9a-fA-F]{6}$"), name="category_color_hex"
+            ),
+        ]
+        ordering = ["dataset", "order", "id"]
+        verbose_name_plural = "error categories"
+
+    def __str__(self):
+        return self.name
+
+
+class AssignmentMode(models.TextChoices):
+    EVERYONE = "everyone", "Everyone tags everything"
+    SPLIT = "split", "Split among annotators"
+
+
+class Review(models.Model):
+    """A sample of a run's misclassified examples that a team tags together."""
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="reviews")
+    name = models.CharField(max_length=200)
+    split = models.CharField(max_length=16, choices=Split.choices, default=Split.DEV)
+    # None: all errors matching the filters.
+    sample_size = models.PositiveIntegerField(null=True, blank=True, default=100)
+    seed = models.BigIntegerField()
+    filters = models.JSONField(default=dict, blank=True)
+    assignment = models.CharField(
+        max_length=16, choices=AssignmentMode.choices, default=AssignmentMode.EVERYONE
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name
+
+
+class ReviewItem(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="items")
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="+")
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["review", "example"], name="review_item_unique"),
+            models.UniqueConstraint(fields=["review", "position"], name="review_item_position"),
+        ]
+        ordering = ["review", "position"]
+
+    def __str__(self):
+        return f"{self.review} #{self.position}"
+
+
+class Tag(models.Model):
+    """One person's tick of one category on one misclassified example of one run."""
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="tags")
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="tags")
+    category = models.ForeignKey(ErrorCategory, on_delete=models.CASCADE, related_name="tags")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "example", "category", "user"], name="tag_unique_tick"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["run", "example"], name="tag_run_example_idx"),
+            models.Index(fields=["run", "category"], name="tag_run_category_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} ticked {self.category} on {self.example}"
+
+
+class TagAction(models.TextChoices):
+    SET = "set", "set"
+    CLEAR = "clear", "clear"
+
+
+class TagEvent(models.Model):
+    """Audit trail: every set or clear a person sent, and whether it changed anything."""
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="+")
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="+")
+    category = models.ForeignKey(ErrorCategory, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=8, choices=TagAction.choices)
+    changed = models.BooleanField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "at"], name="tag_event_run_idx")]
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.user} {self.action} {self.category} on {self.example}"
+
+
+class Comment(models.Model):
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="comments")
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="comments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField(max_length=5000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "example"], name="comment_run_example_idx")]
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.user} on {self.example}: {self.text[:40]}"

@@ -1,0 +1,3 @@
+"""Embedded default for `make run`: SQLite, in-process tasks, DEBUG on."""
+
+from .base import *  # noqa: F403

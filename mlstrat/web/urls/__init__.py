@@ -1,0 +1,27 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+
+from mlstrat.web.views import health, media, projects
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", projects.project_list, name="project-list"),
+    path("p/<slug:slug>/", projects.project_home, name="project-home"),
+    path("p/<slug:slug>/members/", projects.members, name="project-members"),
+    path(
+        "p/<slug:slug>/members/<str:username>/remove/",
+        projects.member_remove,
+        name="project-member-remove",
+    ),
+    re_path(
+        r"^examples/(?P<pk>\d+)/(?P<kind>image|thumbnail)/$",
+        media.example_image,
+        name="example-image",
+    ),
+    path("", include("mlstrat.web.urls.imports")),
+    path("", include("mlstrat.web.urls.sheet")),
+    path("", include("mlstrat.web.urls.dashboard")),
+    path("", include("mlstrat.web.urls.labels")),
+]

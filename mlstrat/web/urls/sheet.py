@@ -1,0 +1,3 @@
+"""Pages of the sheet concern; views in mlstrat/web/views/sheet.py."""
+
+urlpatterns = []

@@ -1,0 +1,92 @@
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from mlstrat.accounts import selectors, services
+from mlstrat.accounts.models import Project, Role
+from mlstrat.accounts.permissions import require_member
+from mlstrat.datasets.selectors import datasets_for_project, runs_for_dataset
+
+User = get_user_model()
+
+
+def project_for(request, slug, role=Role.ANNOTATOR):
+    """The project named in the URL, if the user may act in it with `role`."""
+    project = get_object_or_404(Project, slug=slug)
+    membership = require_member(user=request.user, project=project, role=role)
+    return project, membership
+
+
+@login_required
+def project_list(request):
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()
+        if not name:
+            messages.error(request, "A project needs a name.")
+        else:
+            project = services.project_create(name=name[:200], owner=request.user)
+            return redirect("project-home", slug=project.slug)
+    projects = selectors.projects_for_user(user=request.user)
+    return render(request, "web/project_list.html", {"projects": projects})
+
+
+@login_required
+def project_home(request, slug):
+    project, membership = project_for(request, slug)
+    datasets = [
+        (dataset, list(runs_for_dataset(dataset=dataset)))
+        for dataset in datasets_for_project(project=project)
+    ]
+    return render(
+        request,
+        "web/project_home.html",
+        {"project": project, "membership": membership, "datasets": datasets},
+    )
+
+
+@login_required
+def members(request, slug):
+    project, membership = project_for(request, slug)
+    if request.method == "POST":
+        require_member(user=request.user, project=project, role=Role.ADMIN)
+        username = request.POST.get("username", "").strip()
+        role = request.POST.get("role", Role.ANNOTATOR)
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            messages.error(
+                request, f"No account named “{username}”. Ask a site admin to invite them."
+            )
+        elif role not in Role.values:
+            messages.error(request, "Pick a role: admin, lead or annotator.")
+        else:
+            try:
+                services.membership_set(project=project, user=user, role=role)
+                messages.success(request, f"{user.username} is now {role}.")
+            except services.LastAdminError as exc:
+                messages.error(request, str(exc))
+        return redirect("project-members", slug=slug)
+    return render(
+        request,
+        "web/members.html",
+        {
+            "project": project,
+            "membership": membership,
+            "members": selectors.project_members(project=project),
+            "roles": Role.choices,
+        },
+    )
+
+
+@login_required
+@require_POST
+def member_remove(request, slug, username):
+    project, _ = project_for(request, slug, role=Role.ADMIN)
+    user = get_object_or_404(User, username=username, memberships__project=project)
+    try:
+        services.membership_remove(project=project, user=user)
+        messages.success(request, f"{username} was removed from {project.name}.")
+    except services.LastAdminError as exc:
+        messages.error(request, str(exc))
+    return redirect("project-members", slug=slug)
