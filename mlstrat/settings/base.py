@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "mlstrat.analytics",
     "mlstrat.api",
     "mlstrat.web",
+    "mlstrat.demo",
 ]
 
 MIDDLEWARE = [
