@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from .models import Membership, Project, User
+from .models import Invitation, Membership, Project, User
 
 admin.site.register(User, UserAdmin)
 
@@ -26,3 +26,10 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role"]
     search_fields = ["project__name", "user__username", "user__email"]
     autocomplete_fields = ["project", "user"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["project", "email", "role", "created_at", "expires_at", "accepted_at"]
+    search_fields = ["project__name", "email"]
+    readonly_fields = ["token"]

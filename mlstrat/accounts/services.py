@@ -67,3 +67,48 @@ def user_invite(*, username: str, email: str = "", password: str | None = None):
     user.full_clean(exclude=["password"])
     user.save()
     return user
+
+
+class InvitationInvalid(ValueError):
+    """The invitation link was used already, has expired, or never existed."""
+
+
+def invitation_create(*, project: Project, role: str, created_by, email: str = "", days: int = 7):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .models import Invitation
+
+    if role not in Role.values:
+        raise ValueError(f"Unknown role {role!r}.")
+    return Invitation.objects.create(
+        project=project,
+        role=role,
+        email=email,
+        created_by=created_by,
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, username: str, password: str):
+    """Create the invitee's account and membership; the link works once."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.utils import timezone
+
+    from .models import Invitation
+
+    invitation = Invitation.objects.select_for_update().filter(token=token).first()
+    if invitation is None or invitation.accepted_at or invitation.expires_at < timezone.now():
+        raise InvitationInvalid("This invitation link is not valid any more: ask for a new one.")
+    user = User(username=username, email=invitation.email)
+    user.full_clean(exclude=["password"])
+    validate_password(password, user)
+    user.set_password(password)
+    user.save()
+    Membership.objects.create(project=invitation.project, user=user, role=invitation.role)
+    invitation.accepted_by = user
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_by", "accepted_at"])
+    return user

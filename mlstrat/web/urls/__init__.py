@@ -15,6 +15,10 @@ urlpatterns = [
         projects.member_remove,
         name="project-member-remove",
     ),
+    path(
+        "p/<slug:slug>/invitations/", projects.invitation_create, name="project-invitation-create"
+    ),
+    path("invite/<str:token>/", projects.invitation_accept, name="invitation-accept"),
     re_path(
         r"^examples/(?P<pk>\d+)/(?P<kind>image|thumbnail)/$",
         media.example_image,

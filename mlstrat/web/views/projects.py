@@ -1,7 +1,9 @@
 from django.contrib import messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from mlstrat.accounts import selectors, services
@@ -67,6 +69,11 @@ def members(request, slug):
             except services.LastAdminError as exc:
                 messages.error(request, str(exc))
         return redirect("project-members", slug=slug)
+    invitations = (
+        project.invitations.filter(accepted_at__isnull=True)
+        if membership.has_role(Role.ADMIN)
+        else []
+    )
     return render(
         request,
         "web/members.html",
@@ -75,7 +82,51 @@ def members(request, slug):
             "membership": membership,
             "members": selectors.project_members(project=project),
             "roles": Role.choices,
+            "invitations": invitations,
         },
+    )
+
+
+@login_required
+@require_POST
+def invitation_create(request, slug):
+    project, _ = project_for(request, slug, role=Role.ADMIN)
+    role = request.POST.get("role", Role.ANNOTATOR)
+    if role not in Role.values:
+        messages.error(request, "Pick a role: admin, lead or annotator.")
+        return redirect("project-members", slug=slug)
+    invitation = services.invitation_create(
+        project=project,
+        role=role,
+        created_by=request.user,
+        email=request.POST.get("email", "").strip()[:254],
+    )
+    link = request.build_absolute_uri(reverse("invitation-accept", args=[invitation.token]))
+    messages.success(request, f"Invitation link (valid 7 days, works once): {link}")
+    return redirect("project-members", slug=slug)
+
+
+def invitation_accept(request, token):
+    error = None
+    if request.method == "POST":
+        if request.POST.get("password") != request.POST.get("password2"):
+            error = "The two passwords differ."
+        else:
+            try:
+                user = services.invitation_accept(
+                    token=token,
+                    username=request.POST.get("username", "").strip(),
+                    password=request.POST.get("password", ""),
+                )
+            except services.InvitationInvalid as exc:
+                error = str(exc)
+            except ValidationError as exc:
+                error = " ".join(exc.messages)
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                return redirect("project-list")
+    return render(
+        request, "registration/invitation.html", {"error": error}, status=400 if error else 200
     )
 
 
