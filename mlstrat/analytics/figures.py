@@ -1,0 +1,352 @@
+"""Every figure the dashboards show, as plain functions of counts and rates.
+
+No Django here (a test checks it): queries count, this module turns counts into
+figures, and views, the API and tasks only call it. Rates are fractions (0.01 = 1%).
+Outputs are plain dicts so they go straight into a snapshot's JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+Z95 = 1.96
+LABEL_ERRORS_WORTH_FIXING = 0.30
+SPLITS = ("train", "train_dev", "dev", "test")
+TEAM_RULES = ("majority", "any")
+
+
+def pct(rate: float | None, digits: int = 1) -> str:
+    """A rate as a person reads it: 0.006 -> '0.6%'."""
+    if rate is None:
+        return "n/a"
+    return f"{rate * 100:.{digits}f}%"
+
+
+def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k/n: honest for small n and k near 0 or n."""
+    if n <= 0:
+        raise ValueError("An interval needs at least one observation (n > 0).")
+    if not 0 <= k <= n:
+        raise ValueError(f"k must be between 0 and n (got k={k}, n={n}).")
+    p = k / n
+    z2 = z * z
+    denominator = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator
+    # Rounding must never push the point estimate outside its own interval.
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
+
+
+def rate(k: int, n: int) -> dict:
+    """k of n as a rate with its 95% interval; rate None (never 0) when n is 0."""
+    if n <= 0:
+        return {"k": k, "n": n, "rate": None, "low": None, "high": None}
+    low, high = wilson_interval(k, n)
+    return {"k": k, "n": n, "rate": k / n, "low": low, "high": high}
+
+
+def category_share(k: int, n: int, error_rate: float | None) -> dict:
+    """Of n reviewed errors, k carry a category: its share f (with a 95% interval), the
+    error attributable to it, E·f, and the ceiling E·(1-f), the best error reachable by
+    fixing that category alone."""
+    share = rate(k, n)
+    figure = {
+        "k": k,
+        "n": n,
+        "share": share["rate"],
+        "share_low": share["low"],
+        "share_high": share["high"],
+        "attributable": None,
+        "attributable_low": None,
+        "attributable_high": None,
+        "ceiling": None,
+    }
+    if error_rate is None or share["rate"] is None:
+        return figure
+    attributable = error_rate * share["rate"]
+    figure.update(
+        attributable=attributable,
+        attributable_low=error_rate * share["low"],
+        attributable_high=error_rate * share["high"],
+        ceiling=error_rate - attributable,
+    )
+    return figure
+
+
+def label_error_impact(
+    error_rate: float | None,
+    f_l: float | None = None,
+    *,
+    label_error_rate: float | None = None,
+    threshold: float = LABEL_ERRORS_WORTH_FIXING,
+) -> dict:
+    """How much of a run's error comes from incorrect labels.
+
+    Either f_l (the share of reviewed errors tagged *Incorrectly labeled*) or
+    label_error_rate (incorrect labels as a rate of all examples, e.g. carried over from
+    an earlier run's review, since dev labels do not change with the model) is given.
+    """
+    empty = {
+        "error_rate": error_rate,
+        "due_to_labels": None,
+        "other_causes": None,
+        "labels_share": None,
+        "other_share": None,
+        "worth_fixing_labels": False,
+        "verdict": "",
+    }
+    if error_rate is None or (f_l is None and label_error_rate is None):
+        empty["verdict"] = "Not enough data: tag reviewed errors to see the share of label errors."
+        return empty
+    if f_l is None:
+        if error_rate == 0:
+            empty["verdict"] = "This run makes no errors on this split."
+            return empty
+        f_l = min(1.0, label_error_rate / error_rate)
+    due = error_rate * f_l
+    other = error_rate - due
+    worth = f_l >= threshold
+    if worth:
+        verdict = (
+            f"Incorrect labels now cause {pct(f_l, 0)} of errors ({pct(due)} of {pct(error_rate)})"
+            ": fixing dev/test labels has become worth it."
+        )
+    else:
+        verdict = (
+            f"Incorrect labels cause {pct(f_l, 0)} of errors ({pct(due)} of {pct(error_rate)}): "
+            f"fixing every one would only bring the error to {pct(other)}; "
+            "other causes matter more for now."
+        )
+    return {
+        "error_rate": error_rate,
+        "due_to_labels": due,
+        "other_causes": other,
+        "labels_share": f_l,
+        "other_share": 1 - f_l,
+        "worth_fixing_labels": worth,
+        "verdict": verdict,
+    }
+
+
+GAPS = [
+    {
+        "key": "avoidable_bias",
+        "name": "Avoidable bias",
+        "formula": "train − human level",
+        "needs": ("human", "train"),
+        "remedies": [
+            "Train a bigger model",
+            "Train longer or with a better optimizer",
+            "Try a better architecture or hyperparameters",
+        ],
+    },
+    {
+        "key": "variance",
+        "name": "Variance",
+        "formula": "train-dev − train",
+        "needs": ("train", "train_dev"),
+        "remedies": [
+            "Get more training data",
+            "Regularize (weight decay, dropout, data augmentation)",
+            "Try a better architecture or hyperparameters",
+        ],
+    },
+    {
+        "key": "data_mismatch",
+        "name": "Data mismatch",
+        "formula": "dev − train-dev",
+        "needs": ("train_dev", "dev"),
+        "remedies": [
+            "Do error analysis on how dev differs from training data",
+            "Make training data more like dev: collect more of it",
+            "Or synthesize it (e.g. artificial data synthesis)",
+        ],
+    },
+    {
+        "key": "overfitting_dev",
+        "name": "Overfitting to dev",
+        "formula": "test − dev",
+        "needs": ("dev", "test"),
+        "remedies": ["Get a bigger dev set"],
+    },
+]
+
+MISSING_REASONS = {
+    "human": "the dataset's human-level error is not set (a lead can enter it)",
+    "train": "this run has no train examples",
+    "train_dev": "this run has no train-dev examples (hold out a slice of the training "
+    "distribution to separate variance from data mismatch)",
+    "dev": "this run has no dev examples",
+    "test": "this run has no test examples",
+}
+
+
+def error_decomposition(
+    human: float | None,
+    train: float | None,
+    train_dev: float | None,
+    dev: float | None,
+    test: float | None = None,
+) -> dict:
+    """Avoidable bias, variance, data mismatch and overfitting to dev, from the errors on
+    each split. A gap whose split is missing is None with the reason, never zero."""
+    levels = {"human": human, "train": train, "train_dev": train_dev, "dev": dev, "test": test}
+    terms = []
+    for gap in GAPS:
+        missing = [name for name in gap["needs"] if levels[name] is None]
+        value = None if missing else levels[gap["needs"][1]] - levels[gap["needs"][0]]
+        terms.append(
+            {
+                "key": gap["key"],
+                "name": gap["name"],
+                "formula": gap["formula"],
+                "value": value,
+                "explanation": (
+                    "Not shown: " + "; ".join(MISSING_REASONS[m] for m in missing) + "."
+                    if missing
+                    else ""
+                ),
+                "remedies": gap["remedies"],
+            }
+        )
+    combined = None
+    if train_dev is None and train is not None and dev is not None:
+        # Without train-dev, variance and mismatch cannot be told apart: show their sum.
+        combined = {
+            "name": "Variance + data mismatch",
+            "formula": "dev − train",
+            "value": dev - train,
+            "explanation": "Without a train-dev split these two cannot be separated.",
+        }
+    present = [t for t in terms if t["value"] is not None]
+    largest = max(present, key=lambda t: t["value"], default=None)
+    if largest is not None and largest["value"] <= 0:
+        largest = None
+    return {
+        "levels": levels,
+        "terms": terms,
+        "combined": combined,
+        "largest": largest["key"] if largest else None,
+        "advice": _decomposition_advice(largest),
+    }
+
+
+def _decomposition_advice(largest: dict | None) -> str:
+    if largest is None:
+        return "No positive gap to act on with the splits available."
+    return (
+        f"The largest gap is {largest['name'].lower()} ({pct(largest['value'])}, "
+        f"{largest['formula']}). Standard remedies: "
+        + "; ".join(r[0].lower() + r[1:] for r in largest["remedies"])
+        + "."
+    )
+
+
+def general_table(
+    *,
+    sources: Sequence[str],
+    trained: Mapping[str, tuple[int, int]],
+    not_trained: Mapping[str, tuple[int, int]],
+    human_by_source: Mapping[str, float] | None = None,
+) -> dict:
+    """Rows: human level / error on examples trained on / error on examples not trained
+    on; one column per source distribution. Counts are (errors, examples) per source;
+    a cell with no examples is None, with the reason."""
+    human_by_source = human_by_source or {}
+    columns = []
+    for source in sources:
+        t_k, t_n = trained.get(source, (0, 0))
+        u_k, u_n = not_trained.get(source, (0, 0))
+        columns.append(
+            {
+                "source": source,
+                "human": human_by_source.get(source),
+                "trained": rate(t_k, t_n),
+                "not_trained": rate(u_k, u_n),
+            }
+        )
+    return {
+        "rows": [
+            "Human level",
+            "Error on examples trained on",
+            "Error on examples not trained on",
+        ],
+        "columns": columns,
+    }
+
+
+def tick_counts_for_rule(
+    ticks_per_annotator: Iterable[tuple[int, Mapping[str, int]]], rule: str = "majority"
+) -> dict[str, int]:
+    """How many examples count for each category under the team's rule.
+
+    Each item is one reviewed example: (number of annotators who ticked anything on it,
+    {category: number of annotators who ticked that category}). Rule "any": one tick
+    counts. Rule "majority": more than half of those annotators ticked it.
+    """
+    if rule not in TEAM_RULES:
+        raise ValueError(f"Unknown team rule {rule!r}: use 'majority' or 'any'.")
+    counts: dict[str, int] = {}
+    for annotators, ticks in ticks_per_annotator:
+        for category, n_ticks in ticks.items():
+            if n_ticks > 0 and (rule == "any" or 2 * n_ticks > annotators):
+                counts[category] = counts.get(category, 0) + 1
+            else:
+                counts.setdefault(category, 0)
+    return counts
+
+
+def confusion_matrix(cells: Iterable[tuple[str, str, int]], labels: Sequence[str] = ()) -> dict:
+    """Counts (true label, predicted label, count) as a matrix with each row normalised:
+    a cell's share is the fraction of that true label's examples predicted as that label."""
+    counts: dict[tuple[str, str], int] = {}
+    seen: list[str] = list(labels)
+    for true, predicted, count in cells:
+        counts[(true, predicted)] = counts.get((true, predicted), 0) + count
+        for name in (true, predicted):
+            if name not in seen:
+                seen.append(name)
+    rows = []
+    for true in seen:
+        total = sum(counts.get((true, predicted), 0) for predicted in seen)
+        rows.append(
+            {
+                "label": true,
+                "total": total,
+                "cells": [
+                    {
+                        "predicted": predicted,
+                        "count": counts.get((true, predicted), 0),
+                        "share": counts.get((true, predicted), 0) / total if total else None,
+                    }
+                    for predicted in seen
+                ],
+            }
+        )
+    return {"labels": seen, "rows": rows}
+
+
+def runs_comparison(runs: Sequence[Mapping]) -> list[dict]:
+    """Runs oldest to newest, each with the change since the one before it.
+
+    Each run is a mapping with "splits" ({split: rate or None}), "decomposition"
+    ({gap key: value or None}) and "shares" ({category: share or None}). A delta is None
+    when either side is missing; negative means the error went down.
+    """
+    compared = []
+    previous = None
+    for run in runs:
+        deltas = {}
+        for part in ("splits", "decomposition", "shares"):
+            now = run.get(part, {})
+            before = previous.get(part, {}) if previous else {}
+            deltas[part] = {
+                key: (value - before[key])
+                if previous is not None and value is not None and before.get(key) is not None
+                else None
+                for key, value in now.items()
+            }
+        compared.append({**run, "deltas": deltas})
+        previous = run
+    return compared
