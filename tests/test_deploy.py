@@ -15,6 +15,7 @@ STRONG_KEY = "k8Jq2xZ-pV7mN3bW9cR1tY6uE4oA0sD5fG8hL2jK7nM9qP3vX1zC6bT4yU0iO5wE"
 def run_manage(*args, env_extra):
     env = {**os.environ, **env_extra}
     env.pop("DATABASE_URL", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for Playwright tests, not for deployments
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
     )
