@@ -1,6 +1,7 @@
+from django.conf import settings
 from django.db import models
 
-from mlstrat.datasets.models import ModelRun
+from mlstrat.datasets.models import Dataset, ModelRun
 
 
 class AnalysisSnapshot(models.Model):
@@ -8,12 +9,15 @@ class AnalysisSnapshot(models.Model):
 
     `requested_at` later than `computed_at` means a recompute is pending: the
     dashboard shows the figures with their "as of" time and says they are catching up.
+    `enqueued_at` is set while a recompute task waits in the queue, so that a burst of
+    changes enqueues one task, not one per change.
     """
 
     run = models.OneToOneField(ModelRun, on_delete=models.CASCADE, related_name="snapshot")
     figures = models.JSONField(default=dict)
     computed_at = models.DateTimeField(null=True, blank=True)
     requested_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     compute_seconds = models.FloatField(null=True, blank=True)
 
     def __str__(self):
@@ -24,3 +28,27 @@ class AnalysisSnapshot(models.Model):
         if self.computed_at is None:
             return True
         return self.requested_at is not None and self.requested_at > self.computed_at
+
+
+class TeamRule(models.TextChoices):
+    MAJORITY = "majority", "Majority of the annotators who ticked anything"
+    ANY = "any", "Any annotator"
+
+
+class AnalysisSettings(models.Model):
+    """What a lead chose for a dataset's dashboards: how several annotators' ticks count."""
+
+    dataset = models.OneToOneField(
+        Dataset, on_delete=models.CASCADE, related_name="analysis_settings"
+    )
+    team_rule = models.CharField(max_length=16, choices=TeamRule.choices, default=TeamRule.MAJORITY)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "analysis settings"
+
+    def __str__(self):
+        return f"analysis settings of {self.dataset}"

@@ -1,9 +1,23 @@
+import logging
+import time
+from datetime import timedelta
+
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from mlstrat.datasets.models import ModelRun
+from mlstrat.datasets.models import Dataset, ModelRun
+from mlstrat.datasets.services import dataset_set_human_level_error
 
-from .models import AnalysisSnapshot
+from . import snapshot
+from .models import AnalysisSettings, AnalysisSnapshot, TeamRule
+
+logger = logging.getLogger(__name__)
+
+# Changes within this window share one recompute.
+RECOMPUTE_DELAY_SECONDS = 2
+# A task enqueued this long ago and never started is presumed lost; enqueue another.
+ENQUEUED_EXPIRES = timedelta(minutes=10)
 
 
 def snapshot_request(*, run: ModelRun) -> None:
@@ -19,5 +33,86 @@ def snapshot_request(*, run: ModelRun) -> None:
     transaction.on_commit(lambda: _enqueue_recompute(run_id=run.pk))
 
 
+def snapshot_ensure(*, run: ModelRun) -> AnalysisSnapshot:
+    """The run's snapshot; if it was never computed or is stale with nothing queued
+    (e.g. the broker was down), ask for a recompute."""
+    snap, created = AnalysisSnapshot.objects.get_or_create(
+        run=run, defaults={"requested_at": timezone.now()}
+    )
+    if snap.is_stale and not _is_enqueued(snap):
+        if snap.requested_at is None:
+            AnalysisSnapshot.objects.filter(pk=snap.pk).update(requested_at=timezone.now())
+        _enqueue_recompute(run_id=run.pk)
+        snap.refresh_from_db()
+    return snap
+
+
+def _is_enqueued(snap: AnalysisSnapshot) -> bool:
+    return snap.enqueued_at is not None and snap.enqueued_at > timezone.now() - ENQUEUED_EXPIRES
+
+
 def _enqueue_recompute(*, run_id: int) -> None:
-    """Hand the recompute to a worker (coalesced there); see analytics/tasks.py."""
+    """Queue one recompute unless one is already waiting (an atomic compare-and-set on
+    `enqueued_at`): a burst of changes coalesces into the task already queued."""
+    from .tasks import recompute_snapshot
+
+    now = timezone.now()
+    claimed = (
+        AnalysisSnapshot.objects.filter(run_id=run_id)
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - ENQUEUED_EXPIRES))
+        .update(enqueued_at=now)
+    )
+    if not claimed:
+        return
+    try:
+        recompute_snapshot.apply_async(args=[run_id], countdown=RECOMPUTE_DELAY_SECONDS)
+    except Exception:
+        # Broker down: release the claim; the dashboard asks again when it is next read.
+        logger.exception("Could not queue the recompute of run %s", run_id)
+        AnalysisSnapshot.objects.filter(run_id=run_id, enqueued_at=now).update(enqueued_at=None)
+
+
+def snapshot_recompute_if_stale(*, run_id: int) -> bool:
+    """The worker's entry point: release the queue claim, then recompute if anything
+    changed since the last computation. A change that lands while this runs queues the
+    next recompute, so the last change is never lost. Returns whether it computed."""
+    AnalysisSnapshot.objects.filter(run_id=run_id).update(enqueued_at=None)
+    snap = AnalysisSnapshot.objects.filter(run_id=run_id).select_related("run").first()
+    if snap is None or not snap.is_stale:
+        return False
+    snapshot_compute(run=snap.run)
+    return True
+
+
+def snapshot_compute(*, run: ModelRun) -> AnalysisSnapshot:
+    """Compute a run's figures from SQL aggregates and store them with the time the
+    computation started (so changes made meanwhile leave the snapshot stale)."""
+    started_at = timezone.now()
+    started = time.perf_counter()
+    figures = snapshot.build(run=run)
+    seconds = time.perf_counter() - started
+    snap, _ = AnalysisSnapshot.objects.update_or_create(
+        run=run,
+        defaults={"figures": figures, "computed_at": started_at, "compute_seconds": seconds},
+    )
+    return snap
+
+
+@transaction.atomic
+def team_rule_set(*, dataset: Dataset, rule: str, user) -> AnalysisSettings:
+    """How several annotators' ticks count on this dataset's dashboards."""
+    if rule not in TeamRule.values:
+        raise ValueError(f"Unknown team rule “{rule}”: choose majority or any.")
+    settings, _ = AnalysisSettings.objects.update_or_create(
+        dataset=dataset, defaults={"team_rule": rule, "updated_by": user}
+    )
+    return settings
+
+
+@transaction.atomic
+def human_level_error_set(
+    *, dataset: Dataset, error: float | None, by_source: dict | None = None
+) -> Dataset:
+    """Set the dataset's human-level error (overall and per source). The decomposition is
+    derived from it when read, so dashboards show it at once."""
+    return dataset_set_human_level_error(dataset=dataset, error=error, by_source=by_source)

@@ -1,0 +1,82 @@
+"""What a snapshot stores: a run's counts, aggregated in SQL, grouped for the dashboard.
+
+Figures that depend on what a lead sets later (human-level error, team rule) are not
+stored: selectors.run_figures derives them from these counts when read, so changing
+them shows at once.
+"""
+
+from mlstrat.datasets.models import SPLIT_ORDER, ModelRun
+
+from . import queries
+
+SCHEMA = 1
+
+
+def _add(target: dict, row: dict) -> None:
+    for field in ("examples", "errors", "original_errors"):
+        target[field] = target.get(field, 0) + row[field]
+
+
+def run_counts(*, run: ModelRun) -> dict:
+    rows = queries.prediction_counts(run=run)
+    splits: dict[str, dict] = {str(s): {} for s in SPLIT_ORDER}
+    split_source: dict[str, dict] = {}
+    split_class: dict[str, dict] = {}
+    confusion: dict[str, list] = {}
+    sources: set[str] = set()
+    labels: set[str] = set()
+    corrected = 0
+    for row in rows:
+        split, source, label = row["split"], row["source"], row["label"]
+        sources.add(source)
+        labels.update((label, row["predicted_label"]))
+        corrected += row["corrected"]
+        _add(splits.setdefault(split, {}), row)
+        _add(split_source.setdefault(split, {}).setdefault(source, {}), row)
+        _add(split_class.setdefault(split, {}).setdefault(label, {}), row)
+        confusion.setdefault(split, []).append([label, row["predicted_label"], row["examples"]])
+    class_names = list(run.dataset.class_names or [])
+    classes = class_names + sorted(labels - set(class_names))
+    return {
+        "splits": splits,
+        "split_source": split_source,
+        "split_class": split_class,
+        "confusion": confusion,
+        "sources": sorted(sources),
+        "classes": classes,
+        "corrected_examples": corrected,
+    }
+
+
+def review_counts(*, run: ModelRun) -> list[dict]:
+    categories = queries.dataset_categories(run=run)
+    reviews = []
+    for review in queries.run_reviews(run=run):
+        progress = queries.review_progress(review_id=review["id"], run_id=run.pk)
+        counts = queries.review_category_counts(review_id=review["id"], run_id=run.pk)
+        reviews.append(
+            {
+                "id": review["id"],
+                "name": review["name"],
+                "split": review["split"],
+                "filters": review["filters"] or {},
+                "created_at": review["created_at"].isoformat(),
+                "items": progress["items"],
+                "reviewed": progress["reviewed"],
+                "categories": [
+                    {
+                        **category,
+                        "majority": counts.get(category["id"], {}).get("majority", 0),
+                        "any": counts.get(category["id"], {}).get("any", 0),
+                    }
+                    for category in categories
+                    # Archived categories count while they hold tags of this review.
+                    if not category["archived"] or category["id"] in counts
+                ],
+            }
+        )
+    return reviews
+
+
+def build(*, run: ModelRun) -> dict:
+    return {"schema": SCHEMA, **run_counts(run=run), "reviews": review_counts(run=run)}
