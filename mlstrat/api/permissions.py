@@ -35,6 +35,9 @@ class RolePermission(BasePermission):
     read_role = Role.ANNOTATOR
     write_role = Role.ANNOTATOR
 
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated)
+
     def has_object_permission(self, request, view, obj):
         role = self.read_role if request.method in SAFE_METHODS else self.write_role
         return has_role(user=request.user, project=project_of(obj), role=role)

@@ -1,12 +1,13 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from . import accounts, analytics, datasets, imports, labels, review
 from .tokens import TokenView
 
 router = DefaultRouter()
-router.register("projects", accounts.ProjectViewSet, basename="project")
+# "api-project": the web pages own the "project-*" names.
+router.register("projects", accounts.ProjectViewSet, basename="api-project")
 CONCERNS = [datasets, imports, review, analytics, labels]
 for concern in CONCERNS:
     concern.register(router)
@@ -14,7 +15,7 @@ for concern in CONCERNS:
 urlpatterns = [
     path("token/", TokenView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     *[p for concern in CONCERNS for p in concern.urlpatterns],
     path("", include(router.urls)),
 ]

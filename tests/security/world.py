@@ -1,0 +1,94 @@
+"""A complete object graph for one project: every model, so that every route has an id to try."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+from mlstrat.accounts.models import Invitation, Project
+from mlstrat.analytics.models import AnalysisSnapshot
+from mlstrat.imports.models import ImportJob
+from mlstrat.labels.models import LabelChange, LabelCorrection
+from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, Tag, TagEvent
+from tests.factories import DatasetFactory, ExampleFactory, PredictionFactory, RunFactory
+
+
+@dataclass
+class World:
+    project: Project
+    objects: dict  # model class -> instance
+
+    def of(self, model):
+        return self.objects[model]
+
+
+def build_world(*, project, user, marker="WORLD") -> World:
+    dataset = DatasetFactory(project=project, name=f"{marker}-dataset", class_names=["cat", "dog"])
+    run = RunFactory(dataset=dataset, name=f"{marker}-run")
+    example = ExampleFactory(dataset=dataset, example_id=f"{marker}-ex", label="cat")
+    prediction = PredictionFactory(run=run, example=example, predicted_label="dog")
+    category = ErrorCategory.objects.create(dataset=dataset, name=f"{marker}-blurry", key="b")
+    review = Review.objects.create(run=run, name=f"{marker}-review", seed=1, created_by=user)
+    item = ReviewItem.objects.create(
+        review=review, prediction=prediction, example=example, position=0
+    )
+    tag = Tag.objects.create(run=run, example=example, category=category, user=user)
+    event = TagEvent.objects.create(
+        run=run, example=example, category=category, user=user, action="set", changed=True
+    )
+    comment = Comment.objects.create(run=run, example=example, user=user, text=f"{marker} note")
+    correction = LabelCorrection.objects.create(
+        example=example, run=run, from_label="cat", proposed_label="dog", proposed_by=user
+    )
+    change = LabelChange.objects.create(
+        example=example, from_label="cat", to_label="cat", changed_by=user
+    )
+    snapshot = AnalysisSnapshot.objects.create(run=run, figures={})
+    job = ImportJob.objects.create(
+        project=project,
+        dataset=dataset,
+        dataset_name=dataset.name,
+        run_name=run.name,
+        created_by=user,
+        status="failed",
+    )
+    invitation = Invitation.objects.create(
+        project=project, created_by=user, expires_at=timezone.now() + timedelta(days=1)
+    )
+    objects = {
+        type(o): o
+        for o in [
+            project,
+            dataset,
+            run,
+            example,
+            prediction,
+            category,
+            review,
+            item,
+            tag,
+            event,
+            comment,
+            correction,
+            change,
+            snapshot,
+            job,
+            invitation,
+        ]
+    }
+    return World(project=project, objects=objects)
+
+
+def fingerprint(world: World) -> dict:
+    """Every field of every object of the world, to prove nothing changed."""
+    state = {}
+    for model, obj in world.objects.items():
+        row = model.objects.filter(pk=obj.pk).values().first()
+        state[model.__name__] = row
+    state["tag_count"] = Tag.objects.filter(run__dataset__project=world.project).count()
+    state["comment_count"] = Comment.objects.filter(run__dataset__project=world.project).count()
+    state["category_count"] = ErrorCategory.objects.filter(dataset__project=world.project).count()
+    state["correction_count"] = LabelCorrection.objects.filter(
+        example__dataset__project=world.project
+    ).count()
+    return state
