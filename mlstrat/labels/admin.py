@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import LabelChange, LabelCorrection
+from .models import CorrectSample, LabelChange, LabelCheck, LabelCorrection, LabelScore
 
 
 @admin.register(LabelCorrection)
@@ -23,3 +23,25 @@ class LabelChangeAdmin(admin.ModelAdmin):
     list_display = ["example", "from_label", "to_label", "changed_by", "changed_at"]
     search_fields = ["example__example_id", "reason"]
     raw_id_fields = ["example", "correction", "reverts", "changed_by"]
+
+
+@admin.register(LabelCheck)
+class LabelCheckAdmin(admin.ModelAdmin):
+    list_display = ["example", "outcome", "origin", "checked_by", "checked_at"]
+    list_filter = ["outcome", "origin"]
+    search_fields = ["example__example_id"]
+    raw_id_fields = ["example", "run", "sample_item", "correction", "checked_by"]
+
+
+@admin.register(CorrectSample)
+class CorrectSampleAdmin(admin.ModelAdmin):
+    list_display = ["run", "split", "size", "seed", "population", "created_by", "created_at"]
+    search_fields = ["run__name"]
+    raw_id_fields = ["run", "created_by"]
+
+
+@admin.register(LabelScore)
+class LabelScoreAdmin(admin.ModelAdmin):
+    list_display = ["example", "run", "split", "label", "self_confidence", "margin"]
+    search_fields = ["example__example_id", "label"]
+    raw_id_fields = ["run", "example"]
