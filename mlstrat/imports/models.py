@@ -38,6 +38,8 @@ class ImportJob(models.Model):
     )
     upload = models.FileField(max_length=500, upload_to=upload_to, blank=True)
     server_path = models.CharField(max_length=1000, blank=True)
+    # A folder on the server holding the images when the dump is a table alone.
+    images_dir = models.CharField(max_length=1000, blank=True)
     replace = models.BooleanField(default=False)
     skip_invalid = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)

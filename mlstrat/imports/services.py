@@ -1,0 +1,308 @@
+"""Import jobs: create one (from an upload, the API, a server folder) and run it.
+
+`import_job_create` answers at once; a worker calls `import_job_run`, which validates the
+whole dump, writes it all or nothing (pipeline.py) and hands thumbnails to workers in
+chunks (`thumbnails_make`).
+"""
+
+import io
+import logging
+import os
+import time
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image
+
+from mlstrat.accounts.models import Project
+from mlstrat.datasets.images import open_image
+from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
+
+from . import pipeline
+from .dumps import DumpError, open_dump
+from .models import ImportJob, JobStatus
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_SIDE = 256
+THUMBNAIL_CHUNK = 500
+
+
+RunExistsError = pipeline.RunExistsError
+
+
+def path_is_allowed(path: str) -> bool:
+    """Server paths must sit under one of settings.MLSTRAT_IMPORT_ROOTS."""
+    real = os.path.realpath(path)
+    for root in settings.MLSTRAT_IMPORT_ROOTS:
+        root = os.path.realpath(root)
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+def _check_names(*, dataset_name: str, run_name: str) -> tuple[str, str]:
+    dataset_name = (dataset_name or "").strip()
+    run_name = (run_name or "").strip()
+    errors = {}
+    if not dataset_name:
+        errors["dataset"] = "Choose a dataset or type the name of a new one."
+    elif len(dataset_name) > 200:
+        errors["dataset"] = "A dataset name has at most 200 characters."
+    if not run_name:
+        errors["run"] = "Name the run (e.g. the model version)."
+    elif len(run_name) > 200:
+        errors["run"] = "A run name has at most 200 characters."
+    if errors:
+        raise ValidationError(errors)
+    return dataset_name, run_name
+
+
+def import_job_create(
+    *,
+    project: Project,
+    user,
+    dataset_name: str,
+    run_name: str,
+    upload=None,
+    server_path: str = "",
+    images_dir: str = "",
+    replace: bool = False,
+    skip_invalid: bool = False,
+    allow_any_path: bool = False,
+    enqueue: bool = True,
+) -> ImportJob:
+    """Record an import and hand it to a worker. Refuses at once what can be refused."""
+    dataset_name, run_name = _check_names(dataset_name=dataset_name, run_name=run_name)
+    if bool(upload) == bool(server_path):
+        raise ValidationError({"file": "Upload a dump, or give a path on the server (not both)."})
+    if upload is not None and upload.size > settings.MLSTRAT_IMPORT_MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            {"file": f"The upload is over {settings.MLSTRAT_IMPORT_MAX_UPLOAD_BYTES} bytes."}
+        )
+    for field, path in (("server_path", server_path), ("images_dir", images_dir)):
+        if path and not allow_any_path and not path_is_allowed(path):
+            raise ValidationError(
+                {
+                    field: f"{path} is not under a folder the server imports from "
+                    "(MLSTRAT_IMPORT_ROOTS)."
+                }
+            )
+        if path and not os.path.exists(path):
+            raise ValidationError({field: f"No such file or folder on the server: {path}"})
+    dataset = Dataset.objects.filter(project=project, name=dataset_name).first()
+    if (
+        dataset
+        and not replace
+        and ModelRun.objects.filter(dataset=dataset, name=run_name, status=RunStatus.READY).exists()
+    ):
+        raise RunExistsError(
+            pipeline.run_exists_message(run_name=run_name, dataset_name=dataset_name)
+        )
+    with transaction.atomic():
+        job = ImportJob(
+            project=project,
+            dataset=dataset,
+            dataset_name=dataset_name,
+            run_name=run_name,
+            created_by=user,
+            server_path=os.path.abspath(server_path) if server_path else "",
+            images_dir=os.path.abspath(images_dir) if images_dir else "",
+            replace=replace,
+            skip_invalid=skip_invalid,
+        )
+        if upload is not None:
+            job.upload.save(os.path.basename(upload.name) or "dump.zip", upload, save=False)
+        job.save()
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(job_id=job.pk))
+    return job
+
+
+def _enqueue(*, job_id: int) -> None:
+    from .tasks import import_job_run_task
+
+    try:
+        import_job_run_task.delay(job_id)
+    except Exception as exc:  # the broker is down: say so on the job instead of hiding it
+        logger.exception("Could not enqueue import job %s", job_id)
+        ImportJob.objects.filter(pk=job_id).update(
+            status=JobStatus.FAILED,
+            message=f"The task queue is unavailable ({exc}); try again shortly.",
+            finished_at=timezone.now(),
+        )
+
+
+@contextmanager
+def _open_job_dump(job: ImportJob):
+    if job.upload:
+        with default_storage.open(job.upload.name, "rb") as handle:
+            with open_dump(
+                fileobj=handle, images_dir=job.images_dir, file_name=job.upload.name
+            ) as dump:
+                yield dump
+    else:
+        with open_dump(path=job.server_path, images_dir=job.images_dir) as dump:
+            yield dump
+
+
+def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = False) -> ImportJob:
+    """Run (or re-run from the start) an import job. Safe to call again after a crash."""
+    job = ImportJob.objects.select_related("project", "created_by").get(pk=job_id)
+    if job.is_finished:
+        return job
+    job.attempts += 1
+    job.status = JobStatus.VALIDATING
+    job.started_at = timezone.now()
+    job.finished_at = None
+    job.message = ""
+    job.errors = []
+    job.error_count = 0
+    job.rows_total = job.rows_validated = job.rows_written = job.rows_skipped = 0
+    job.thumbnails_total = job.thumbnails_done = 0
+    job.timings = {}
+    job.save()
+    progress = pipeline.Progress(job=job, listener=listener)
+    started = time.perf_counter()
+    try:
+        with _open_job_dump(job) as dump:
+            dataset = Dataset.objects.filter(project=job.project, name=job.dataset_name).first()
+            report = pipeline.validate(dump=dump, dataset=dataset, progress=progress)
+            job.timings["validate_s"] = round(time.perf_counter() - started, 3)
+            job.rows_total = job.rows_validated = report.rows_total
+            job.errors, job.error_count = report.errors, report.error_count
+            if report.error_count and not job.skip_invalid:
+                raise pipeline.ValidationFailed(report, _failed_message(report))
+            if report.valid_rows == 0:
+                raise pipeline.ValidationFailed(report, "No valid rows to import.")
+            job.rows_skipped = report.rows_total - report.valid_rows
+            job.status = JobStatus.WRITING
+            job.save(update_fields=["status", "rows_total", "rows_validated", "rows_skipped"])
+            write_started = time.perf_counter()
+            run, writer = pipeline.write(job=job, dump=dump, report=report, progress=progress)
+            job.timings.update(
+                write_s=round(time.perf_counter() - write_started, 3),
+                images_s=round(writer.seconds_images, 3),
+                db_s=round(writer.seconds_db, 3),
+            )
+    except pipeline.ValidationFailed as exc:
+        return _fail(job, message=str(exc), report=exc.report)
+    except (DumpError, pipeline.RunExistsError) as exc:
+        return _fail(job, message=str(exc))
+    finally:
+        progress.close()
+    job.rows_written = report.valid_rows
+    job.message = _success_message(job)
+    return _start_thumbnails(job=job, run=run, inline=inline_thumbnails)
+
+
+def _failed_message(report) -> str:
+    return (
+        f"Nothing was imported: {report.error_count} problem(s) in "
+        f"{len(report.bad_lines)} row(s). Fix them, or tick “skip invalid rows”."
+    )
+
+
+def _success_message(job: ImportJob) -> str:
+    message = f"Imported {job.rows_written} rows as run “{job.run_name}”."
+    if job.rows_skipped:
+        message += f" Skipped {job.rows_skipped} invalid row(s), listed below."
+    return message
+
+
+def _fail(job: ImportJob, *, message: str, report=None) -> ImportJob:
+    job.status = JobStatus.FAILED
+    job.message = message
+    if report is not None:
+        job.errors, job.error_count = report.errors, report.error_count
+        job.rows_total = job.rows_validated = report.rows_total
+    job.rows_written = 0
+    job.finished_at = timezone.now()
+    job.save()
+    return job
+
+
+def _start_thumbnails(*, job: ImportJob, run: ModelRun, inline: bool) -> ImportJob:
+    from .tasks import thumbnails_make_task
+
+    pending = (
+        Example.objects.filter(predictions__run=run, thumbnail="")
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    job.thumbnails_total = pending.count()
+    job.status = JobStatus.THUMBNAILS if job.thumbnails_total else JobStatus.SUCCEEDED
+    if not job.thumbnails_total:
+        job.finished_at = timezone.now()
+    job.save()
+    chunks = []
+    chunk = []
+    for pk in pending.iterator(chunk_size=THUMBNAIL_CHUNK * 4):
+        chunk.append(pk)
+        if len(chunk) == THUMBNAIL_CHUNK:
+            chunks.append(chunk)
+            chunk = []
+    if chunk:
+        chunks.append(chunk)
+    for ids in chunks:
+        if inline:
+            thumbnails_make(job_id=job.pk, example_ids=ids)
+        else:
+            thumbnails_make_task.delay(job.pk, ids)
+    job.refresh_from_db()
+    return job
+
+
+def thumbnail_bytes(data) -> bytes:
+    """A PNG at most THUMBNAIL_SIDE pixels on its longer side."""
+    Image.MAX_IMAGE_PIXELS = settings.MLSTRAT_IMAGE_MAX_PIXELS
+    with open_image(data) as image:
+        image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        if image.mode not in ("RGB", "RGBA", "L", "LA"):
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        out = io.BytesIO()
+        image.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
+    """Make the missing thumbnails of these examples; idempotent. Returns how many it made."""
+    started = time.perf_counter()
+    made = []
+    examples = Example.objects.filter(pk__in=example_ids, thumbnail="").only(
+        "pk", "dataset_id", "image"
+    )
+    for example in examples:
+        try:
+            with default_storage.open(example.image.name, "rb") as handle:
+                data = thumbnail_bytes(handle)
+        except Exception:
+            # Validated at import; a file lost since then keeps the full image as fallback.
+            logger.warning("No thumbnail for example %s", example.pk, exc_info=True)
+            continue
+        name = f"datasets/{example.dataset_id}/thumbnails/{example.pk}.png"
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        example.thumbnail = default_storage.save(name, io.BytesIO(data))
+        made.append(example)
+    Example.objects.bulk_update(made, ["thumbnail"], batch_size=THUMBNAIL_CHUNK)
+    _count_thumbnails(job_id=job_id, done=len(example_ids), seconds=time.perf_counter() - started)
+    return len(made)
+
+
+def _count_thumbnails(*, job_id: int, done: int, seconds: float) -> None:
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job_id)
+        if job.status != JobStatus.THUMBNAILS:
+            return
+        job.thumbnails_done = min(job.thumbnails_total, job.thumbnails_done + done)
+        job.timings["thumbnails_s"] = round(job.timings.get("thumbnails_s", 0) + seconds, 3)
+        if job.thumbnails_done >= job.thumbnails_total:
+            job.status = JobStatus.SUCCEEDED
+            job.finished_at = timezone.now()
+        job.save(update_fields=["thumbnails_done", "timings", "status", "finished_at"])
