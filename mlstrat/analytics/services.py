@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mlstrat.datasets.models import Dataset, ModelRun
+from mlstrat.datasets.models import Dataset, ModelRun, RunStatus
 from mlstrat.datasets.services import dataset_set_human_level_error
 
 from . import snapshot
@@ -45,6 +45,12 @@ def snapshot_ensure(*, run: ModelRun) -> AnalysisSnapshot:
         _enqueue_recompute(run_id=run.pk)
         snap.refresh_from_db()
     return snap
+
+
+def dataset_snapshots_ensure(*, dataset: Dataset) -> None:
+    """snapshot_ensure for every visible run of a dataset (for runs compared)."""
+    for run in ModelRun.objects.filter(dataset=dataset, status=RunStatus.READY):
+        snapshot_ensure(run=run)
 
 
 def _is_enqueued(snap: AnalysisSnapshot) -> bool:

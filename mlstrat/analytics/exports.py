@@ -1,0 +1,283 @@
+"""Exports of the sheet (examples x categories, who ticked, comments) and of a run's
+summary figures, as CSV or JSON, streamed row by row so size never matters."""
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+
+from django.http import StreamingHttpResponse
+
+from mlstrat.datasets.models import ModelRun, Prediction
+from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, Tag
+
+CHUNK_SIZE = 2000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+KINDS = ("sheet", "summary")
+FORMATS = ("csv", "json")
+
+
+def neutralise_cell(value):
+    """A CSV cell a spreadsheet will not run as a formula: text beginning with = + - @,
+    a tab or a carriage return gets a leading apostrophe. Numbers pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def csv_lines(rows: Iterable[list]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    for row in rows:
+        yield writer.writerow([neutralise_cell(cell) for cell in row])
+
+
+def json_array(items: Iterable[dict]) -> Iterator[str]:
+    yield "["
+    for i, item in enumerate(items):
+        yield ("," if i else "") + json.dumps(item, default=str)
+    yield "]"
+
+
+def _chunks(iterator, size):
+    chunk = []
+    for item in iterator:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _in_order(prediction_ids: list[int]) -> list[Prediction]:
+    found = Prediction.objects.select_related("example").in_bulk(prediction_ids)
+    return [found[pk] for pk in prediction_ids if pk in found]
+
+
+def sheet_records(*, run: ModelRun, review: Review | None = None) -> Iterator[dict]:
+    """One record per example of the review (or every error of the run): labels,
+    prediction, who ticked each category, and the comments. Tags and comments are
+    fetched per chunk of examples, never all at once."""
+    categories = {c.pk: c.name for c in ErrorCategory.objects.filter(dataset_id=run.dataset_id)}
+    if review is not None:
+        ids = (
+            ReviewItem.objects.filter(review=review)
+            .order_by("position")
+            .values_list("prediction_id", flat=True)
+            .iterator(chunk_size=CHUNK_SIZE)
+        )
+        source = (_in_order(chunk) for chunk in _chunks(ids, CHUNK_SIZE))
+    else:
+        source = _chunks(
+            Prediction.objects.filter(run=run, is_error=True)
+            .select_related("example")
+            .order_by("id")
+            .iterator(chunk_size=CHUNK_SIZE),
+            CHUNK_SIZE,
+        )
+    for chunk in source:
+        example_ids = [p.example_id for p in chunk]
+        ticks: dict[int, dict[str, list[str]]] = {}
+        for example_id, category_id, username in (
+            Tag.objects.filter(run=run, example_id__in=example_ids)
+            .order_by("category_id", "user__username")
+            .values_list("example_id", "category_id", "user__username")
+        ):
+            ticks.setdefault(example_id, {}).setdefault(categories[category_id], []).append(
+                username
+            )
+        comments: dict[int, list[dict]] = {}
+        for example_id, username, text, at in (
+            Comment.objects.filter(run=run, example_id__in=example_ids)
+            .order_by("created_at", "id")
+            .values_list("example_id", "user__username", "text", "created_at")
+        ):
+            comments.setdefault(example_id, []).append(
+                {"user": username, "text": text, "at": at.isoformat()}
+            )
+        for p in chunk:
+            e = p.example
+            yield {
+                "example_id": e.example_id,
+                "split": p.split,
+                "source": e.source,
+                "label": e.label,
+                "original_label": e.original_label,
+                "predicted_label": p.predicted_label,
+                "confidence": p.confidence,
+                "tags": ticks.get(p.example_id, {}),
+                "comments": comments.get(p.example_id, []),
+            }
+
+
+def sheet_header(*, run: ModelRun) -> tuple[list[str], list[str]]:
+    names = list(
+        ErrorCategory.objects.filter(dataset_id=run.dataset_id)
+        .order_by("order", "id")
+        .values_list("name", flat=True)
+    )
+    fixed = ["example_id", "split", "source", "label", "original_label", "predicted_label"]
+    return fixed + ["confidence"] + names + ["comments"], names
+
+
+def sheet_csv_rows(*, run: ModelRun, review: Review | None = None) -> Iterator[list]:
+    header, names = sheet_header(run=run)
+    yield header
+    for record in sheet_records(run=run, review=review):
+        yield [
+            *(record[k] for k in header[:7]),
+            *("; ".join(record["tags"].get(name, [])) for name in names),
+            " | ".join(f"{c['user']}: {c['text']}" for c in record["comments"]),
+        ]
+
+
+SUMMARY_HEADER = ["section", "item", "split", "value", "low", "high", "k", "n", "note"]
+
+
+def summary_csv_rows(figures: dict) -> Iterator[list]:
+    """A run's figures, flattened into one table a spreadsheet can chart."""
+    yield SUMMARY_HEADER
+    if not figures.get("ready"):
+        return
+    yield ["team rule", figures["team_rule"], "", "", "", "", "", "", figures["team_rule_label"]]
+    yield ["human-level error", "overall", "", figures["human_level_error"], "", "", "", "", ""]
+    for row in figures["splits"]:
+        e, o = row["error"], row["original_error"]
+        yield [
+            "split error",
+            "labels in force",
+            row["split"],
+            e["rate"],
+            e["low"],
+            e["high"],
+            e["k"],
+            e["n"],
+            "",
+        ]
+        yield [
+            "split error",
+            "original labels",
+            row["split"],
+            o["rate"],
+            o["low"],
+            o["high"],
+            o["k"],
+            o["n"],
+            "",
+        ]
+    for term in figures["decomposition"]["terms"]:
+        yield [
+            "decomposition",
+            term["name"],
+            "",
+            term["value"],
+            "",
+            "",
+            "",
+            "",
+            term["explanation"],
+        ]
+    for part, rows in (
+        ("error per source", figures["by_source"]),
+        ("error per class", figures["by_class"]),
+    ):
+        for row in rows:
+            for split, r in row["splits"].items():
+                if r["n"]:
+                    yield [
+                        part,
+                        row["key"],
+                        split,
+                        r["rate"],
+                        r["low"],
+                        r["high"],
+                        r["k"],
+                        r["n"],
+                        "",
+                    ]
+    for review in figures["reviews"]:
+        for c in review["categories"]:
+            yield [
+                "category share",
+                f"{review['name']}: {c['name']}",
+                review["split"],
+                c["share"],
+                c["share_low"],
+                c["share_high"],
+                c["k"],
+                c["n"],
+                "archived" if c["archived"] else "",
+            ]
+            yield [
+                "attributable error",
+                f"{review['name']}: {c['name']}",
+                review["split"],
+                c["attributable"],
+                c["attributable_low"],
+                c["attributable_high"],
+                "",
+                "",
+                "",
+            ]
+            yield [
+                "ceiling",
+                f"{review['name']}: {c['name']}",
+                review["split"],
+                c["ceiling"],
+                "",
+                "",
+                "",
+                "",
+                "",
+            ]
+    impact = figures["label_impact"]
+    yield [
+        "label-error impact",
+        "due to labels",
+        "dev",
+        impact["due_to_labels"],
+        "",
+        "",
+        "",
+        "",
+        impact["verdict"],
+    ]
+    yield [
+        "label-error impact",
+        "other causes",
+        "dev",
+        impact["other_causes"],
+        "",
+        "",
+        "",
+        "",
+        impact.get("source", ""),
+    ]
+
+
+def streaming_export(
+    *, kind: str, fmt: str, run: ModelRun, figures: dict | None = None, review: Review | None = None
+) -> StreamingHttpResponse:
+    """The response for an export: CSV or JSON, streamed, as a download."""
+    if kind == "sheet":
+        body = (
+            csv_lines(sheet_csv_rows(run=run, review=review))
+            if fmt == "csv"
+            else json_array(sheet_records(run=run, review=review))
+        )
+    else:
+        body = (
+            csv_lines(summary_csv_rows(figures))
+            if fmt == "csv"
+            else iter([json.dumps(figures, default=str)])
+        )
+    content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    response = StreamingHttpResponse(body, content_type=content_type)
+    suffix = f"-review{review.pk}" if review is not None else ""
+    filename = f"run{run.pk}-{kind}{suffix}.{fmt}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
