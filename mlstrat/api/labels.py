@@ -5,7 +5,7 @@ scores, the dev/test balance, correction patterns and exports."""
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
-from django.urls import path, re_path
+from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -273,6 +273,7 @@ class LabelChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
                 change=change, by=request.user, reason=data.validated_data["reason"]
             )
         except services.StaleDecision as exc:
+            exc.current = self.get_queryset().get(pk=exc.current.pk)
             return _conflict(exc, ChangeSerializer)
         return Response(ChangeSerializer(revert).data, status=status.HTTP_201_CREATED)
 
@@ -569,9 +570,14 @@ urlpatterns = [
     path("label-balance/", BalanceView.as_view(), name="api-label-balance"),
     path("label-patterns/", PatternsView.as_view(), name="api-label-patterns"),
     path("label-estimate/", EstimateView.as_view(), name="api-label-estimate"),
-    re_path(
-        r"^label-exports/(?P<dataset_pk>\d+)/(?P<kind>labels|changes)\.(?P<fmt>csv|json)$",
-        ExportView.as_view(),
-        name="api-label-export",
-    ),
+    *[
+        path(
+            f"label-exports/<int:dataset_pk>/{kind}.{fmt}",
+            ExportView.as_view(),
+            {"kind": kind, "fmt": fmt},
+            name=f"api-label-export-{kind}-{fmt}",
+        )
+        for kind in exports.KINDS
+        for fmt in exports.FORMATS
+    ],
 ]

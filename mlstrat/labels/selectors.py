@@ -194,12 +194,13 @@ def correction_balance(*, dataset: Dataset) -> dict:
     if rates[1] == 0:
         result["message"] = "No dev or test label has been checked yet."
         return result
-    result["ratio"] = rates[1] / rates[0] if rates[0] else math.inf
+    # None when one split was not checked at all (infinitely deeper).
+    result["ratio"] = rates[1] / rates[0] if rates[0] else None
     result["z"] = _two_proportion_z(
         dev["checked"], dev["examples"], test["checked"], test["examples"]
     )
     significant = result["z"] is not None and abs(result["z"]) > 1.96
-    if result["ratio"] > BALANCE_RATIO or significant:
+    if result["ratio"] is None or result["ratio"] > BALANCE_RATIO or significant:
         deeper = dev if dev["checked_rate"] > test["checked_rate"] else test
         other = test if deeper is dev else dev
         result["warning"] = True
