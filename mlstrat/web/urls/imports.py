@@ -1,3 +1,10 @@
 """Pages of the imports concern; views in mlstrat/web/views/imports.py."""
 
-urlpatterns = []
+from django.urls import path
+
+from mlstrat.web.views import imports
+
+urlpatterns = [
+    path("p/<slug:slug>/imports/", imports.imports, name="project-imports"),
+    path("p/<slug:slug>/imports/<int:pk>/", imports.import_job, name="project-import-job"),
+]

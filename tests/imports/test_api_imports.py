@@ -1,0 +1,112 @@
+from mlstrat.datasets.models import Example, ModelRun
+from mlstrat.imports.models import ImportJob, JobStatus
+
+from .builders import rows, zip_dump
+
+
+def post_import(api, dump, **fields):
+    data = {"project": "cat-app", "dataset": "photos", "run": "v1", "file": dump, **fields}
+    return api.post("/api/v1/imports/", data, format="multipart")
+
+
+def test_an_admin_uploads_a_dump_and_gets_202_with_the_job(
+    api, alice, django_capture_on_commit_callbacks
+):
+    api.force_authenticate(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_import(api, zip_dump(rows(4)))
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    assert response.json()["run_name"] == "v1"
+    state = api.get(f"/api/v1/imports/{job_id}/").json()
+    assert state["status"] == JobStatus.SUCCEEDED
+    assert state["rows_written"] == 4
+    assert state["run"] == ModelRun.objects.get().pk
+    assert state["is_finished"] is True
+
+
+def test_the_digits_dump_through_the_api(
+    api, alice, digits_zip, django_capture_on_commit_callbacks
+):
+    api.force_authenticate(alice)
+    with digits_zip.open("rb") as handle, django_capture_on_commit_callbacks(execute=True):
+        response = post_import(api, handle, dataset="digits", run="logreg-c0.5")
+    assert response.status_code == 202
+    state = api.get(f"/api/v1/imports/{response.json()['id']}/").json()
+    assert state["status"] == JobStatus.SUCCEEDED
+    assert Example.objects.count() == 1797
+
+
+def test_a_failed_import_shows_its_row_errors(api, alice, django_capture_on_commit_callbacks):
+    api.force_authenticate(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_import(api, zip_dump(rows(3, split="holdout")))
+    state = api.get(f"/api/v1/imports/{response.json()['id']}/").json()
+    assert state["status"] == JobStatus.FAILED
+    assert state["error_count"] == 3
+    assert state["errors"][0] == {
+        "line": 2,
+        "column": "split",
+        "message": "unknown split 'holdout': use train, train_dev, dev or test",
+    }
+
+
+def test_a_lead_cannot_start_an_import(api, bob):
+    api.force_authenticate(bob)
+    response = post_import(api, zip_dump(rows(2)))
+    assert response.status_code == 403
+    assert not ImportJob.objects.exists()
+
+
+def test_an_outsider_gets_404(api, mallory, project):
+    api.force_authenticate(mallory)
+    assert post_import(api, zip_dump(rows(2))).status_code == 404
+
+
+def test_members_read_jobs_outsiders_do_not(api, run_import, carol, mallory):
+    job = run_import(zip_dump(rows(2)))
+    api.force_authenticate(carol)
+    assert api.get(f"/api/v1/imports/{job.pk}/").status_code == 200
+    assert [j["id"] for j in api.get("/api/v1/imports/").json()["results"]] == [job.pk]
+    api.force_authenticate(mallory)
+    assert api.get(f"/api/v1/imports/{job.pk}/").status_code == 404
+    assert api.get("/api/v1/imports/").json()["results"] == []
+
+
+def test_a_run_name_taken_is_409_unless_replace(
+    api, alice, run_import, django_capture_on_commit_callbacks
+):
+    run_import(zip_dump(rows(2)))
+    api.force_authenticate(alice)
+    response = post_import(api, zip_dump(rows(2)))
+    assert response.status_code == 409
+    assert "already exists" in response.json()["detail"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_import(api, zip_dump(rows(2)), replace="true")
+    assert response.status_code == 202
+
+
+def test_missing_fields_are_400_with_reasons(api, alice):
+    api.force_authenticate(alice)
+    response = api.post("/api/v1/imports/", {"project": "cat-app"}, format="multipart")
+    assert response.status_code == 400
+    assert set(response.json()) >= {"dataset", "run"}
+    response = api.post(
+        "/api/v1/imports/",
+        {"project": "cat-app", "dataset": "d", "run": "r"},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "Upload a dump" in response.json()["file"][0]
+
+
+def test_a_server_path_outside_the_roots_is_400(api, alice, settings):
+    settings.MLSTRAT_IMPORT_ROOTS = []
+    api.force_authenticate(alice)
+    response = api.post(
+        "/api/v1/imports/",
+        {"project": "cat-app", "dataset": "d", "run": "r", "server_path": "/etc"},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "MLSTRAT_IMPORT_ROOTS" in response.json()["server_path"][0]
