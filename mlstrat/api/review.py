@@ -1,8 +1,462 @@
-"""API for the review concern (see mlstrat/review/)."""
+"""API for the review concern: reviews, the sheet's rows, categories, ticks, comments,
+the changes feed and agreement. Thin: parse, check the role, call a service or selector.
+
+Ticks are idempotent: `PUT`/`DELETE runs/<run>/examples/<example>/tags/<category>/`,
+or `POST runs/<run>/tags/ {action: "set"|"clear", category, example | examples}`.
+"""
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action, api_view
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from mlstrat.accounts.models import Role
+from mlstrat.accounts.permissions import has_role, require_member
+from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus, Split
+from mlstrat.review import selectors, services
+from mlstrat.review.models import AssignmentMode, Comment, ErrorCategory, Review
+
+from .permissions import LeadWrites, RolePermission
+from .scoping import ProjectScopedViewSet
+
+User = get_user_model()
+
+
+def _bad_query(func):
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except selectors.BadSheetQuery as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        except services.TagError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        except PermissionError as exc:
+            raise PermissionDenied(str(exc)) from exc
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+# ---------------------------------------------------------------- reviews
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    annotators = serializers.SlugRelatedField(
+        slug_field="username", many=True, queryset=User.objects.all(), required=False
+    )
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    sample_size = serializers.IntegerField(
+        min_value=1, allow_null=True, required=False, default=100
+    )
+    filters = serializers.JSONField(required=False, default=dict)
+    split = serializers.ChoiceField(choices=Split.choices, default=Split.DEV)
+    assignment = serializers.ChoiceField(
+        choices=AssignmentMode.choices, default=AssignmentMode.EVERYONE
+    )
+
+    class Meta:
+        model = Review
+        fields = [
+            "id",
+            "run",
+            "name",
+            "split",
+            "sample_size",
+            "seed",
+            "filters",
+            "assignment",
+            "annotators",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_by", "created_at"]
+        extra_kwargs = {"seed": {"required": False, "allow_null": True}}
+
+
+class ReviewViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, ProjectScopedViewSet
+):
+    """Reviews of a run's errors. Any member starts one; a lead or its creator extends it.
+    Filter with ?run=<id>. The detail carries progress and the % of total row."""
+
+    serializer_class = ReviewSerializer
+    permission_classes = [RolePermission]
+    filterset_fields = ["run"]
+    queryset = Review.objects.select_related(
+        "run__dataset__project", "created_by"
+    ).prefetch_related("annotators")
+    project_path = "run__dataset__project"
+
+    def retrieve(self, request, *args, **kwargs):
+        review = self.get_object()
+        data = ReviewSerializer(review).data
+        data["progress"] = selectors.progress(run=review.run, review=review)
+        data["shares"] = selectors.category_shares(run=review.run, review=review)
+        return Response(data)
+
+    def create(self, request, *args, **kwargs):
+        serializer = ReviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        run = data["run"]
+        require_member(user=request.user, project=run.dataset.project)
+        review = services.review_create(
+            run=run,
+            created_by=request.user,
+            name=data["name"],
+            split=data["split"],
+            sample_size=data.get("sample_size"),
+            seed=data.get("seed"),
+            filters=data.get("filters") or {},
+            assignment=data["assignment"],
+            annotators=data.get("annotators", []),
+        )
+        return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def extend(self, request, pk=None):
+        """Add `by` more errors (or `"by": null` for all the rest) in the same seeded order."""
+        review = self.get_object()
+        project = review.run.dataset.project
+        if review.created_by_id != request.user.pk:
+            require_member(user=request.user, project=project, role=Role.LEAD)
+        by = request.data.get("by", 100)
+        if by is not None and (not isinstance(by, int) or isinstance(by, bool)):
+            raise ValidationError({"by": "A whole number, or null for all remaining errors."})
+        added = services.review_extend(review=review, by=by)
+        return Response(
+            {"added": added, "progress": selectors.progress(run=review.run, review=review)}
+        )
+
+    @action(detail=True, methods=["get"])
+    @_bad_query
+    def rows(self, request, pk=None):
+        """One page of the sheet: filters label, prediction, source, category, untagged=1,
+        assignee=me, view=agreement; sort=confidence|-confidence; after=<cursor>."""
+        review = self.get_object()
+        return Response(_rows(request, run=review.run, review=review))
+
+    @action(detail=True, methods=["get"])
+    def agreement(self, request, pk=None):
+        review = self.get_object()
+        return Response(selectors.agreement(run=review.run, review=review))
+
+
+def _rows(request, *, run, review):
+    query = selectors.SheetQuery.from_params(request.query_params)
+    only = None
+    if query.view == "agreement":
+        only = set(selectors.agreement(run=run, review=review, split=query.split)["disagreements"])
+    return selectors.sheet_rows(
+        run=run, review=review, user=request.user, query=query, only_examples=only
+    )
+
+
+# ---------------------------------------------------------------- categories
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ErrorCategory
+        fields = [
+            "id",
+            "dataset",
+            "name",
+            "key",
+            "color",
+            "description",
+            "order",
+            "archived",
+            "builtin",
+        ]
+        read_only_fields = ["id", "order", "builtin"]
+        extra_kwargs = {"name": {"validators": []}}
+        validators = []
+
+
+class CategoryViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    ProjectScopedViewSet,
+):
+    """A dataset's error categories (the sheet's columns). Admins and leads add, rename,
+    re-key, recolour, reorder and archive; archiving hides a column and keeps its ticks."""
+
+    serializer_class = CategorySerializer
+    permission_classes = [LeadWrites]
+    filterset_fields = ["dataset", "archived"]
+    queryset = ErrorCategory.objects.select_related("dataset__project").order_by("order", "id")
+    project_path = "dataset__project"
+
+    def _dataset(self, dataset_id):
+        dataset = get_object_or_404(
+            Dataset.objects.select_related("project"),
+            pk=dataset_id,
+            project__memberships__user=self.request.user,
+        )
+        require_member(user=self.request.user, project=dataset.project, role=Role.LEAD)
+        return dataset
+
+    def create(self, request, *args, **kwargs):
+        serializer = CategorySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        dataset = self._dataset(data["dataset"].pk)
+        category = services.category_create(
+            dataset=dataset,
+            name=data["name"],
+            key=data.get("key", ""),
+            color=data.get("color", "#4e79a7"),
+            description=data.get("description", ""),
+            created_by=request.user,
+        )
+        return Response(CategorySerializer(category).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        category = self.get_object()
+        allowed = {"name", "key", "color", "description", "archived"}
+        unknown = set(request.data) - allowed - {"id", "dataset", "order", "builtin"}
+        if unknown:
+            raise ValidationError({"detail": f"Cannot change {', '.join(sorted(unknown))}."})
+        changes = {k: v for k, v in request.data.items() if k in allowed}
+        if "archived" in changes and not isinstance(changes["archived"], bool):
+            raise ValidationError({"archived": "true or false."})
+        for name in ("name", "key", "color", "description"):
+            if name in changes and not isinstance(changes[name], str):
+                raise ValidationError({name: "A string."})
+        category = services.category_update(category=category, **changes)
+        return Response(CategorySerializer(category).data)
+
+    @extend_schema(request=None)
+    @action(detail=False, methods=["post"])
+    def reorder(self, request):
+        """`{dataset: id, order: [category ids]}`: the columns in this order."""
+        dataset = self._dataset(request.data.get("dataset"))
+        order = request.data.get("order")
+        if not isinstance(order, list) or not all(isinstance(i, int) for i in order):
+            raise ValidationError({"order": "A list of category ids."})
+        categories = services.category_reorder(dataset=dataset, order=order)
+        return Response(CategorySerializer(categories, many=True).data)
+
+
+# ---------------------------------------------------------------- per-run endpoints
+
+
+def _run_for(request, run_id) -> ModelRun:
+    run = get_object_or_404(
+        ModelRun.objects.select_related("dataset__project"),
+        pk=run_id,
+        status=RunStatus.READY,
+        dataset__project__memberships__user=request.user,
+    )
+    require_member(user=request.user, project=run.dataset.project)
+    return run
+
+
+def _review_for(request, run):
+    review_id = request.query_params.get("review") or request.data.get("review")
+    if not review_id:
+        return None
+    try:
+        return get_object_or_404(Review, pk=int(review_id), run=run)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"review": "A review id."}) from exc
+
+
+def _example_for(run, example_pk) -> Example:
+    try:
+        return get_object_or_404(Example, pk=int(example_pk), dataset_id=run.dataset_id)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"example": "An example id."}) from exc
+
+
+def _category_for(run, category_pk) -> ErrorCategory:
+    try:
+        return get_object_or_404(ErrorCategory, pk=int(category_pk), dataset_id=run.dataset_id)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"category": "A category id."}) from exc
+
+
+@api_view(["GET"])
+@_bad_query
+def run_sheet_rows(request, run_id):
+    """All of a run's errors on a split (?split=dev), with the sheet's filters and sort."""
+    run = _run_for(request, run_id)
+    return Response(_rows(request, run=run, review=None))
+
+
+@api_view(["POST"])
+@_bad_query
+def tags_write(request, run_id):
+    """`{action: "set"|"clear", category: id, example: id}` or `examples: [ids]` for bulk
+    (one transaction). Ticking *Incorrectly labeled* needs `proposed_label`."""
+    run = _run_for(request, run_id)
+    category = _category_for(run, request.data.get("category"))
+    if "examples" in request.data:
+        ids = request.data["examples"]
+        if not isinstance(ids, list) or not ids or len(ids) > 1000:
+            raise ValidationError({"examples": "A list of 1 to 1000 example ids."})
+    else:
+        ids = [request.data.get("example")]
+    try:
+        ids = [int(i) for i in ids]
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"examples": "Example ids are numbers."}) from exc
+    examples = list(Example.objects.filter(pk__in=ids, dataset_id=run.dataset_id))
+    if len(examples) != len(set(ids)):
+        raise ValidationError({"examples": "Some examples are not in this run's dataset."})
+    changed = services.tags_apply(
+        run=run,
+        examples=examples,
+        category=category,
+        user=request.user,
+        action=request.data.get("action", ""),
+        proposed_label=str(request.data.get("proposed_label") or ""),
+    )
+    return Response(
+        {
+            "action": request.data.get("action"),
+            "category": category.pk,
+            "changed": {str(k): v for k, v in changed.items()},
+        }
+    )
+
+
+@api_view(["PUT", "DELETE"])
+@_bad_query
+def tag_one(request, run_id, example_pk, category_pk):
+    """PUT sets the caller's tick, DELETE clears it; both idempotent."""
+    run = _run_for(request, run_id)
+    example = _example_for(run, example_pk)
+    category = _category_for(run, category_pk)
+    if request.method == "PUT":
+        changed = services.tag_set(
+            run=run,
+            example=example,
+            category=category,
+            user=request.user,
+            proposed_label=str(request.data.get("proposed_label") or ""),
+        )
+    else:
+        changed = services.tag_clear(run=run, example=example, category=category, user=request.user)
+    return Response({"ticked": request.method == "PUT", "changed": changed})
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "example", "user", "username", "text", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+@api_view(["GET", "POST"])
+@_bad_query
+def comments(request, run_id):
+    """GET ?example=<id> lists comments; POST `{example, text}` adds one."""
+    run = _run_for(request, run_id)
+    if request.method == "POST":
+        example = _example_for(run, request.data.get("example"))
+        comment = services.comment_add(
+            run=run, example=example, user=request.user, text=str(request.data.get("text") or "")
+        )
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+    found = Comment.objects.filter(run=run).select_related("user").order_by("id")
+    if request.query_params.get("example"):
+        found = found.filter(example=_example_for(run, request.query_params["example"]))
+    return Response(CommentSerializer(found[:1000], many=True).data)
+
+
+@api_view(["PATCH", "DELETE"])
+@_bad_query
+def comment_one(request, run_id, comment_pk):
+    """Authors edit (`{text}`) or delete their own comments."""
+    run = _run_for(request, run_id)
+    comment = get_object_or_404(
+        Comment.objects.select_related("run", "user"), pk=comment_pk, run=run
+    )
+    if request.method == "DELETE":
+        services.comment_delete(comment=comment, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    comment = services.comment_edit(
+        comment=comment, user=request.user, text=str(request.data.get("text") or "")
+    )
+    return Response(CommentSerializer(comment).data)
+
+
+@api_view(["GET"])
+@_bad_query
+def changes(request, run_id):
+    """Poll every few seconds: `?since=<last event id>&comments_since=<last comment id>`
+    (`&review=<id>` or `&split=`) returns teammates' ticks, comments, the categories,
+    the % of total row and progress."""
+    run = _run_for(request, run_id)
+    review = _review_for(request, run)
+    try:
+        since = int(request.query_params.get("since") or 0)
+        comments_since = int(request.query_params.get("comments_since") or 0)
+    except ValueError as exc:
+        raise ValidationError({"since": "Event and comment ids are numbers."}) from exc
+    split = request.query_params.get("split") or Split.DEV
+    if split not in Split.values:
+        raise ValidationError({"split": f"One of {', '.join(Split.values)}."})
+    return Response(
+        selectors.changes_since(
+            run=run, review=review, since=since, comments_since=comments_since, split=split
+        )
+    )
+
+
+@api_view(["GET"])
+def example_detail(request, run_id, example_pk):
+    """The large view: image URL, labels, top-5 probabilities, metadata, everyone's ticks
+    and comments, and the example's predictions in the dataset's other runs."""
+    run = _run_for(request, run_id)
+    return Response(selectors.example_detail(run=run, example=_example_for(run, example_pk)))
+
+
+@api_view(["GET"])
+def agreement(request, run_id):
+    """Per-category Fleiss' kappa and the examples annotators disagree on
+    (`?review=<id>`, or all tagged errors of `?split=`)."""
+    run = _run_for(request, run_id)
+    review = _review_for(request, run)
+    split = request.query_params.get("split") or Split.DEV
+    if split not in Split.values:
+        raise ValidationError({"split": f"One of {', '.join(Split.values)}."})
+    return Response(selectors.agreement(run=run, review=review, split=split))
+
+
+def can_manage_categories(*, user, project) -> bool:
+    return has_role(user=user, project=project, role=Role.LEAD)
 
 
 def register(router):
-    """Register this concern's viewsets on the shared /api/v1/ router."""
+    router.register("reviews", ReviewViewSet, basename="review")
+    router.register("categories", CategoryViewSet, basename="category")
 
 
-urlpatterns = []
+urlpatterns = [
+    path("runs/<int:run_id>/sheet/", run_sheet_rows, name="api-run-sheet"),
+    path("runs/<int:run_id>/tags/", tags_write, name="api-tags"),
+    path(
+        "runs/<int:run_id>/examples/<int:example_pk>/tags/<int:category_pk>/",
+        tag_one,
+        name="api-tag",
+    ),
+    path("runs/<int:run_id>/examples/<int:example_pk>/", example_detail, name="api-example-detail"),
+    path("runs/<int:run_id>/comments/", comments, name="api-comments"),
+    path("runs/<int:run_id>/comments/<int:comment_pk>/", comment_one, name="api-comment"),
+    path("runs/<int:run_id>/changes/", changes, name="api-changes"),
+    path("runs/<int:run_id>/agreement/", agreement, name="api-agreement"),
+]

@@ -66,6 +66,8 @@ class Review(models.Model):
     assignment = models.CharField(
         max_length=16, choices=AssignmentMode.choices, default=AssignmentMode.EVERYONE
     )
+    # Who shares the work when assignment is "split" (kept so an extension splits alike).
+    annotators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,8 +1,512 @@
-from django.db import transaction
+"""Writes of the review concern: reviews, categories, ticks and comments.
 
-from mlstrat.datasets.models import Dataset
+A tick on the wire is an idempotent *set* or *clear*: sending the same one twice
+changes the data once, and every request is written to the TagEvent audit trail
+with whether it changed anything.
+"""
 
-from .models import INCORRECT_LABEL, ErrorCategory
+import functools
+import hashlib
+import random
+import re
+import time
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Max
+
+from mlstrat.analytics.services import snapshot_request
+from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus, Split
+from mlstrat.labels.services import InvalidLabel, correction_propose
+
+from .models import (
+    INCORRECT_LABEL,
+    AssignmentMode,
+    Comment,
+    ErrorCategory,
+    Review,
+    ReviewItem,
+    Tag,
+    TagAction,
+    TagEvent,
+)
+
+# Keys the sheet uses for itself; a category cannot take them.
+RESERVED_KEYS = set("jkcxauz?")
+FILTER_KEYS = {"label", "prediction", "source", "confidence_min", "confidence_max", "metadata"}
+METADATA_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
+def retry_on_conflict(func, attempts=4):
+    """Run a transactional write again when PostgreSQL aborts it for a deadlock or a
+    serialization failure; the caller must not already be inside a transaction."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        # Inside someone else's transaction a retry cannot help: the whole thing is aborted.
+        tries = 1 if connection.in_atomic_block else attempts
+        for attempt in range(tries):
+            try:
+                with transaction.atomic():
+                    return func(*args, **kwargs)
+            except OperationalError as exc:
+                code = getattr(getattr(exc, "__cause__", None), "pgcode", None)
+                if code not in RETRY_SQLSTATES or attempt == tries - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _snapshot_dataset(*, dataset: Dataset) -> None:
+    for run in dataset.runs.filter(status=RunStatus.READY):
+        snapshot_request(run=run)
+
+
+# ---------------------------------------------------------------- reviews
+
+
+def clean_filters(filters) -> dict:
+    """Validate a review or sheet filter; raise ValidationError with a reason."""
+    filters = dict(filters or {})
+    unknown = set(filters) - FILTER_KEYS
+    if unknown:
+        raise ValidationError(
+            {"filters": f"Unknown filter {', '.join(sorted(unknown))}; use {sorted(FILTER_KEYS)}."}
+        )
+    clean = {}
+    for key in ("label", "prediction", "source"):
+        value = filters.get(key)
+        if value in (None, "", []):
+            continue
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str | int) for v in values):
+            raise ValidationError({"filters": f"{key}: a value or a list of values."})
+        clean[key] = [str(v) for v in values]
+    for key in ("confidence_min", "confidence_max"):
+        value = filters.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            value = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError({"filters": f"{key}: a number between 0 and 1."}) from exc
+        if not 0 <= value <= 1:
+            raise ValidationError({"filters": f"{key}: a number between 0 and 1."})
+        clean[key] = value
+    metadata = filters.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ValidationError({"filters": "metadata: an object of key to value."})
+    for key, value in metadata.items():
+        if not METADATA_KEY.match(key) or "__" in key:
+            raise ValidationError({"filters": f"metadata key {key!r}: letters, digits, - and _."})
+        if not isinstance(value, str | int | float | bool):
+            raise ValidationError({"filters": f"metadata {key}: a single value."})
+    if metadata:
+        clean["metadata"] = dict(metadata)
+    return clean
+
+
+def _candidate_errors(*, review: Review):
+    predictions = Prediction.objects.filter(run=review.run, split=review.split, is_error=True)
+    filters = review.filters
+    if "label" in filters:
+        predictions = predictions.filter(example__label__in=filters["label"])
+    if "prediction" in filters:
+        predictions = predictions.filter(predicted_label__in=filters["prediction"])
+    if "source" in filters:
+        predictions = predictions.filter(example__source__in=filters["source"])
+    if "confidence_min" in filters:
+        predictions = predictions.filter(confidence__gte=filters["confidence_min"])
+    if "confidence_max" in filters:
+        predictions = predictions.filter(confidence__lte=filters["confidence_max"])
+    for key, value in filters.get("metadata", {}).items():
+        predictions = predictions.filter(**{f"example__metadata__{key}": value})
+    return predictions
+
+
+def _sample_key(seed: int, pk: int) -> bytes:
+    # A fixed pseudo-random order per seed: the same seed always yields the same sample,
+    # and extending a review continues down the same order.
+    return hashlib.blake2b(f"{seed}:{pk}".encode(), digest_size=8).digest()
+
+
+def _add_items(*, review: Review, count: int | None) -> int:
+    taken = set(ReviewItem.objects.filter(review=review).values_list("example_id", flat=True))
+    candidates = [
+        row
+        for row in _candidate_errors(review=review).values_list("pk", "example_id")
+        if row[1] not in taken
+    ]
+    candidates.sort(key=lambda row: _sample_key(review.seed, row[0]))
+    if count is not None:
+        candidates = candidates[:count]
+    start = (ReviewItem.objects.filter(review=review).aggregate(m=Max("position"))["m"] or 0) + 1
+    annotators = sorted(review.annotators.all(), key=lambda u: u.username)
+    load = {u.pk: 0 for u in annotators}
+    if review.assignment == AssignmentMode.SPLIT and annotators:
+        for assignee_id in ReviewItem.objects.filter(review=review).values_list(
+            "assignee_id", flat=True
+        ):
+            if assignee_id in load:
+                load[assignee_id] += 1
+    items = []
+    for offset, (prediction_id, example_id) in enumerate(candidates):
+        assignee_id = None
+        if review.assignment == AssignmentMode.SPLIT and annotators:
+            # The least loaded annotator gets the next example: shares stay even on extension.
+            assignee_id = min(load, key=lambda pk: (load[pk], pk))
+            load[assignee_id] += 1
+        items.append(
+            ReviewItem(
+                review=review,
+                prediction_id=prediction_id,
+                example_id=example_id,
+                position=start + offset,
+                assignee_id=assignee_id,
+            )
+        )
+    ReviewItem.objects.bulk_create(items, batch_size=2000)
+    return len(items)
+
+
+@transaction.atomic
+def review_create(
+    *,
+    run: ModelRun,
+    created_by,
+    name: str,
+    split: str = Split.DEV,
+    sample_size: int | None = 100,
+    seed: int | None = None,
+    filters: dict | None = None,
+    assignment: str = AssignmentMode.EVERYONE,
+    annotators=(),
+) -> Review:
+    """Start a review: a reproducible random sample of the run's errors on a split."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A review needs a name."})
+    if run.status != RunStatus.READY:
+        raise ValidationError({"run": "This run is not imported yet."})
+    if split not in Split.values:
+        raise ValidationError({"split": f"Pick one of {', '.join(Split.values)}."})
+    if sample_size is not None and sample_size < 1:
+        raise ValidationError({"sample_size": "At least one example (or none for all errors)."})
+    if assignment not in AssignmentMode.values:
+        raise ValidationError({"assignment": "Either everyone or split."})
+    annotators = list(annotators)
+    project = run.dataset.project
+    outsiders = [u.username for u in annotators if not project.memberships.filter(user=u).exists()]
+    if outsiders:
+        raise ValidationError({"annotators": f"Not members: {', '.join(outsiders)}."})
+    if assignment == AssignmentMode.SPLIT and not annotators:
+        raise ValidationError({"annotators": "Name who shares the work."})
+    review = Review.objects.create(
+        run=run,
+        name=name[:200],
+        split=split,
+        sample_size=sample_size,
+        seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
+        filters=clean_filters(filters),
+        assignment=assignment,
+        created_by=created_by,
+    )
+    review.annotators.set(annotators)
+    _add_items(review=review, count=sample_size)
+    return review
+
+
+@transaction.atomic
+def review_extend(*, review: Review, by: int | None) -> int:
+    """Add `by` more errors (None: all remaining) in the same seeded order; tags are kept."""
+    if by is not None and by < 1:
+        raise ValidationError({"by": "Add at least one example."})
+    review = Review.objects.select_for_update().get(pk=review.pk)
+    added = _add_items(review=review, count=by)
+    total = ReviewItem.objects.filter(review=review).count()
+    review.sample_size = None if by is None else total
+    review.save(update_fields=["sample_size"])
+    return added
+
+
+# ---------------------------------------------------------------- categories
+
+
+def _clean_category_fields(*, dataset, name=None, key=None, color=None, exclude_pk=None):
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ValidationError({"name": "A category needs a name."})
+        if len(name) > 100:
+            raise ValidationError({"name": "At most 100 characters."})
+        clash = ErrorCategory.objects.filter(dataset=dataset, name__iexact=name)
+        if clash.exclude(pk=exclude_pk).exists():
+            raise ValidationError({"name": f"There is already a category “{name}”."})
+    if key is not None:
+        key = key.strip().lower()
+        if key and (len(key) != 1 or not key.isalnum()):
+            raise ValidationError({"key": "One letter or digit."})
+        if key in RESERVED_KEYS:
+            reserved = " ".join(sorted(RESERVED_KEYS))
+            raise ValidationError({"key": f"“{key}” is a sheet shortcut; reserved: {reserved}."})
+        clash = ErrorCategory.objects.filter(dataset=dataset, key=key, archived=False)
+        if key and clash.exclude(pk=exclude_pk).exists():
+            raise ValidationError({"key": f"“{key}” is taken by another active category."})
+    if color is not None and not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
+        raise ValidationError({"color": "A colour like #4e79a7."})
+    return name, key, color
+
+
+@transaction.atomic
+def category_create(
+    *,
+    dataset: Dataset,
+    name: str,
+    created_by,
+    key: str = "",
+    color: str = "#4e79a7",
+    description: str = "",
+) -> ErrorCategory:
+    """Add a column to every sheet of the dataset, at the end."""
+    name, key, color = _clean_category_fields(dataset=dataset, name=name, key=key, color=color)
+    order = (dataset.categories.aggregate(m=Max("order"))["m"] or 0) + 1
+    try:
+        with transaction.atomic():
+            category = ErrorCategory.objects.create(
+                dataset=dataset,
+                name=name,
+                key=key,
+                color=color,
+                description=(description or "")[:2000],
+                order=order,
+                created_by=created_by,
+            )
+    except IntegrityError as exc:
+        raise ValidationError({"name": "That name or key was just taken; try another."}) from exc
+    _snapshot_dataset(dataset=dataset)
+    return category
+
+
+_UNSET = object()
+
+
+@transaction.atomic
+def category_update(
+    *,
+    category: ErrorCategory,
+    name=_UNSET,
+    key=_UNSET,
+    color=_UNSET,
+    description=_UNSET,
+    archived=_UNSET,
+) -> ErrorCategory:
+    """Rename, re-key, recolour, describe, archive or restore. Archiving hides the
+    column and keeps every tick; restoring brings them back."""
+    category = ErrorCategory.objects.select_for_update().get(pk=category.pk)
+    if category.builtin and archived is True:
+        raise ValidationError({"archived": "The built-in category cannot be archived."})
+    restoring = archived is False and category.archived
+    name_, key_, color_ = _clean_category_fields(
+        dataset=category.dataset,
+        name=None if name is _UNSET else name,
+        key=(category.key if restoring else None) if key is _UNSET else key,
+        color=None if color is _UNSET else color,
+        exclude_pk=category.pk,
+    )
+    if name_ is not None:
+        category.name = name_
+    if key_ is not None:
+        category.key = key_
+    if color_ is not None:
+        category.color = color_
+    if description is not _UNSET:
+        category.description = (description or "")[:2000]
+    if archived is not _UNSET:
+        category.archived = bool(archived)
+    try:
+        with transaction.atomic():
+            category.save()
+    except IntegrityError as exc:
+        raise ValidationError({"key": "That name or key is taken by another category."}) from exc
+    _snapshot_dataset(dataset=category.dataset)
+    return category
+
+
+@transaction.atomic
+def category_reorder(*, dataset: Dataset, order: list[int]) -> list[ErrorCategory]:
+    """Put the dataset's columns in the given order of ids (others keep theirs, after)."""
+    categories = {c.pk: c for c in dataset.categories.select_for_update()}
+    unknown = [pk for pk in order if pk not in categories]
+    if unknown:
+        raise ValidationError({"order": f"Not categories of this dataset: {unknown}."})
+    if len(set(order)) != len(order):
+        raise ValidationError({"order": "Each category once."})
+    rest = sorted(
+        (c for pk, c in categories.items() if pk not in order), key=lambda c: (c.order, c.pk)
+    )
+    ordered = [categories[pk] for pk in order] + rest
+    for position, category in enumerate(ordered, start=1):
+        category.order = position
+    ErrorCategory.objects.bulk_update(ordered, ["order"])
+    _snapshot_dataset(dataset=dataset)
+    return ordered
+
+
+# ---------------------------------------------------------------- ticks
+
+
+class TagError(ValueError):
+    """A tick that cannot be applied; the message says why."""
+
+
+def _tags_apply(*, run, examples, category, user, action, proposed_label=""):
+    if action not in TagAction.values:
+        raise TagError("action is “set” or “clear”.")
+    if category.dataset_id != run.dataset_id:
+        raise TagError("This category belongs to another dataset.")
+    if category.archived and action == TagAction.SET:
+        raise TagError(f"“{category.name}” is archived; restore it to tick it.")
+    example_ids = [e.pk for e in examples]
+    if not example_ids:
+        raise TagError("Pick at least one example.")
+    errors = set(
+        Prediction.objects.filter(run=run, example_id__in=example_ids, is_error=True).values_list(
+            "example_id", flat=True
+        )
+    )
+    missing = [e.example_id for e in examples if e.pk not in errors]
+    if missing:
+        raise TagError(f"Not misclassified in this run: {', '.join(missing[:5])}.")
+    if category.builtin == INCORRECT_LABEL and action == TagAction.SET:
+        if not proposed_label:
+            raise TagError("Say which label the example should have (proposed_label).")
+        for example in examples:
+            try:
+                correction_propose(
+                    example=example,
+                    proposed_label=proposed_label,
+                    proposed_by=user,
+                    reason="",
+                    run=run,
+                )
+            except InvalidLabel as exc:
+                raise TagError(str(exc)) from exc
+    existing = set(
+        Tag.objects.filter(
+            run=run, example_id__in=example_ids, category=category, user=user
+        ).values_list("example_id", flat=True)
+    )
+    if action == TagAction.SET:
+        changed = [pk for pk in example_ids if pk not in existing]
+        Tag.objects.bulk_create(
+            [Tag(run=run, example_id=pk, category=category, user=user) for pk in changed],
+            ignore_conflicts=True,
+        )
+    else:
+        changed = list(existing)
+        Tag.objects.filter(run=run, example_id__in=changed, category=category, user=user).delete()
+    changed_set = set(changed)
+    events = TagEvent.objects.bulk_create(
+        [
+            TagEvent(
+                run=run,
+                example_id=pk,
+                category=category,
+                user=user,
+                action=action,
+                changed=pk in changed_set,
+            )
+            for pk in example_ids
+        ]
+    )
+    snapshot_request(run=run)
+    return {e.example_id: e.changed for e in events}
+
+
+def tags_apply(
+    *,
+    run: ModelRun,
+    examples: list[Example],
+    category: ErrorCategory,
+    user,
+    action: str,
+    proposed_label: str = "",
+) -> dict[int, bool]:
+    """Set or clear one person's tick of a category on several examples, all or nothing.
+
+    Returns {example pk: changed}. Ticking *Incorrectly labeled* proposes
+    `proposed_label` for each example (the label-correction workflow)."""
+    apply = retry_on_conflict(_tags_apply)
+    return apply(
+        run=run,
+        examples=examples,
+        category=category,
+        user=user,
+        action=action,
+        proposed_label=proposed_label,
+    )
+
+
+def tag_set(*, run, example, category, user, proposed_label: str = "") -> bool:
+    result = tags_apply(
+        run=run,
+        examples=[example],
+        category=category,
+        user=user,
+        action=TagAction.SET,
+        proposed_label=proposed_label,
+    )
+    return result[example.pk]
+
+
+def tag_clear(*, run, example, category, user) -> bool:
+    result = tags_apply(
+        run=run, examples=[example], category=category, user=user, action=TagAction.CLEAR
+    )
+    return result[example.pk]
+
+
+# ---------------------------------------------------------------- comments
+
+
+def _clean_text(text) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": "A comment needs some text."})
+    if len(text) > 5000:
+        raise ValidationError({"text": "At most 5000 characters."})
+    return text
+
+
+@transaction.atomic
+def comment_add(*, run: ModelRun, example: Example, user, text: str) -> Comment:
+    if example.dataset_id != run.dataset_id:
+        raise ValidationError({"example": "This example belongs to another dataset."})
+    comment = Comment.objects.create(run=run, example=example, user=user, text=_clean_text(text))
+    snapshot_request(run=run)
+    return comment
+
+
+@transaction.atomic
+def comment_edit(*, comment: Comment, user, text: str) -> Comment:
+    if comment.user_id != user.pk:
+        raise PermissionError("Only its author edits a comment.")
+    comment.text = _clean_text(text)
+    comment.save(update_fields=["text", "updated_at"])
+    snapshot_request(run=comment.run)
+    return comment
+
+
+@transaction.atomic
+def comment_delete(*, comment: Comment, user) -> None:
+    if comment.user_id != user.pk:
+        raise PermissionError("Only its author deletes a comment.")
+    run = comment.run
+    comment.delete()
+    snapshot_request(run=run)
 
 
 @transaction.atomic

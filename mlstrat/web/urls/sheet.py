@@ -1,3 +1,22 @@
-"""Pages of the sheet concern; views in mlstrat/web/views/sheet.py."""
+"""Pages of the sheet concern; views in mlstrat/web/views/sheet.py.
 
-urlpatterns = []
+- review-list (slug, run pk): the run's reviews with progress, and a form to start one.
+- review-sheet (slug, run pk, review pk): the sheet of one review.
+- run-sheet (slug, run pk): every misclassified example of the run (?split=, default dev).
+Both sheets take ?label= &prediction= &source= &category=<id> &untagged=1 &assignee=me
+&sort=confidence|-confidence &after=<cursor> &view=mine|team|agreement &open=<example pk>.
+"""
+
+from django.urls import path
+
+from mlstrat.web.views import sheet
+
+urlpatterns = [
+    path("p/<slug:slug>/runs/<int:run_pk>/reviews/", sheet.review_list, name="review-list"),
+    path(
+        "p/<slug:slug>/runs/<int:run_pk>/reviews/<int:review_pk>/",
+        sheet.review_sheet,
+        name="review-sheet",
+    ),
+    path("p/<slug:slug>/runs/<int:run_pk>/sheet/", sheet.run_sheet, name="run-sheet"),
+]

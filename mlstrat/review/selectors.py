@@ -1,0 +1,532 @@
+"""Reads of the review concern: the sheet's rows, progress, shares, changes, agreement.
+
+The sheet is read with a fixed number of queries whatever the number of rows or
+categories; pages are keyset-paged (no OFFSET, no COUNT DISTINCT over big tables).
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from mlstrat.datasets.models import Example, ModelRun, Prediction, RunStatus, Split
+from mlstrat.labels.models import CorrectionStatus, LabelCorrection
+
+from .agreement import category_agreement
+from .models import Comment, ErrorCategory, Review, ReviewItem, Tag, TagEvent
+
+User = get_user_model()
+PAGE_SIZE = 100
+SORTS = {"", "confidence", "-confidence"}
+VIEWS = {"mine", "team", "agreement"}
+# Events written in the last seconds are sent again: a transaction that committed after a
+# later-numbered one is not missed by a poller (clients skip event ids they applied).
+CHANGES_OVERLAP = timedelta(seconds=5)
+
+
+class BadSheetQuery(ValueError):
+    """A sheet URL parameter that makes no sense; the message says why."""
+
+
+@dataclass
+class SheetQuery:
+    """What the sheet shows: filters, sort, cursor, view. Parsed from the URL."""
+
+    label: str = ""
+    prediction: str = ""
+    source: str = ""
+    category: int | None = None
+    untagged: bool = False
+    mine_only: bool = False
+    sort: str = ""
+    after: str = ""
+    view: str = "mine"
+    split: str = Split.DEV
+    open: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params) -> "SheetQuery":
+        def as_int(name):
+            value = params.get(name, "")
+            if value in ("", None):
+                return None
+            try:
+                return int(value)
+            except ValueError as exc:
+                raise BadSheetQuery(f"{name} must be a number.") from exc
+
+        sort = params.get("sort", "")
+        if sort not in SORTS:
+            raise BadSheetQuery("sort is confidence or -confidence.")
+        view = params.get("view", "") or "mine"
+        if view not in VIEWS:
+            raise BadSheetQuery("view is mine, team or agreement.")
+        split = params.get("split", "") or Split.DEV
+        if split not in Split.values:
+            raise BadSheetQuery(f"split is one of {', '.join(Split.values)}.")
+        return cls(
+            label=params.get("label", ""),
+            prediction=params.get("prediction", ""),
+            source=params.get("source", ""),
+            category=as_int("category"),
+            untagged=params.get("untagged", "") in ("1", "true", "yes"),
+            mine_only=params.get("assignee", "") == "me",
+            sort=sort,
+            after=params.get("after", "") or params.get("cursor", ""),
+            view=view,
+            split=split,
+            open=as_int("open"),
+        )
+
+
+# ---------------------------------------------------------------- scope
+
+
+def scope_example_ids(*, run: ModelRun, review: Review | None, split: str = Split.DEV):
+    """The examples a sheet is about: a review's items, or all of the run's errors on a split."""
+    if review is not None:
+        return ReviewItem.objects.filter(review=review).values("example_id")
+    return Prediction.objects.filter(run=run, split=split, is_error=True).values("example_id")
+
+
+def scope_size(*, run, review, split=Split.DEV) -> int:
+    if review is not None:
+        return ReviewItem.objects.filter(review=review).count()
+    return Prediction.objects.filter(run=run, split=split, is_error=True).count()
+
+
+def category_shares(*, run: ModelRun, review: Review | None, split: str = Split.DEV) -> dict:
+    """The sheet's "% of total" row: for each category, how many examples of the review
+    carry at least one tick of it, over the number of examples in the review."""
+    total = scope_size(run=run, review=review, split=split)
+    counts = (
+        Tag.objects.filter(
+            run=run, example_id__in=scope_example_ids(run=run, review=review, split=split)
+        )
+        .values("category_id")
+        .annotate(n=Count("example_id", distinct=True))
+    )
+    return {
+        "total": total,
+        "categories": {
+            row["category_id"]: {"count": row["n"], "share": row["n"] / total if total else 0.0}
+            for row in counts
+        },
+    }
+
+
+def progress(*, run: ModelRun, review: Review | None, split: str = Split.DEV) -> dict:
+    """ "Reviewed 37 of 100": an example is reviewed by a person once they ticked a
+    category or commented on it; overall, once anyone did. Per annotator too."""
+    scope = scope_example_ids(run=run, review=review, split=split)
+    touched = {}
+    for example_id, user_id in (
+        Tag.objects.filter(run=run, example_id__in=scope)
+        .values_list("example_id", "user_id")
+        .distinct()
+    ):
+        touched.setdefault(user_id, set()).add(example_id)
+    for example_id, user_id in (
+        Comment.objects.filter(run=run, example_id__in=scope)
+        .order_by()
+        .values_list("example_id", "user_id")
+        .distinct()
+    ):
+        touched.setdefault(user_id, set()).add(example_id)
+    assigned = {}
+    if review is not None:
+        assigned = dict(
+            ReviewItem.objects.filter(review=review, assignee__isnull=False)
+            .values_list("assignee_id")
+            .annotate(n=Count("id"))
+        )
+    # One query whatever the number of people (an empty pk__in would skip it).
+    names = members_by_id(project=run.dataset.project_id)
+    overall = set().union(*touched.values()) if touched else set()
+    people = [
+        {
+            "user": pk,
+            "username": names.get(pk, "?"),
+            "reviewed": len(touched.get(pk, ())),
+            "assigned": assigned.get(pk),
+        }
+        for pk in set(touched) | set(assigned)
+    ]
+    people.sort(key=lambda p: p["username"])
+    return {
+        "total": scope_size(run=run, review=review, split=split),
+        "reviewed": len(overall),
+        "by_user": people,
+    }
+
+
+def reviews_for_run(*, run: ModelRun) -> list[Review]:
+    """The run's reviews, newest first, each with `.item_count` and `.reviewed_count`."""
+    reviews = list(
+        Review.objects.filter(run=run)
+        .select_related("created_by")
+        .annotate(item_count=Count("items"))
+        .order_by("-created_at", "-id")
+    )
+    touched = set(Tag.objects.filter(run=run).values_list("example_id", flat=True).distinct())
+    touched |= set(Comment.objects.filter(run=run).values_list("example_id", flat=True).distinct())
+    by_review = {}
+    for review_id, example_id in ReviewItem.objects.filter(review__run=run).values_list(
+        "review_id", "example_id"
+    ):
+        if example_id in touched:
+            by_review[review_id] = by_review.get(review_id, 0) + 1
+    for review in reviews:
+        review.reviewed_count = by_review.get(review.pk, 0)
+    return reviews
+
+
+def categories_for(*, dataset_id: int) -> list[dict]:
+    return [
+        category_payload(c)
+        for c in ErrorCategory.objects.filter(dataset_id=dataset_id).order_by("order", "id")
+    ]
+
+
+def category_payload(category: ErrorCategory) -> dict:
+    return {
+        "id": category.pk,
+        "name": category.name,
+        "key": category.key,
+        "color": category.color,
+        "description": category.description,
+        "order": category.order,
+        "archived": category.archived,
+        "builtin": category.builtin,
+    }
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _keyset(rows, query: SheetQuery, conf: str, key: str):
+    if not query.after:
+        return rows
+    try:
+        if query.sort:
+            raw_conf, raw_key = query.after.split("~", 1)
+            after_conf = None if raw_conf == "n" else float(raw_conf)
+            after_key = int(raw_key)
+        else:
+            after_key = int(query.after)
+    except ValueError as exc:
+        raise BadSheetQuery("That page cursor is not valid; start from the first page.") from exc
+    if not query.sort:
+        return rows.filter(**{f"{key}__gt": after_key})
+    is_null = Q(**{f"{conf}__isnull": True})
+    tie = Q(**{conf: after_conf, f"{key}__gt": after_key})
+    if query.sort == "confidence":  # nulls first, then ascending
+        if after_conf is None:
+            return rows.filter(is_null & Q(**{f"{key}__gt": after_key}) | ~is_null)
+        return rows.filter(Q(**{f"{conf}__gt": after_conf}) | tie)
+    # descending, nulls last
+    if after_conf is None:
+        return rows.filter(is_null & Q(**{f"{key}__gt": after_key}))
+    return rows.filter(Q(**{f"{conf}__lt": after_conf}) | tie | is_null)
+
+
+def _cursor(row_key, conf, query: SheetQuery) -> str:
+    if not query.sort:
+        return str(row_key)
+    return f"{'n' if conf is None else repr(conf)}~{row_key}"
+
+
+def sheet_rows(
+    *,
+    run: ModelRun,
+    review: Review | None,
+    user,
+    query: SheetQuery,
+    only_examples: set | None = None,
+    page_size: int = PAGE_SIZE,
+) -> dict:
+    """One page of the sheet: rows with ticks, comments and suggestions, and the next
+    cursor. A fixed number of queries whatever the page size or number of categories."""
+    if review is not None:
+        rows = ReviewItem.objects.filter(review=review).select_related("example", "prediction")
+        prefix, key = "prediction__", "position"
+        if query.mine_only:
+            rows = rows.filter(assignee=user)
+    else:
+        rows = Prediction.objects.filter(run=run, split=query.split, is_error=True).select_related(
+            "example"
+        )
+        prefix, key = "", "id"
+    if query.label:
+        rows = rows.filter(example__label=query.label)
+    if query.prediction:
+        rows = rows.filter(**{f"{prefix}predicted_label": query.prediction})
+    if query.source:
+        rows = rows.filter(example__source=query.source)
+    if query.category is not None:
+        rows = rows.filter(
+            Exists(
+                Tag.objects.filter(
+                    run=run, example_id=OuterRef("example_id"), category_id=query.category
+                )
+            )
+        )
+    if query.untagged:
+        rows = rows.filter(~Exists(Tag.objects.filter(run=run, example_id=OuterRef("example_id"))))
+    if only_examples is not None:
+        rows = rows.filter(example_id__in=only_examples)
+    conf = f"{prefix}confidence"
+    rows = _keyset(rows, query, conf, key)
+    if query.sort == "confidence":
+        rows = rows.order_by(F(conf).asc(nulls_first=True), key)
+    elif query.sort == "-confidence":
+        rows = rows.order_by(F(conf).desc(nulls_last=True), key)
+    else:
+        rows = rows.order_by(key)
+    page = list(rows[: page_size + 1])
+    has_more = len(page) > page_size
+    page = page[:page_size]
+
+    example_ids = [row.example_id for row in page]
+    tags, comments, suggestions = {}, {}, {}
+    for example_id, category_id, user_id in Tag.objects.filter(
+        run=run, example_id__in=example_ids
+    ).values_list("example_id", "category_id", "user_id"):
+        tags.setdefault(example_id, {}).setdefault(category_id, []).append(user_id)
+    for c in Comment.objects.filter(run=run, example_id__in=example_ids).values(
+        "id", "example_id", "user_id", "text", "created_at"
+    ):
+        comments.setdefault(c["example_id"], []).append(
+            {"id": c["id"], "user": c["user_id"], "text": c["text"], "at": c["created_at"]}
+        )
+    earlier = Tag.objects.filter(
+        example_id__in=example_ids,
+        run__dataset_id=run.dataset_id,
+        run__status=RunStatus.READY,
+        category__archived=False,
+        category__builtin="",
+    ).exclude(run=run)
+    if run.imported_at is not None:
+        earlier = earlier.filter(run__imported_at__lt=run.imported_at)
+    else:
+        earlier = earlier.filter(run_id__lt=run.pk)
+    for example_id, category_id in earlier.values_list("example_id", "category_id").distinct():
+        suggestions.setdefault(example_id, []).append(category_id)
+
+    out = []
+    for row in page:
+        prediction = row.prediction if review is not None else row
+        example = row.example
+        out.append(
+            {
+                "example": example.pk,
+                "example_id": example.example_id,
+                "position": getattr(row, "position", None),
+                "assignee": getattr(row, "assignee_id", None),
+                "label": example.label,
+                "prediction": prediction.predicted_label,
+                "confidence": prediction.confidence,
+                "source": example.source,
+                "thumbnail": reverse("example-image", args=[example.pk, "thumbnail"]),
+                "tags": {str(k): v for k, v in tags.get(example.pk, {}).items()},
+                "comments": comments.get(example.pk, []),
+                "suggestions": sorted(suggestions.get(example.pk, [])),
+            }
+        )
+    next_cursor = None
+    if has_more and page:
+        last = page[-1]
+        last_prediction = last.prediction if review is not None else last
+        next_cursor = _cursor(
+            getattr(last, key if key != "id" else "pk"), last_prediction.confidence, query
+        )
+    return {"rows": out, "next": next_cursor}
+
+
+def members_by_id(*, project) -> dict[int, str]:
+    return dict(User.objects.filter(memberships__project=project).values_list("pk", "username"))
+
+
+def filter_choices(*, run: ModelRun, review: Review | None, split: str) -> dict:
+    """Values for the sheet's filter menus: the dataset's classes and the sources seen."""
+    dataset = run.dataset
+    sources = (
+        Example.objects.filter(dataset=dataset, split=split if review is None else review.split)
+        .exclude(source="")
+        .values_list("source", flat=True)
+        .distinct()
+        .order_by("source")[:50]
+    )
+    return {"labels": list(dataset.class_names), "sources": list(sources)}
+
+
+# ---------------------------------------------------------------- live updates
+
+
+def changes_since(
+    *, run: ModelRun, review: Review | None, since: int, comments_since: int, split=Split.DEV
+) -> dict:
+    """What teammates did since the caller's cursors: ticks, comments, the categories as
+    they are now, and the % row and progress."""
+    recent = timezone.now() - CHANGES_OVERLAP
+    events = list(
+        TagEvent.objects.filter(run=run, changed=True)
+        .filter(Q(id__gt=since) | Q(at__gte=recent))
+        .order_by("id")
+        .values("id", "example_id", "category_id", "user_id", "action")[:1000]
+    )
+    comments = list(
+        Comment.objects.filter(run=run)
+        .filter(Q(id__gt=comments_since) | Q(updated_at__gte=recent))
+        .order_by("id")
+        .values("id", "example_id", "user_id", "text", "created_at")[:500]
+    )
+    return {
+        "events": [
+            {
+                "id": e["id"],
+                "example": e["example_id"],
+                "category": e["category_id"],
+                "user": e["user_id"],
+                "action": e["action"],
+            }
+            for e in events
+        ],
+        "comments": [
+            {
+                "id": c["id"],
+                "example": c["example_id"],
+                "user": c["user_id"],
+                "text": c["text"],
+                "at": c["created_at"],
+            }
+            for c in comments
+        ],
+        "since": max([since] + [e["id"] for e in events]),
+        "comments_since": max([comments_since] + [c["id"] for c in comments]),
+        "categories": categories_for(dataset_id=run.dataset_id),
+        "shares": category_shares(run=run, review=review, split=split),
+        "progress": progress(run=run, review=review, split=split),
+    }
+
+
+def latest_event_id(*, run: ModelRun) -> int:
+    last = TagEvent.objects.filter(run=run).order_by("-id").values_list("id", flat=True).first()
+    return last or 0
+
+
+def latest_comment_id(*, run: ModelRun) -> int:
+    last = Comment.objects.filter(run=run).order_by("-id").values_list("id", flat=True).first()
+    return last or 0
+
+
+# ---------------------------------------------------------------- agreement
+
+
+def agreement(*, run: ModelRun, review: Review | None, split=Split.DEV) -> dict:
+    """Per category: Fleiss' kappa over the examples two or more people reviewed, and the
+    examples where they disagree. A person reviewed an example if they ticked or commented."""
+    scope = scope_example_ids(run=run, review=review, split=split)
+    raters, ticks = {}, {}
+    for example_id, category_id, user_id in Tag.objects.filter(
+        run=run, example_id__in=scope
+    ).values_list("example_id", "category_id", "user_id"):
+        raters.setdefault(example_id, set()).add(user_id)
+        ticks.setdefault((example_id, category_id), set()).add(user_id)
+    for example_id, user_id in (
+        Comment.objects.filter(run=run, example_id__in=scope)
+        .order_by()
+        .values_list("example_id", "user_id")
+        .distinct()
+    ):
+        raters.setdefault(example_id, set()).add(user_id)
+    shared = {ex: people for ex, people in raters.items() if len(people) >= 2}
+    categories = ErrorCategory.objects.filter(dataset_id=run.dataset_id, archived=False).order_by(
+        "order", "id"
+    )
+    per_category, disagreeing = [], set()
+    for category in categories:
+        answers = {
+            ex: (len(people), len(ticks.get((ex, category.pk), set()) & people))
+            for ex, people in shared.items()
+        }
+        result = category_agreement(answers)
+        disagreeing |= {ex for ex, (n, yes) in answers.items() if 0 < yes < n}
+        per_category.append({"category": category.pk, "name": category.name, **result})
+    return {
+        "shared_examples": len(shared),
+        "categories": per_category,
+        "disagreements": sorted(disagreeing),
+    }
+
+
+# ---------------------------------------------------------------- large view
+
+
+def example_detail(*, run: ModelRun, example: Example) -> dict:
+    """Everything the large view shows about one example."""
+    prediction = Prediction.objects.filter(run=run, example=example).first()
+    probabilities = (prediction.probabilities or {}) if prediction else {}
+    top5 = sorted(probabilities.items(), key=lambda kv: -float(kv[1]))[:5]
+    names = members_by_id(project=run.dataset.project)
+    tags = [
+        {"category": c, "user": u, "username": names.get(u, "?"), "at": at}
+        for c, u, at in Tag.objects.filter(run=run, example=example).values_list(
+            "category_id", "user_id", "created_at"
+        )
+    ]
+    comments = [
+        {"id": pk, "user": u, "username": names.get(u, "?"), "text": text, "at": at}
+        for pk, u, text, at in Comment.objects.filter(run=run, example=example).values_list(
+            "id", "user_id", "text", "created_at"
+        )
+    ]
+    other_tags = {}
+    for run_id, category_name in (
+        Tag.objects.filter(example=example)
+        .exclude(run=run)
+        .values_list("run_id", "category__name")
+        .distinct()
+    ):
+        other_tags.setdefault(run_id, []).append(category_name)
+    history = [
+        {
+            "run": p.run_id,
+            "run_name": p.run.name,
+            "prediction": p.predicted_label,
+            "confidence": p.confidence,
+            "is_error": p.is_error,
+            "current": p.run_id == run.pk,
+            "tags": sorted(other_tags.get(p.run_id, [])),
+        }
+        for p in Prediction.objects.filter(example=example, run__status=RunStatus.READY)
+        .select_related("run")
+        .order_by("run__imported_at", "run_id")
+    ]
+    corrections = [
+        {"proposed_label": c.proposed_label, "status": c.status, "by": names.get(c.proposed_by_id)}
+        for c in LabelCorrection.objects.filter(example=example).exclude(
+            status=CorrectionStatus.REVERTED
+        )[:10]
+    ]
+    return {
+        "example": example.pk,
+        "example_id": example.example_id,
+        "label": example.label,
+        "original_label": example.original_label,
+        "split": example.split,
+        "source": example.source,
+        "metadata": example.metadata,
+        "image": reverse("example-image", args=[example.pk, "image"]),
+        "prediction": prediction.predicted_label if prediction else None,
+        "confidence": prediction.confidence if prediction else None,
+        "top5": [{"label": label, "p": float(p)} for label, p in top5],
+        "tags": tags,
+        "comments": comments,
+        "history": history,
+        "corrections": corrections,
+    }

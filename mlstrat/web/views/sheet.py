@@ -1,0 +1,192 @@
+"""The error-analysis sheet and the list of a run's reviews. Thin: the sheet's data
+comes from review selectors, every write goes through the review API (sheet.js)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from mlstrat.accounts.models import Role
+from mlstrat.accounts.permissions import has_role
+from mlstrat.datasets.models import ModelRun, RunStatus, Split
+from mlstrat.review import selectors, services
+from mlstrat.review.models import AssignmentMode, Review
+from mlstrat.web.views.projects import project_for
+
+
+def _run_for(request, slug, run_pk):
+    project, membership = project_for(request, slug)
+    run = get_object_or_404(
+        ModelRun.objects.select_related("dataset"),
+        pk=run_pk,
+        dataset__project=project,
+        status=RunStatus.READY,
+    )
+    return project, membership, run
+
+
+def _review_form_values(post):
+    size = post.get("sample_size", "100").strip()
+    return {
+        "name": post.get("name", "").strip(),
+        "split": post.get("split", Split.DEV),
+        "sample_size": None if post.get("all_errors") else size,
+        "seed": post.get("seed", "").strip(),
+        "assignment": post.get("assignment", AssignmentMode.EVERYONE),
+        "annotators": post.getlist("annotators"),
+        "filters": {
+            key: post.get(key, "").strip()
+            for key in ("label", "prediction", "source", "confidence_min", "confidence_max")
+            if post.get(key, "").strip()
+        },
+        "metadata": post.get("metadata", "").strip(),
+    }
+
+
+def _create_review(request, run, project):
+    values = _review_form_values(request.POST)
+    filters = values["filters"]
+    if values["metadata"]:
+        key, sep, value = values["metadata"].partition("=")
+        if not sep:
+            raise ValidationError({"metadata": "Write metadata as key=value."})
+        filters["metadata"] = {key.strip(): value.strip()}
+    try:
+        sample_size = None if values["sample_size"] is None else int(values["sample_size"])
+        seed = int(values["seed"]) if values["seed"] else None
+    except ValueError as exc:
+        raise ValidationError({"sample_size": "Size and seed are whole numbers."}) from exc
+    annotators = list(project.members.filter(username__in=values["annotators"]))
+    return services.review_create(
+        run=run,
+        created_by=request.user,
+        name=values["name"],
+        split=values["split"],
+        sample_size=sample_size,
+        seed=seed,
+        filters=filters,
+        assignment=values["assignment"],
+        annotators=annotators,
+    )
+
+
+@login_required
+def review_list(request, slug, run_pk):
+    project, membership, run = _run_for(request, slug, run_pk)
+    if request.method == "POST":
+        try:
+            review = _create_review(request, run, project)
+        except ValidationError as exc:
+            for field_errors in exc.message_dict.values():
+                for message in field_errors:
+                    messages.error(request, message)
+            return redirect("review-list", slug=slug, run_pk=run.pk)
+        messages.success(
+            request, f"Review “{review.name}” started with {review.items.count()} examples."
+        )
+        return redirect("review-sheet", slug=slug, run_pk=run.pk, review_pk=review.pk)
+    return render(
+        request,
+        "review/review_list.html",
+        {
+            "project": project,
+            "membership": membership,
+            "run": run,
+            "reviews": selectors.reviews_for_run(run=run),
+            "splits": [s for s in Split.choices if s[0] != Split.TRAIN] + [(Split.TRAIN, "train")],
+            "members": project.members.order_by("username"),
+            "class_names": run.dataset.class_names,
+        },
+    )
+
+
+def _sheet(request, *, project, membership, run, review):
+    try:
+        query = selectors.SheetQuery.from_params(request.GET)
+        if review is not None:
+            query.split = review.split
+        only = None
+        agreement = None
+        if query.view == "agreement":
+            agreement = selectors.agreement(run=run, review=review, split=query.split)
+            only = set(agreement["disagreements"])
+        page = selectors.sheet_rows(
+            run=run, review=review, user=request.user, query=query, only_examples=only
+        )
+        error = ""
+    except selectors.BadSheetQuery as exc:
+        query, page, agreement, error = (
+            selectors.SheetQuery(),
+            {"rows": [], "next": None},
+            None,
+            str(exc),
+        )
+    api = reverse("api-root").rstrip("/")
+    config = {
+        "me": request.user.pk,
+        "username": request.user.username,
+        "canManage": has_role(user=request.user, project=project, role=Role.LEAD),
+        "run": run.pk,
+        "review": review.pk if review else None,
+        "split": query.split,
+        "dataset": run.dataset_id,
+        "classNames": run.dataset.class_names,
+        "users": {str(k): v for k, v in selectors.members_by_id(project=project).items()},
+        "categories": selectors.categories_for(dataset_id=run.dataset_id),
+        "rows": page["rows"],
+        "next": page["next"],
+        "shares": selectors.category_shares(run=run, review=review, split=query.split),
+        "progress": selectors.progress(run=run, review=review, split=query.split),
+        "agreement": agreement,
+        "since": selectors.latest_event_id(run=run),
+        "commentsSince": selectors.latest_comment_id(run=run),
+        "query": {
+            "label": query.label,
+            "prediction": query.prediction,
+            "source": query.source,
+            "category": query.category,
+            "untagged": query.untagged,
+            "assignee": "me" if query.mine_only else "",
+            "sort": query.sort,
+            "after": query.after,
+            "view": query.view,
+            "open": query.open,
+        },
+        "choices": selectors.filter_choices(run=run, review=review, split=query.split),
+        "api": {
+            "base": api,
+            "tags": reverse("api-tags", args=[run.pk]),
+            "comments": reverse("api-comments", args=[run.pk]),
+            "changes": reverse("api-changes", args=[run.pk]),
+            "categories": reverse("category-list"),
+            "reorder": reverse("category-reorder"),
+        },
+    }
+    return render(
+        request,
+        "review/sheet.html",
+        {
+            "project": project,
+            "membership": membership,
+            "run": run,
+            "review": review,
+            "config": config,
+            "error": error,
+            "reviews_url": reverse("review-list", args=[project.slug, run.pk]),
+        },
+        status=400 if error else 200,
+    )
+
+
+@login_required
+def review_sheet(request, slug, run_pk, review_pk):
+    project, membership, run = _run_for(request, slug, run_pk)
+    review = get_object_or_404(Review, pk=review_pk, run=run)
+    return _sheet(request, project=project, membership=membership, run=run, review=review)
+
+
+@login_required
+def run_sheet(request, slug, run_pk):
+    project, membership, run = _run_for(request, slug, run_pk)
+    return _sheet(request, project=project, membership=membership, run=run, review=None)
