@@ -1,0 +1,56 @@
+import shutil
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from mlstrat.accounts.models import Membership, Project
+from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus
+from mlstrat.imports.models import ImportJob
+
+
+@pytest.fixture(autouse=True)
+def _clean_media(settings):
+    yield
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+def load():
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_it_loads_the_digits_demo_through_the_import_pipeline(db):
+    out = load()
+    project = Project.objects.get(slug="digits-demo")
+    assert project.name == "Digits demo"
+    roles = dict(Membership.objects.filter(project=project).values_list("user__username", "role"))
+    assert roles == {
+        "admin": "admin",
+        "lead": "lead",
+        "annotator": "annotator",
+        "annotator2": "annotator",
+    }
+    dataset = Dataset.objects.get(project=project, name="digits")
+    assert dataset.human_level_error == 0.005
+    runs = ModelRun.objects.filter(dataset=dataset, status=RunStatus.READY).order_by("id")
+    assert [run.name for run in runs] == ["logreg-c0.5", "logreg-c5"]
+    assert Example.objects.filter(dataset=dataset).count() == 1797
+    assert Prediction.objects.count() == 2 * 1797
+    assert ImportJob.objects.filter(status="succeeded").count() == 2
+    assert "admin       / demo-pass-2026" in out
+    assert authenticate(username="lead", password="demo-pass-2026") is not None
+
+
+def test_running_it_twice_does_nothing_the_second_time(db):
+    load()
+    counts = (ImportJob.objects.count(), Example.objects.count(), Prediction.objects.count())
+    load()
+    assert (
+        ImportJob.objects.count(),
+        Example.objects.count(),
+        Prediction.objects.count(),
+    ) == counts
+    assert Project.objects.filter(slug="digits-demo").count() == 1
