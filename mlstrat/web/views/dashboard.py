@@ -1,0 +1,179 @@
+"""A run's dashboard and the runs of a dataset compared. Thin: figures come from
+analytics selectors (snapshots computed by workers); writes go through analytics services."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_GET, require_POST
+
+from mlstrat.accounts.models import Role
+from mlstrat.accounts.permissions import has_role
+from mlstrat.analytics import exports, selectors, services
+from mlstrat.analytics.models import TeamRule
+from mlstrat.datasets.models import Dataset, ModelRun, RunStatus
+from mlstrat.review.models import Review
+from mlstrat.web.views.projects import project_for
+
+
+def _run_for(request, slug, run_pk):
+    project, membership = project_for(request, slug)
+    run = get_object_or_404(
+        ModelRun.objects.select_related("dataset"),
+        pk=run_pk,
+        dataset__project=project,
+        status=RunStatus.READY,
+    )
+    return project, membership, run
+
+
+def _pick(value, choices, default):
+    return value if value in choices else default
+
+
+def _chart_data(figs, review):
+    if not figs.get("ready"):
+        return {}
+    return {
+        "decomposition": figs["decomposition"],
+        "review": review
+        and {
+            "name": review["name"],
+            "categories": [
+                {k: c[k] for k in ("name", "share", "share_low", "share_high", "k", "n")}
+                for c in review["categories"]
+            ],
+        },
+    }
+
+
+@login_required
+@require_GET
+def run_dashboard(request, slug, run_pk):
+    project, membership, run = _run_for(request, slug, run_pk)
+    rule = request.GET.get("rule")
+    rule = rule if rule in TeamRule.values else None
+    services.snapshot_ensure(run=run)
+    figs = selectors.run_figures(run=run, rule=rule)
+    reviews = figs.get("reviews", [])
+    review = None
+    if reviews:
+        wanted = request.GET.get("review")
+        review = next((r for r in reviews if str(r["id"]) == wanted), None) or next(
+            (r for r in reversed(reviews) if r["reviewed"]), reviews[-1]
+        )
+    split = _pick(request.GET.get("split"), ["train", "train_dev", "dev", "test"], "dev")
+    return render(
+        request,
+        "analytics/run_dashboard.html",
+        {
+            "project": project,
+            "membership": membership,
+            "run": run,
+            "dataset": run.dataset,
+            "figs": figs,
+            "as_of": parse_datetime(figs["as_of"]) if figs.get("as_of") else None,
+            "review": review,
+            "split": split,
+            "is_lead": has_role(user=request.user, project=project, role=Role.LEAD),
+            "rules": TeamRule.choices,
+            "chart_data": _chart_data(figs, review),
+            "human_by_source": [
+                (s, (run.dataset.human_level_error_by_source or {}).get(s))
+                for s in figs.get("sources", [])
+            ],
+        },
+    )
+
+
+@login_required
+@require_GET
+def dataset_compare(request, slug, dataset_pk):
+    project, membership = project_for(request, slug)
+    dataset = get_object_or_404(Dataset, pk=dataset_pk, project=project)
+    services.dataset_snapshots_ensure(dataset=dataset)
+    compared = selectors.runs_compared(dataset=dataset)
+    return render(
+        request,
+        "analytics/dataset_compare.html",
+        {
+            "project": project,
+            "membership": membership,
+            "dataset": dataset,
+            "compared": compared,
+            "split_names": list(selectors.SPLIT_NAMES.items()),
+            "chart_data": {
+                "runs": [r["run"]["name"] for r in compared["runs"]],
+                "splits": {
+                    split: [r["splits"].get(split) for r in compared["runs"]]
+                    for split in ("train", "train_dev", "dev", "test")
+                },
+            },
+        },
+    )
+
+
+def _percent(value, field):
+    """A percentage typed by a person ("1.5" or "1.5%") as a rate; "" means not set."""
+    value = (value or "").strip().rstrip("%").strip()
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ValueError(f"{field}: write a percentage such as 1.5") from exc
+    if not 0 <= number <= 100:
+        raise ValueError(f"{field}: a percentage between 0 and 100.")
+    return number / 100
+
+
+@login_required
+@require_POST
+def analysis_settings(request, slug, dataset_pk):
+    """Leads set the team rule and the human-level error from the dashboard."""
+    project, _ = project_for(request, slug, role=Role.LEAD)
+    dataset = get_object_or_404(Dataset, pk=dataset_pk, project=project)
+    back = request.POST.get("next", "")
+    if "team_rule" in request.POST:
+        try:
+            services.team_rule_set(
+                dataset=dataset, rule=request.POST["team_rule"], user=request.user
+            )
+            messages.success(request, f"Team rule: {TeamRule(request.POST['team_rule']).label}.")
+        except ValueError as exc:
+            messages.error(request, str(exc))
+    if "human_level_error" in request.POST:
+        try:
+            error = _percent(request.POST["human_level_error"], "Human-level error")
+            by_source = {}
+            for key, value in request.POST.items():
+                if key.startswith("human_source:"):
+                    source = key.removeprefix("human_source:")
+                    rate = _percent(value, f"Human-level error for {source}")
+                    if rate is not None:
+                        by_source[source] = rate
+            services.human_level_error_set(dataset=dataset, error=error, by_source=by_source)
+            messages.success(request, "Human-level error saved.")
+        except ValueError as exc:
+            messages.error(request, str(exc))
+    if back.startswith("/") and not back.startswith("//"):
+        return redirect(back)
+    return redirect("dataset-compare", slug=slug, dataset_pk=dataset.pk)
+
+
+@login_required
+@require_GET
+def run_export(request, slug, run_pk, kind, fmt):
+    _, _, run = _run_for(request, slug, run_pk)
+    review = None
+    wanted = request.GET.get("review", "")
+    if wanted:
+        review = Review.objects.filter(run=run, pk=wanted).first() if wanted.isdigit() else None
+        if review is None:
+            raise Http404("No such review of this run.")
+    figures = None
+    if kind == "summary":
+        services.snapshot_ensure(run=run)
+        figures = selectors.run_figures(run=run)
+    return exports.streaming_export(kind=kind, fmt=fmt, run=run, figures=figures, review=review)

@@ -1,0 +1,138 @@
+"""The run dashboard and the runs-compared page, as a member's browser gets them."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from .builders import category, make_run, review_errors, tick
+
+
+@pytest.fixture
+def run(project):
+    run = make_run(
+        project,
+        [
+            ("train", "web", "cat", "cat", 99),
+            ("train", "web", "cat", "dog", 1),
+            ("train_dev", "web", "cat", "cat", 91),
+            ("train_dev", "web", "cat", "dog", 9),
+            ("dev", "app", "cat", "cat", 450),
+            ("dev", "app", "dog", "dog", 450),
+            ("dev", "app", "cat", "dog", 60),
+            ("dev", "app", "dog", "cat", 40),
+        ],
+    )
+    run.dataset.human_level_error = 0.0
+    run.dataset.save()
+    return run
+
+
+def url(run):
+    return reverse("run-dashboard", args=[run.dataset.project.slug, run.pk])
+
+
+def test_member_sees_every_panel_with_numbers(as_user, carol, bob, run):
+    review = review_errors(run)
+    tick(run, review, category(run.dataset, "Dog-like"), [bob], n=5)
+    tick(run, review, category(run.dataset, "Blurry"), [bob], first=5, n=95)
+    html = as_user(carol).get(url(run)).content.decode()
+    for panel in (
+        "panel-splits",
+        "panel-decomposition",
+        "panel-shares",
+        "panel-labels",
+        "panel-general",
+        "panel-breakdowns",
+    ):
+        assert f'id="{panel}"' in html
+    assert "10.0%" in html  # dev error
+    assert "Variance" in html and "largest" in html
+    assert "0.50%" in html and "9.50%" in html  # Dog-like attributable and ceiling
+    assert "need not add up to 100%" in html
+    assert "Majority of the annotators" in html
+    assert "Figures as of" in html
+
+
+def test_confusion_cells_link_to_the_sheet(as_user, carol, run):
+    html = as_user(carol).get(url(run)).content.decode()
+    sheet = reverse("run-sheet", args=[run.dataset.project.slug, run.pk])
+    assert f'href="{sheet}?label=cat&amp;prediction=dog&amp;split=dev"' in html
+
+
+def test_outsider_gets_404_and_anonymous_logs_in(client, as_user, mallory, run):
+    assert client.get(url(run)).status_code == 302
+    assert as_user(mallory).get(url(run)).status_code == 404
+
+
+def test_lead_sets_human_level_error_from_the_dashboard(as_user, bob, run):
+    settings_url = reverse("dataset-analysis-settings", args=["cat-app", run.dataset_id])
+    response = as_user(bob).post(
+        settings_url,
+        {"human_level_error": "0.5", "human_source:web": "0.4", "next": url(run)},
+    )
+    assert response.status_code == 302 and response["Location"] == url(run)
+    run.dataset.refresh_from_db()
+    assert run.dataset.human_level_error == pytest.approx(0.005)
+    assert run.dataset.human_level_error_by_source == {"web": pytest.approx(0.004)}
+    assert "0.5%" in as_user(bob).get(url(run)).content.decode()
+
+
+def test_bad_percentage_is_refused_with_a_reason(as_user, bob, run):
+    settings_url = reverse("dataset-analysis-settings", args=["cat-app", run.dataset_id])
+    response = as_user(bob).post(
+        settings_url, {"human_level_error": "lots", "next": url(run)}, follow=True
+    )
+    assert "write a percentage" in response.content.decode()
+    run.dataset.refresh_from_db()
+    assert run.dataset.human_level_error == 0.0
+
+
+def test_annotator_cannot_change_settings(as_user, carol, run):
+    settings_url = reverse("dataset-analysis-settings", args=["cat-app", run.dataset_id])
+    assert as_user(carol).post(settings_url, {"team_rule": "any"}).status_code == 403
+    assert "Set team rule" not in as_user(carol).get(url(run)).content.decode()
+
+
+def test_lead_switches_the_team_rule(as_user, bob, run):
+    review_errors(run, limit=3)
+    settings_url = reverse("dataset-analysis-settings", args=["cat-app", run.dataset_id])
+    as_user(bob).post(settings_url, {"team_rule": "any", "next": url(run)})
+    assert "Any annotator" in as_user(bob).get(url(run)).content.decode()
+
+
+def test_names_from_users_are_escaped_and_the_page_obeys_the_csp(as_user, bob, run):
+    review = review_errors(run, limit=3)
+    tick(run, review, category(run.dataset, "<script>alert(1)</script>"), [bob], n=1)
+    html = as_user(bob).get(url(run)).content.decode()
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)" in html
+    assert not re.search(r"<script(?![^>]*\b(src|type=\"application/json\"))", html)
+    assert 'style="' not in html and "onclick" not in html
+
+
+def test_export_links_download(as_user, carol, run):
+    client = as_user(carol)
+    html = client.get(url(run)).content.decode()
+    link = reverse("run-export", args=["cat-app", run.pk, "summary", "csv"])
+    assert link in html
+    response = client.get(link)
+    assert response.status_code == 200 and response.streaming
+    assert b"split error" in b"".join(response.streaming_content)
+
+
+def test_runs_compared_oldest_to_newest(as_user, carol, run, project):
+    newer = make_run(
+        project,
+        [("dev", "app", "cat", "cat", 98), ("dev", "app", "cat", "dog", 2)],
+        dataset=run.dataset,
+        name="v2-bigger",
+    )
+    html = (
+        as_user(carol)
+        .get(reverse("dataset-compare", args=["cat-app", run.dataset_id]))
+        .content.decode()
+    )
+    assert html.index(run.name) < html.index(newer.name)
+    assert "−8.0 pts" in html
+    assert 'id="trend-chart"' in html
