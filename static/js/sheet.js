@@ -462,7 +462,7 @@
         el("td", { text: h.run_name + (h.current ? " (this run)" : "") }),
         el("td", {}, el("span", { class: "pill " + (h.is_error ? "pred-pill" : "ok-pill"), text: h.prediction })),
         el("td", { class: "num", text: h.confidence === null ? "–" : h.confidence.toFixed(2) }),
-        el("td", { class: "meta", text: h.tags.join(", ") }))))));
+        el("td", { class: "meta", text: h.tags.join(", ") })))));
     const corrections = data.corrections.length ? el("ul", { class: "lv-corrections" }, data.corrections.map((c) =>
       el("li", { text: `→ “${c.proposed_label}” proposed by ${c.by || "?"} (${c.status})` }))) : el("p", { class: "meta", text: "none" });
     info.replaceChildren(

@@ -1,0 +1,264 @@
+"""The sheet in a real browser: keyboard tagging, a category added midway, two people
+seeing each other's ticks, the % row, incorrect labels, the large view."""
+
+import io
+import random
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image, ImageDraw, ImageFilter
+from playwright.sync_api import expect
+
+from mlstrat.labels.models import LabelCorrection
+from mlstrat.review.models import ErrorCategory, Tag
+from mlstrat.review.services import category_create, comment_add, review_create, tag_set
+from tests.factories import DatasetFactory, ExampleFactory, PredictionFactory, RunFactory
+
+from .conftest import login, screenshot
+
+CLASSES = [str(d) for d in range(10)]
+
+
+def digit_png(text, kind, size):
+    image = Image.new("L", (32, 32), 0)
+    ImageDraw.Draw(image).text((11, 6), text, fill=255, font_size=20)
+    if kind == "blurry":
+        image = image.filter(ImageFilter.GaussianBlur(1.6))
+    elif kind == "rotated":
+        image = image.rotate(35)
+    elif kind == "faint":
+        image = image.point(lambda v: 40 + v // 4)
+    image = image.resize((size, size), Image.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def sheet(project, alice, bob, carol):
+    rng = random.Random(3)
+    dataset = DatasetFactory(project=project, name="digits", class_names=CLASSES)
+    earlier = RunFactory(dataset=dataset, name="logreg-c0.5")
+    run = RunFactory(dataset=dataset, name="logreg-c5")
+    blurry = category_create(
+        dataset=dataset, name="Blurry", key="b", color="#4e79a7", created_by=alice
+    )
+    category_create(dataset=dataset, name="Faint", key="f", color="#f28e2b", created_by=alice)
+    for i in range(14):
+        label = str(i % 10)
+        predicted = str((i * 3 + 1) % 10)
+        kind = ["blurry", "rotated", "faint", "clean"][i % 4]
+        name = default_storage.save(
+            f"datasets/sheet/d{i}.png", ContentFile(digit_png(label, kind, 32))
+        )
+        example = ExampleFactory(
+            dataset=dataset,
+            example_id=f"d{i:04d}",
+            label=label,
+            source="phone",
+            metadata={"distortion": kind},
+            image=name,
+            thumbnail=name,
+        )
+        probabilities = {c: rng.random() * 0.1 for c in CLASSES}
+        probabilities[predicted] = 0.55 + rng.random() * 0.4
+        for r in (earlier, run):
+            PredictionFactory(
+                run=r,
+                example=example,
+                predicted_label=predicted,
+                confidence=probabilities[predicted],
+                probabilities=probabilities,
+            )
+        if i == 2:
+            tag_set(run=earlier, example=example, category=blurry, user=bob)
+    review = review_create(
+        run=run, created_by=bob, name="Dev errors, first pass", sample_size=12, seed=11
+    )
+    first = review.items.order_by("position").first().example
+    comment_add(run=run, example=first, user=bob, text="Looks like a 7 with a long tail")
+    return {"run": run, "review": review, "dataset": dataset}
+
+
+def open_sheet(page, live_server, project, sheet, user):
+    login(page, live_server, user)
+    run, review = sheet["run"], sheet["review"]
+    page.goto(f"{live_server.url}/p/{project.slug}/runs/{run.pk}/reviews/{review.pk}/")
+    page.wait_for_selector("#sheet-body tr")
+    return page
+
+
+def row(page, index):
+    return page.locator("#sheet-body tr").nth(index)
+
+
+def cell(page, index, name):
+    category = ErrorCategory.objects.get(name=name)
+    return row(page, index).locator(f"td.cat-cell[data-category='{category.pk}']")
+
+
+def wait_saved(page):
+    # (wait_for_function evaluates strings, which the page's CSP forbids.)
+    page.wait_for_timeout(50)
+    page.locator(".cat-cell.saving").first.wait_for(state="detached")
+
+
+def test_tagging_by_keyboard_persists(page, live_server, project, sheet, carol):
+    open_sheet(page, live_server, project, sheet, carol)
+    page.keyboard.press("j")
+    page.keyboard.press("b")
+    wait_saved(page)
+    assert cell(page, 1, "Blurry").locator("input.tick").is_checked()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("f")
+    wait_saved(page)
+    assert Tag.objects.filter(user=carol).count() == 2
+    page.reload()
+    page.wait_for_selector("#sheet-body tr")
+    assert cell(page, 1, "Blurry").locator("input.tick").is_checked()
+    assert cell(page, 2, "Faint").locator("input.tick").is_checked()
+    assert page.inner_text("#progress-text") == "reviewed 3 of 12"
+
+
+def test_the_percent_row_updates_as_people_tick(page, live_server, project, sheet, carol):
+    open_sheet(page, live_server, project, sheet, carol)
+    blurry = ErrorCategory.objects.get(name="Blurry")
+    share = page.locator(f"#sheet-foot td.share[data-category='{blurry.pk}'] strong")
+    assert share.inner_text() == "0%"
+    page.keyboard.press("b")
+    page.keyboard.press("j")
+    page.keyboard.press("b")
+    wait_saved(page)
+    expect(share).to_have_text("17%")
+    page.keyboard.press("u")  # undo the last tick
+    wait_saved(page)
+    expect(share).to_have_text("8.3%")
+    assert Tag.objects.filter(user=carol).count() == 1
+
+
+def test_a_lead_adds_a_category_midway_and_ticks_it(page, live_server, project, sheet, bob):
+    open_sheet(page, live_server, project, sheet, bob)
+    page.keyboard.press("b")
+    wait_saved(page)
+    page.click("#add-category")
+    page.fill("#category-form input[name=name]", "Rotated")
+    page.fill("#category-form input[name=key]", "r")
+    page.click("#category-save")
+    page.wait_for_selector("#sheet-head th.col-cat:has-text('Rotated')")
+    page.keyboard.press("j")
+    page.keyboard.press("r")
+    wait_saved(page)
+    assert cell(page, 1, "Rotated").locator("input.tick").is_checked()
+    assert Tag.objects.filter(category__name="Rotated", user=bob).count() == 1
+    assert cell(page, 0, "Blurry").locator("input.tick").is_checked()
+    screenshot(page, "sheet")
+
+
+def test_an_annotator_cannot_add_categories(page, live_server, project, sheet, carol):
+    open_sheet(page, live_server, project, sheet, carol)
+    assert page.locator("#add-category").count() == 0
+    assert page.is_visible("text=categories: managed by leads")
+
+
+def test_two_people_see_each_others_ticks_without_reload(
+    new_page, live_server, project, sheet, bob, carol
+):
+    bobs = open_sheet(new_page(), live_server, project, sheet, bob)
+    carols = open_sheet(new_page(), live_server, project, sheet, carol)
+    carols.keyboard.press("j")
+    carols.keyboard.press("b")
+    wait_saved(carols)
+    others = cell(bobs, 1, "Blurry").locator(".others")
+    others.wait_for(timeout=8000)
+    assert others.inner_text() == "+1"
+    assert not cell(bobs, 1, "Blurry").locator("input.tick").is_checked()
+    # A category bob adds appears on carol's sheet too.
+    bobs.click("#add-category")
+    bobs.fill("#category-form input[name=name]", "Noisy")
+    bobs.fill("#category-form input[name=key]", "n")
+    bobs.click("#category-save")
+    carols.wait_for_selector("#sheet-head th.col-cat:has-text('Noisy')", timeout=8000)
+    carols.keyboard.press("n")
+    wait_saved(carols)
+    cell(bobs, 1, "Noisy").locator(".others").wait_for(timeout=8000)
+
+
+def test_ticking_incorrectly_labeled_asks_for_the_label(page, live_server, project, sheet, carol):
+    open_sheet(page, live_server, project, sheet, carol)
+    page.keyboard.press("l")
+    page.wait_for_selector("#label-dialog[open]")
+    example_row = sheet["review"].items.order_by("position").first()
+    page.select_option("#label-select", "8" if example_row.example.label != "8" else "9")
+    page.click("#label-form button.primary")
+    wait_saved(page)
+    assert cell(page, 0, "Incorrectly labeled").locator("input.tick").is_checked()
+    assert LabelCorrection.objects.get(proposed_by=carol).example == example_row.example
+
+
+def test_a_failed_save_is_shown_and_reverted(page, live_server, project, sheet, carol):
+    open_sheet(page, live_server, project, sheet, carol)
+    page.route(
+        "**/api/v1/runs/*/tags/", lambda route: route.fulfill(status=503, body='{"detail": "down"}')
+    )
+    page.keyboard.press("b")
+    page.wait_for_selector(".cat-cell.failed")
+    assert page.is_visible("text=Not saved")
+    assert not cell(page, 0, "Blurry").locator("input.tick").is_checked()
+    assert not Tag.objects.filter(user=carol).exists()
+
+
+def test_the_large_view_opens_with_the_url_and_back_closes_it(
+    page, live_server, project, sheet, carol
+):
+    open_sheet(page, live_server, project, sheet, carol)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#large-view[open] .lv-history")
+    assert "open=" in page.url
+    assert page.is_visible("text=Looks like a 7 with a long tail")
+    assert page.is_visible("text=Top-5 probabilities")
+    screenshot(page, "sheet-large-view")
+    page.go_back()
+    page.wait_for_selector("#large-view:not([open])", state="attached")
+    assert "open=" not in page.url
+    # A pasted link opens the same example.
+    example = sheet["review"].items.order_by("position")[2].example
+    page.goto(page.url + ("&" if "?" in page.url else "?") + f"open={example.pk}")
+    page.wait_for_selector(f"#large-view[open] #lv-title:has-text('{example.example_id}')")
+
+
+def test_filters_live_in_the_url(page, live_server, project, sheet, carol):
+    open_sheet(page, live_server, project, sheet, carol)
+    page.select_option("#filters select[name=sort]", "-confidence")
+    page.wait_for_url("**sort=-confidence**")
+    confidences = page.locator("#sheet-body td.col-conf span").all_inner_texts()
+    assert confidences == sorted(confidences, reverse=True)
+    page.go_back()
+    page.wait_for_selector("#sheet-body tr")
+    assert "sort=" not in page.url
+
+
+def test_bulk_set_on_selected_rows(page, live_server, project, sheet, carol):
+    open_sheet(page, live_server, project, sheet, carol)
+    page.keyboard.press("x")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    assert page.inner_text("#bulk-count") == "3 selected"
+    page.keyboard.press("f")
+    wait_saved(page)
+    assert Tag.objects.filter(user=carol, category__name="Faint").count() == 3
+
+
+def test_suggestions_from_an_earlier_run_are_accepted_with_a(
+    page, live_server, project, sheet, carol
+):
+    open_sheet(page, live_server, project, sheet, carol)
+    suggested = page.locator("#sheet-body td.cat-cell.suggested").first
+    suggested.wait_for()
+    index = int(suggested.locator("xpath=..").get_attribute("data-index"))
+    row(page, index).locator("td.col-id").click()
+    page.keyboard.press("a")
+    wait_saved(page)
+    assert cell(page, index, "Blurry").locator("input.tick").is_checked()
