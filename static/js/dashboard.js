@@ -111,7 +111,7 @@
       .filter((s) => s.value !== null && s.value !== undefined)
       .map((s) => ({
         label: s.name,
-        printed: pct(s.value) + (s.value < 0 ? " (negative)" : ""),
+        printed: (data.printed[s.key] || pct(s.value)) + (s.value < 0 ? " (negative)" : ""),
         data: [Math.max(0, s.value) * 100],
         backgroundColor: pattern(styles[s.key][0], styles[s.key][1]),
         borderColor: s.key === d.largest ? INK : "#fff",

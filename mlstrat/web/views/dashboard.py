@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import has_role
 from mlstrat.analytics import exports, selectors, services
+from mlstrat.analytics.figures import pct
 from mlstrat.analytics.models import TeamRule
 from mlstrat.datasets.models import Dataset, ModelRun, RunStatus
 from mlstrat.review.models import Review
@@ -35,8 +36,13 @@ def _pick(value, choices, default):
 def _chart_data(figs, review):
     if not figs.get("ready"):
         return {}
+    decomposition = figs["decomposition"]
+    # Values printed on the chart are formatted here, like every number of the page.
+    printed = {"human": pct(decomposition["levels"]["human"])}
+    printed.update({t["key"]: pct(t["value"]) for t in decomposition["terms"]})
     return {
-        "decomposition": figs["decomposition"],
+        "decomposition": decomposition,
+        "printed": printed,
         "review": review
         and {
             "name": review["name"],
