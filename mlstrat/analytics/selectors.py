@@ -195,6 +195,7 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
         .order_by("imported_at", "id")
     )
     entries = []
+    carried = None  # (label error rate, run name): dev labels do not change with the model
     for run in runs:
         snap = getattr(run, "snapshot", None)
         base = {
@@ -208,6 +209,17 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
             continue
         figs = figures_from_counts(counts=snap.figures, dataset=dataset, rule=rule)
         review = _latest_reviewed(figs["reviews"])
+        dev_error = next(r["error"]["rate"] for r in figs["splits"] if r["split"] == "dev")
+        if review and review["label_impact"].get("label_error_rate") is not None:
+            impact = {**review["label_impact"], "source": "own review"}
+            carried = (review["label_impact"]["label_error_rate"], run.name)
+        elif carried:
+            impact = {
+                **figures.label_error_impact(dev_error, label_error_rate=carried[0]),
+                "source": f"carried over from {carried[1]}",
+            }
+        else:
+            impact = {**figures.label_error_impact(dev_error, None), "source": ""}
         entries.append(
             {
                 **base,
@@ -217,6 +229,7 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
                 "largest_gap": figs["decomposition"]["largest"],
                 "review": review["name"] if review else None,
                 "shares": {c["name"]: c["share"] for c in review["categories"]} if review else {},
+                "label_impact": impact,
             }
         )
     compared = figures.runs_comparison(entries)

@@ -136,3 +136,25 @@ def test_runs_compared_oldest_to_newest(as_user, carol, run, project):
     assert html.index(run.name) < html.index(newer.name)
     assert "−8.0 pts" in html
     assert 'id="trend-chart"' in html
+
+
+def test_runs_compared_track_label_errors_across_runs(as_user, bob, run, project):
+    incorrect = run.dataset.categories.get(builtin="incorrect_label")
+    review = review_errors(run)
+    tick(run, review, incorrect, [bob], n=6)
+    tick(run, review, category(run.dataset, "Other"), [bob], first=6, n=94)
+    make_run(
+        project,
+        [("dev", "app", "cat", "cat", 980), ("dev", "app", "cat", "dog", 20)],
+        dataset=run.dataset,
+        name="v2-bigger",
+    )
+    html = (
+        as_user(bob)
+        .get(reverse("dataset-compare", args=["cat-app", run.dataset_id]))
+        .content.decode()
+    )
+    row = html[html.index('data-row="label-errors"') :]
+    row = row[: row.index("</tr>")]
+    assert "6%" in row and "30%" in row and "fix labels" in row
+    assert "carried over from" in row
