@@ -29,6 +29,9 @@
     row.addEventListener("click", () => { if (index !== current) select(index); });
     const form = row.querySelector("form.decide");
     if (!form) return;
+    // After picking another label, keys act again: press a to accept it.
+    const edit = form.querySelector("select[data-edit]");
+    if (edit) edit.addEventListener("change", () => row.focus({ preventScroll: true }));
     form.addEventListener("submit", () => {
       const back = form.querySelector("input[name=back]");
       if (back) back.value = back.value.split("#")[0] + "#at-" + index;
