@@ -525,6 +525,9 @@ def example_detail(*, run: ModelRun, example: Example) -> dict:
         "prediction": prediction.predicted_label if prediction else None,
         "confidence": prediction.confidence if prediction else None,
         "top5": [{"label": label, "p": float(p)} for label, p in top5],
+        "label_probability": (
+            float(probabilities[example.label]) if example.label in probabilities else None
+        ),
         "tags": tags,
         "comments": comments,
         "history": history,

@@ -443,6 +443,7 @@
       ["Given label", el("span", { class: "pill label-pill", text: data.label })],
       ["Prediction", el("span", { class: "pill pred-pill", text: data.prediction ?? "–" })],
       ["Confidence", data.confidence === null ? "–" : data.confidence.toFixed(3)],
+      ...(data.label_probability !== null ? [["P(given label)", data.label_probability.toFixed(3)]] : []),
       ["Split · source", `${data.split} · ${data.source || "–"}`],
       ...(data.original_label !== data.label ? [["Imported label", data.original_label]] : []),
     ]);
