@@ -5,6 +5,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from mlstrat.imports import services
+from tests.celery_worker import celery_worker  # noqa: F401  (a fixture for worker tests)
 
 DIGITS = Path(__file__).resolve().parents[2] / "mlstrat" / "demo" / "dumps"
 SHARED_DIGITS = Path("/work/shared/fixtures/digits")

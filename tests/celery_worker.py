@@ -1,0 +1,139 @@
+"""A REAL Celery worker for tests: `celery -A mlstrat worker` in a subprocess, pointed at the
+current test database, the test broker and the test MEDIA_ROOT.
+
+Use the `celery_worker` fixture in tests marked
+
+    @pytest.mark.worker
+    @pytest.mark.django_db(transaction=True)
+
+(the worker sees only committed rows). The fixture skips on SQLite or without
+CELERY_BROKER_URL, except in CI (CI=true), where it fails instead. While it runs, tasks
+sent with `.delay()` go to the broker instead of running in-process.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 60
+
+
+def _skip_or_fail(reason: str):
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"A real Celery worker is required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def database_url(settings_dict: dict) -> str:
+    user = quote(settings_dict.get("USER") or "")
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{quote(password)}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+
+
+class Worker:
+    """A running worker process; `pool_pids()` are the children that execute tasks."""
+
+    def __init__(self, process: subprocess.Popen, log: Path):
+        self.process = process
+        self.log = log
+
+    def pool_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [int(pid) for pid in children.read_text().split()]
+        except FileNotFoundError:
+            return []
+
+    def kill_pool(self) -> list[int]:
+        """SIGKILL the processes running tasks, as the OOM killer or a node loss would."""
+        pids = self.pool_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        return pids
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _wait_ready(app, worker: Worker, name: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if worker.process.poll() is not None:
+            pytest.fail(f"The Celery worker exited early:\n{worker.output()[-4000:]}")
+        replies = app.control.ping(destination=[name], timeout=0.5)
+        if replies:
+            return
+    pytest.fail(f"The Celery worker did not become ready:\n{worker.output()[-4000:]}")
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings, tmp_path):
+    from django.db import connection
+
+    from mlstrat import celery_app
+
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if not broker:
+        _skip_or_fail("CELERY_BROKER_URL is not set")
+    if connection.vendor != "postgresql":
+        _skip_or_fail("the worker needs PostgreSQL (set DATABASE_URL)")
+    name = f"imports-test-{uuid.uuid4().hex[:8]}@localhost"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mlstrat.settings.local",
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "CELERY_BROKER_URL": broker,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "CONN_MAX_AGE": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    celery_app.control.purge()
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "mlstrat",
+                "worker",
+                "--loglevel=INFO",
+                "--pool=prefork",
+                "--concurrency=1",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                name,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    worker = Worker(process, log)
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        _wait_ready(celery_app, worker, name)
+        yield worker
+    finally:
+        celery_app.conf.task_always_eager = eager
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        celery_app.control.purge()
