@@ -60,6 +60,22 @@ class RunFiguresView(APIView):
         return Response(selectors.run_figures(run=run, rule=rule))
 
 
+class RunFiguresStatusView(APIView):
+    """Whether a run's figures are ready and current: cheap enough to poll."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, pk):
+        run = _run_for(request, pk)
+        snap = services.snapshot_ensure(run=run)
+        return Response(
+            {
+                "ready": snap.computed_at is not None,
+                "as_of": snap.computed_at.isoformat() if snap.computed_at else None,
+                "stale": snap.is_stale,
+            }
+        )
+
+
 class RunRecomputeView(APIView):
     """Ask for a recompute of a run's figures now (leads). Answered at once; poll the
     figures until `stale` is false."""
@@ -178,6 +194,11 @@ def register(router):
 
 urlpatterns = [
     path("analytics/runs/<int:pk>/", RunFiguresView.as_view(), name="api-run-figures"),
+    path(
+        "analytics/runs/<int:pk>/status/",
+        RunFiguresStatusView.as_view(),
+        name="api-run-figures-status",
+    ),
     path(
         "analytics/runs/<int:pk>/recompute/",
         RunRecomputeView.as_view(),

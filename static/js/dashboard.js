@@ -207,12 +207,12 @@
   // Refresh: poll the figures; when a worker stored newer ones, re-render the page in place.
   function watch() {
     const root = document.getElementById("dashboard");
-    if (!root || !root.dataset.figuresUrl) return;
+    if (!root || !root.dataset.statusUrl) return;
     const delay = () => (document.getElementById("dashboard").dataset.stale === "1" ? 3000 : 15000);
     async function tick() {
       try {
         const current = document.getElementById("dashboard");
-        const figures = await window.mlstrat.apiFetch(current.dataset.figuresUrl + window.location.search);
+        const figures = await window.mlstrat.apiFetch(current.dataset.statusUrl);
         const asOf = figures.as_of || "";
         const stale = figures.stale ? "1" : "0";
         if (asOf !== current.dataset.asOf || stale !== current.dataset.stale) {

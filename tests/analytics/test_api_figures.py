@@ -133,3 +133,9 @@ def test_schema_documents_the_figures(api, carol):
     schema = api.get("/api/v1/schema/").content.decode()
     assert "/api/v1/analytics/runs/{id}/" in schema
     assert "/api/v1/analytics/datasets/{id}/runs/" in schema
+
+
+def test_status_is_cheap_to_poll(api, carol, run):
+    api.force_authenticate(carol)
+    body = api.get(f"/api/v1/analytics/runs/{run.pk}/status/").json()
+    assert body["ready"] is True and body["stale"] is False and body["as_of"]

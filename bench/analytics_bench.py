@@ -1,0 +1,195 @@
+"""Time a full recompute of a run's dashboard figures on PostgreSQL.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mlstrat_bench \
+        .venv/bin/python bench/analytics_bench.py [--examples 1000000] [--tags 10000]
+
+Loads one dataset with N examples and one run's predictions (COPY via psycopg2),
+100 categories, a dev review and its tags, then times `snapshot_compute` (the work a
+worker does after every burst of changes). The data is deleted afterwards unless --keep.
+"""
+
+import argparse
+import io
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlstrat.settings.local")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from mlstrat.accounts.models import Project, User  # noqa: E402
+from mlstrat.analytics.services import snapshot_compute  # noqa: E402
+from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus  # noqa: E402
+from mlstrat.review.models import ErrorCategory, Review, ReviewItem, Tag  # noqa: E402
+
+SPLITS = [
+    ("train", 0.60, 0.02),
+    ("train_dev", 0.10, 0.05),
+    ("dev", 0.15, 0.10),
+    ("test", 0.15, 0.11),
+]
+CLASSES = [f"class{i:03d}" for i in range(100)]
+
+
+def copy(cursor, table, columns, rows):
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(str(v) for v in row) + "\n")
+    buffer.seek(0)
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+
+
+def load(n_examples, n_tags, seed=7):
+    rng = random.Random(seed)
+    project = Project.objects.create(name="bench", slug=f"bench-{int(time.time())}")
+    dataset = Dataset.objects.create(project=project, name="bench", class_names=CLASSES)
+    run = ModelRun.objects.create(
+        dataset=dataset, name="bench-run", status=RunStatus.READY, imported_at=timezone.now()
+    )
+    users = [User.objects.get_or_create(username=f"bench{i}")[0] for i in range(3)]
+    now = timezone.now().isoformat()
+    example_rows, prediction_rows = [], []
+    i = 0
+    for split, fraction, error_rate in SPLITS:
+        for _ in range(int(n_examples * fraction)):
+            label = rng.choice(CLASSES)
+            source = (
+                "general" if split in ("train", "train_dev") or rng.random() < 0.2 else "target"
+            )
+            original = rng.choice(CLASSES) if split == "dev" and rng.random() < 0.005 else label
+            wrong = rng.random() < error_rate
+            predicted = rng.choice(CLASSES) if wrong else label
+            example_id = f"e{i:07d}"
+            example_rows.append(
+                (dataset.pk, example_id, label, original, split, source, "{}", "x.png", "", now)
+            )
+            prediction_rows.append((example_id, predicted, round(rng.random(), 3)))
+            i += 1
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        copy(
+            raw,
+            Example._meta.db_table,
+            [
+                "dataset_id",
+                "example_id",
+                "label",
+                "original_label",
+                "split",
+                "source",
+                "metadata",
+                "image",
+                "thumbnail",
+                "created_at",
+            ],
+            example_rows,
+        )
+        cursor.execute("CREATE TEMP TABLE bench_pred (example_id text, predicted text, conf float)")
+        copy(raw, "bench_pred", ["example_id", "predicted", "conf"], prediction_rows)
+        cursor.execute(
+            f"""INSERT INTO {Prediction._meta.db_table}
+                (run_id, example_id, split, predicted_label, confidence, is_error)
+            SELECT %s, e.id, e.split, p.predicted, p.conf, p.predicted <> e.label
+            FROM {Example._meta.db_table} e JOIN bench_pred p ON p.example_id = e.example_id
+            WHERE e.dataset_id = %s""",
+            [run.pk, dataset.pk],
+        )
+        cursor.execute("DROP TABLE bench_pred")
+    categories = ErrorCategory.objects.bulk_create(
+        [ErrorCategory(dataset=dataset, name=f"category {c:03d}", order=c) for c in range(100)]
+    )
+    review = Review.objects.create(
+        run=run, name="dev sample", split="dev", seed=1, sample_size=None
+    )
+    errors = list(
+        Prediction.objects.filter(run=run, split="dev", is_error=True)
+        .order_by("id")
+        .values_list("id", "example_id")[: max(1, n_tags // 2)]
+    )
+    ReviewItem.objects.bulk_create(
+        [
+            ReviewItem(review=review, prediction_id=p, example_id=e, position=k)
+            for k, (p, e) in enumerate(errors)
+        ],
+        batch_size=5000,
+    )
+    tags = set()
+    while len(tags) < n_tags:
+        _, example_id = rng.choice(errors)
+        tags.add((example_id, rng.choice(categories).pk, rng.choice(users).pk))
+    with connection.cursor() as cursor:
+        copy(
+            cursor.cursor,
+            Tag._meta.db_table,
+            ["run_id", "example_id", "category_id", "user_id", "created_at"],
+            [(run.pk, e, c, u, now) for e, c, u in tags],
+        )
+        cursor.execute("ANALYZE")
+    return project, run
+
+
+def cleanup(*, project, run):
+    """Delete in SQL, table by table (the ORM's cascade would load a million rows)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model, column, value in (
+            (Tag, "run_id", run.pk),
+            (ReviewItem, "review_id IN (SELECT id FROM review_review WHERE run_id", run.pk),
+            (Prediction, "run_id", run.pk),
+        ):
+            closing = ")" if "IN (" in column else ""
+            cursor.execute(
+                f"DELETE FROM {model._meta.db_table} WHERE {column} = %s{closing}", [value]
+            )
+        cursor.execute(
+            f"DELETE FROM {Example._meta.db_table} WHERE dataset_id = %s", [run.dataset_id]
+        )
+    project.delete()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=1_000_000)
+    parser.add_argument("--tags", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("Set DATABASE_URL to a PostgreSQL database (this measures COPY + SQL).")
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    project, run = load(args.examples, args.tags)
+    print(
+        f"loaded {args.examples:,} examples/predictions, 100 categories, "
+        f"{args.tags:,} tags in {time.perf_counter() - started:.1f} s"
+    )
+    timings = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        snap = snapshot_compute(run=run)
+        timings.append(time.perf_counter() - started)
+    figures = snap.figures
+    print(
+        f"snapshot_compute: min {min(timings):.3f} s, median {statistics.median(timings):.3f} s, "
+        f"max {max(timings):.3f} s over {args.repeat} runs"
+    )
+    print(
+        f"  dev: {figures['splits']['dev']}; reviewed {figures['reviews'][0]['reviewed']} "
+        f"of {figures['reviews'][0]['items']} items; JSON {len(str(figures)) / 1e6:.1f} MB"
+    )
+    if not args.keep:
+        cleanup(project=project, run=run)
+
+
+if __name__ == "__main__":
+    main()
