@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action, api_view
 from rest_framework.exceptions import ValidationError
@@ -41,6 +42,38 @@ def _bad_query(func):
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper
+
+
+class TagWriteSerializer(serializers.Serializer):
+    """Documents the tick body; the view validates it with reasons a person can act on."""
+
+    action = serializers.ChoiceField(choices=["set", "clear"])
+    category = serializers.IntegerField()
+    example = serializers.IntegerField(required=False)
+    examples = serializers.ListField(child=serializers.IntegerField(), required=False)
+    proposed_label = serializers.CharField(required=False)
+
+
+class CommentWriteSerializer(serializers.Serializer):
+    example = serializers.IntegerField(required=False)
+    text = serializers.CharField()
+
+
+SHEET_PARAMETERS = [
+    OpenApiParameter(name, str, description=description)
+    for name, description in [
+        ("label", "given label"),
+        ("prediction", "predicted label"),
+        ("source", "source of the example"),
+        ("category", "category id: rows someone ticked with it"),
+        ("untagged", "1: rows nobody ticked yet"),
+        ("assignee", "me: my share of a split review"),
+        ("sort", "confidence or -confidence"),
+        ("after", "cursor from `next`"),
+        ("view", "mine, team or agreement (only rows where annotators disagree)"),
+        ("split", "split of a run's errors (default dev)"),
+    ]
+]
 
 
 # ---------------------------------------------------------------- reviews
@@ -135,6 +168,7 @@ class ReviewViewSet(
             {"added": added, "progress": selectors.progress(run=review.run, review=review)}
         )
 
+    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=SHEET_PARAMETERS)
     @action(detail=True, methods=["get"])
     @_bad_query
     def rows(self, request, pk=None):
@@ -143,6 +177,7 @@ class ReviewViewSet(
         review = self.get_object()
         return Response(_rows(request, run=review.run, review=review))
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
     def agreement(self, request, pk=None):
         review = self.get_object()
@@ -286,6 +321,7 @@ def _category_for(run, category_pk) -> ErrorCategory:
         raise ValidationError({"category": "A category id."}) from exc
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT, parameters=SHEET_PARAMETERS)
 @api_view(["GET"])
 @_bad_query
 def run_sheet_rows(request, run_id):
@@ -294,6 +330,7 @@ def run_sheet_rows(request, run_id):
     return Response(_rows(request, run=run, review=None))
 
 
+@extend_schema(request=TagWriteSerializer, responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
 @_bad_query
 def tags_write(request, run_id):
@@ -331,6 +368,7 @@ def tags_write(request, run_id):
     )
 
 
+@extend_schema(request=None, responses=OpenApiTypes.OBJECT)
 @api_view(["PUT", "DELETE"])
 @_bad_query
 def tag_one(request, run_id, example_pk, category_pk):
@@ -360,6 +398,7 @@ class CommentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema(request=CommentWriteSerializer, responses=CommentSerializer(many=True))
 @api_view(["GET", "POST"])
 @_bad_query
 def comments(request, run_id):
@@ -377,6 +416,7 @@ def comments(request, run_id):
     return Response(CommentSerializer(found[:1000], many=True).data)
 
 
+@extend_schema(request=CommentWriteSerializer, responses=CommentSerializer)
 @api_view(["PATCH", "DELETE"])
 @_bad_query
 def comment_one(request, run_id, comment_pk):
@@ -394,6 +434,7 @@ def comment_one(request, run_id, comment_pk):
     return Response(CommentSerializer(comment).data)
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 @_bad_query
 def changes(request, run_id):
@@ -417,6 +458,7 @@ def changes(request, run_id):
     )
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def example_detail(request, run_id, example_pk):
     """The large view: image URL, labels, top-5 probabilities, metadata, everyone's ticks
@@ -425,6 +467,7 @@ def example_detail(request, run_id, example_pk):
     return Response(selectors.example_detail(run=run, example=_example_for(run, example_pk)))
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def agreement(request, run_id):
     """Per-category Fleiss' kappa and the examples annotators disagree on

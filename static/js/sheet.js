@@ -150,6 +150,24 @@
     const body = $("sheet-body");
     const old = body.children[index];
     if (old) body.replaceChild(renderRow(state.rows[index], index), old);
+    if (state.rows[index] && state.rows[index].example === state.openExample) renderLvTicks();
+  }
+
+  // The large view's own tick buttons: the same ticks as the row, togglable by click or key.
+  function renderLvTicks() {
+    const box = $("lv-ticks");
+    const index = rowIndex.get(state.openExample);
+    if (!box || index === undefined) return;
+    const row = state.rows[index];
+    box.replaceChildren(...active().map((c) => {
+      const on = mine(row, c.id);
+      const others = ticks(row, c.id).filter((u) => u !== me).length;
+      return el("button", {
+        type: "button", class: "lv-tick" + (on ? " on" : ""), "data-category": c.id, "data-color": c.color,
+        "aria-pressed": on ? "true" : "false", title: c.description || c.name,
+      }, c.key ? el("kbd", { text: c.key }) : "", ` ${c.name}`, others ? el("span", { class: "others", text: ` +${others}` }) : "");
+    }));
+    paintDataStyles(box);
   }
 
   function renderFoot() {
@@ -233,9 +251,18 @@
     if (exampleIds.length === 1) body.example = exampleIds[0]; else body.examples = exampleIds;
     if (options.proposedLabel) body.proposed_label = options.proposedLabel;
     try {
-      await apiFetch(cfg.api.tags, { method: "POST", body });
+      try {
+        await apiFetch(cfg.api.tags, { method: "POST", body });
+      } catch (error) {
+        // A dropped connection (no HTTP status): send the same set/clear again once. It is
+        // idempotent, so if the first one did arrive the retry changes nothing.
+        if (error.status) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        await apiFetch(cfg.api.tags, { method: "POST", body });
+      }
       exampleIds.forEach((ex) => applyLocal(ex, catId, me, ticked));
       keys.forEach((k) => state.pending.delete(k));
+      if (state.openExample !== null && exampleIds.includes(state.openExample)) loadLargeView(state.openExample);
       if (!options.isUndo) {
         state.undo.push({ catId, examples: exampleIds.filter((_, i) => before[i] !== ticked), ticked });
       }
@@ -467,6 +494,7 @@
     const corrections = data.corrections.length ? el("ul", { class: "lv-corrections" }, data.corrections.map((c) =>
       el("li", { text: `→ “${c.proposed_label}” proposed by ${c.by || "?"} (${c.status})` }))) : el("p", { class: "meta", text: "none" });
     info.replaceChildren(
+      el("div", { id: "lv-ticks", class: "lv-ticks", "aria-label": "Your ticks" }),
       facts,
       el("h3", { text: "Top-5 probabilities" }), data.top5.length ? top5 : el("p", { class: "meta", text: "no probabilities in this run" }),
       el("h3", { text: "Ticks in this run" }), Object.keys(byCat).length ? tags : el("p", { class: "meta", text: "nobody ticked anything yet" }),
@@ -475,6 +503,7 @@
       el("h3", { text: "In other runs" }), history,
       el("h3", { text: "Metadata" }), Object.keys(data.metadata || {}).length ? meta : el("p", { class: "meta", text: "none" }));
     paintDataStyles(info);
+    renderLvTicks();
   }
   function openLargeView(exampleId, replace) {
     state.openExample = exampleId;
@@ -489,6 +518,10 @@
     if (!fromHistory) pushUrl({ open: null });
   }
   $("lv-close").addEventListener("click", () => closeLargeView());
+  $("lv-info").addEventListener("click", (event) => {
+    const button = event.target.closest(".lv-tick");
+    if (button && state.openExample !== null) toggle(Number(button.dataset.category), [state.openExample]);
+  });
   lv.addEventListener("cancel", (event) => { event.preventDefault(); closeLargeView(); });
   const zoom = $("lv-zoom");
   const applyZoom = () => $("lv-image-box").style.setProperty("--zoom", zoom.value);

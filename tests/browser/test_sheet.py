@@ -217,6 +217,11 @@ def test_the_large_view_opens_with_the_url_and_back_closes_it(
     assert "open=" in page.url
     assert page.is_visible("text=Looks like a 7 with a long tail")
     assert page.is_visible("text=Top-5 probabilities")
+    page.keyboard.press("f")  # category keys work in the large view too
+    faint = ErrorCategory.objects.get(name="Faint")
+    page.wait_for_selector(f"#lv-ticks .lv-tick.on[data-category='{faint.pk}']")
+    wait_saved(page)
+    assert Tag.objects.filter(user=carol, category=faint).count() == 1
     screenshot(page, "sheet-large-view")
     page.go_back()
     page.wait_for_selector("#large-view:not([open])", state="attached")
@@ -262,3 +267,19 @@ def test_suggestions_from_an_earlier_run_are_accepted_with_a(
     page.keyboard.press("a")
     wait_saved(page)
     assert cell(page, index, "Blurry").locator("input.tick").is_checked()
+
+
+def test_a_lead_starts_a_review_from_the_run(page, live_server, project, sheet, bob):
+    login(page, live_server, bob)
+    page.goto(f"{live_server.url}/p/{project.slug}/")
+    run = sheet["run"]
+    page.click(f"a[href='/p/{project.slug}/runs/{run.pk}/reviews/']")
+    page.wait_for_selector("text=Dev errors, first pass")
+    page.fill("input[name=name]", "Second pass")
+    page.fill("input[name=sample_size]", "5")
+    screenshot(page, "review-list")
+    page.click("button:has-text('Start review')")
+    page.wait_for_selector("h1:has-text('Second pass')")
+    page.wait_for_selector("#sheet-body tr")
+    assert page.locator("#sheet-body tr").count() == 5
+    assert page.inner_text("#progress-text") == "reviewed 0 of 5"
