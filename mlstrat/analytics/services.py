@@ -86,16 +86,22 @@ def snapshot_recompute_if_stale(*, run_id: int) -> bool:
     snap = AnalysisSnapshot.objects.filter(run_id=run_id).select_related("run").first()
     if snap is None or not snap.is_stale:
         return False
-    snapshot_compute(run=snap.run)
+    snapshot_compute(run=snap.run, full=False)
     return True
 
 
-def snapshot_compute(*, run: ModelRun) -> AnalysisSnapshot:
+def snapshot_compute(*, run: ModelRun, full: bool = True) -> AnalysisSnapshot:
     """Compute a run's figures from SQL aggregates and store them with the time the
-    computation started (so changes made meanwhile leave the snapshot stale)."""
+    computation started (so changes made meanwhile leave the snapshot stale).
+    `full=False` reuses the prediction counts when no prediction or label changed."""
     started_at = timezone.now()
     started = time.perf_counter()
-    figures = snapshot.build(run=run)
+    previous = None
+    if not full:
+        previous = (
+            AnalysisSnapshot.objects.filter(run=run).values_list("figures", flat=True).first()
+        )
+    figures = snapshot.build(run=run, previous=previous)
     seconds = time.perf_counter() - started
     snap, _ = AnalysisSnapshot.objects.update_or_create(
         run=run,

@@ -78,5 +78,28 @@ def review_counts(*, run: ModelRun) -> list[dict]:
     return reviews
 
 
-def build(*, run: ModelRun) -> dict:
-    return {"schema": SCHEMA, **run_counts(run=run), "reviews": review_counts(run=run)}
+COUNT_KEYS = (
+    "splits",
+    "split_source",
+    "split_class",
+    "confusion",
+    "sources",
+    "classes",
+    "corrected_examples",
+)
+
+
+def build(*, run: ModelRun, previous: dict | None = None) -> dict:
+    """The snapshot's counts. After a burst of ticks only the reviews are counted again:
+    the prediction counts of `previous` are reused while their fingerprint holds."""
+    fingerprint = queries.prediction_fingerprint(run=run)
+    reusable = (
+        previous and previous.get("schema") == SCHEMA and previous.get("fingerprint") == fingerprint
+    )
+    counts = {k: previous[k] for k in COUNT_KEYS} if reusable else run_counts(run=run)
+    return {
+        "schema": SCHEMA,
+        "fingerprint": fingerprint,
+        **counts,
+        "reviews": review_counts(run=run),
+    }

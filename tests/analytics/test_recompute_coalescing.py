@@ -49,10 +49,10 @@ def test_a_change_during_a_recompute_leaves_it_stale_and_queues_another(
         services.snapshot_request(run=run)
     real_build = snapshot.build
 
-    def build_while_someone_ticks(*, run):
+    def build_while_someone_ticks(*, run, previous=None):
         with django_capture_on_commit_callbacks(execute=True):
             services.snapshot_request(run=run)
-        return real_build(run=run)
+        return real_build(run=run, previous=previous)
 
     with mock.patch.object(snapshot, "build", side_effect=build_while_someone_ticks):
         recompute_snapshot.run(run.pk)
