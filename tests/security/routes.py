@@ -9,7 +9,7 @@ from mlstrat.accounts.models import Invitation, Project
 from mlstrat.analytics.models import AnalysisSnapshot
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction
 from mlstrat.imports.models import ImportJob
-from mlstrat.labels.models import LabelChange, LabelCorrection
+from mlstrat.labels.models import CorrectSample, LabelChange, LabelCorrection
 from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, Tag, TagEvent
 
 # Routes anyone may open, signed in or not.
@@ -38,6 +38,9 @@ PARAM_MODELS = {
 }
 # For a bare `pk` in a page's URL: words of the route name, checked in this order.
 NAME_WORDS = [
+    ("analysis-settings", Dataset),
+    ("runs-compared", Dataset),
+    ("correct-sample", CorrectSample),
     ("example", Example),
     ("import", ImportJob),
     ("job", ImportJob),
@@ -130,7 +133,9 @@ def url_for(route: Route, world, username: str) -> str:
         elif param == "username":
             kwargs[param] = username
         elif param == "kind":
-            kwargs[param] = "image"
+            kwargs[param] = "sheet" if "export" in route.name else "image"
+        elif param == "fmt":
+            kwargs[param] = "csv"
         else:
             kwargs[param] = world.of(model_for(route, param)).pk
     return reverse(route.name, kwargs=kwargs)

@@ -6,9 +6,16 @@ from datetime import timedelta
 from django.utils import timezone
 
 from mlstrat.accounts.models import Invitation, Project
-from mlstrat.analytics.models import AnalysisSnapshot
+from mlstrat.analytics.models import AnalysisSettings, AnalysisSnapshot
 from mlstrat.imports.models import ImportJob
-from mlstrat.labels.models import LabelChange, LabelCorrection
+from mlstrat.labels.models import (
+    CorrectSample,
+    CorrectSampleItem,
+    LabelChange,
+    LabelCheck,
+    LabelCorrection,
+    LabelScore,
+)
 from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, Tag, TagEvent
 from tests.factories import DatasetFactory, ExampleFactory, PredictionFactory, RunFactory
 
@@ -55,9 +62,25 @@ def build_world(*, project, user, marker="WORLD") -> World:
     invitation = Invitation.objects.create(
         project=project, created_by=user, expires_at=timezone.now() + timedelta(days=1)
     )
+    sample = CorrectSample.objects.create(
+        run=run, split="dev", size=1, seed=1, population=1, created_by=user
+    )
+    sample_item = CorrectSampleItem.objects.create(sample=sample, example=example, position=0)
+    check = LabelCheck.objects.create(
+        example=example, run=run, outcome="confirmed", origin="correct_sample", checked_by=user
+    )
+    score = LabelScore.objects.create(
+        run=run, example=example, split="dev", label="cat", self_confidence=0.1, margin=-0.5
+    )
+    analysis_settings = AnalysisSettings.objects.create(dataset=dataset)
     objects = {
         type(o): o
         for o in [
+            sample,
+            sample_item,
+            check,
+            score,
+            analysis_settings,
             project,
             dataset,
             run,
