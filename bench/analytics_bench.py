@@ -179,6 +179,12 @@ def main():
         snap = snapshot_compute(run=run)
         timings.append(time.perf_counter() - started)
     figures = snap.figures
+    # What a worker does after a burst of ticks: only the reviews are counted again.
+    incremental = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        snapshot_compute(run=run, full=False)
+        incremental.append(time.perf_counter() - started)
     print(
         f"snapshot_compute: min {min(timings):.3f} s, median {statistics.median(timings):.3f} s, "
         f"max {max(timings):.3f} s over {args.repeat} runs"

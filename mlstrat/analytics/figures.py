@@ -297,19 +297,35 @@ def tick_counts_for_rule(
     return counts
 
 
-def confusion_matrix(cells: Iterable[tuple[str, str, int]], labels: Sequence[str] = ()) -> dict:
+def confusion_matrix(
+    cells: Iterable[tuple[str, str, int]], labels: Sequence[str] = (), limit: int | None = None
+) -> dict:
     """Counts (true label, predicted label, count) as a matrix with each row normalised:
-    a cell's share is the fraction of that true label's examples predicted as that label."""
+    a cell's share is the fraction of that true label's examples predicted as that label.
+
+    With `limit`, only the classes involved in the most errors are kept (row totals and
+    shares still count every prediction); `hidden` says how many classes were left out.
+    """
     counts: dict[tuple[str, str], int] = {}
     seen: list[str] = list(labels)
+    totals: dict[str, int] = {}
+    errors: dict[str, int] = {}
     for true, predicted, count in cells:
         counts[(true, predicted)] = counts.get((true, predicted), 0) + count
+        totals[true] = totals.get(true, 0) + count
+        if true != predicted:
+            errors[true] = errors.get(true, 0) + count
+            errors[predicted] = errors.get(predicted, 0) + count
         for name in (true, predicted):
             if name not in seen:
                 seen.append(name)
+    shown = seen
+    if limit is not None and len(seen) > limit:
+        keep = set(sorted(seen, key=lambda name: -errors.get(name, 0))[:limit])
+        shown = [name for name in seen if name in keep]
     rows = []
-    for true in seen:
-        total = sum(counts.get((true, predicted), 0) for predicted in seen)
+    for true in shown:
+        total = totals.get(true, 0)
         rows.append(
             {
                 "label": true,
@@ -320,11 +336,11 @@ def confusion_matrix(cells: Iterable[tuple[str, str, int]], labels: Sequence[str
                         "count": counts.get((true, predicted), 0),
                         "share": counts.get((true, predicted), 0) / total if total else None,
                     }
-                    for predicted in seen
+                    for predicted in shown
                 ],
             }
         )
-    return {"labels": seen, "rows": rows}
+    return {"labels": shown, "rows": rows, "hidden": len(seen) - len(shown)}
 
 
 def runs_comparison(runs: Sequence[Mapping]) -> list[dict]:

@@ -101,14 +101,23 @@ def _review_figures(review: dict, splits: list[dict], rule: str) -> dict:
     }
 
 
-def figures_from_counts(*, counts: dict, dataset: Dataset, rule: str) -> dict:
-    """Every figure of a run, from its stored counts and the dataset's current settings."""
+def figures_from_counts(
+    *,
+    counts: dict,
+    dataset: Dataset,
+    rule: str,
+    confusion_splits: list[str] | None = None,
+    confusion_limit: int | None = None,
+) -> dict:
+    """Every figure of a run, from its stored counts and the dataset's current settings.
+    Pages ask for one split's confusion matrix, limited to the classes with most errors."""
     splits = _split_rows(counts)
     human = dataset.human_level_error
     reviews = [_review_figures(r, splits, rule) for r in counts["reviews"]]
     confusion = {
-        split: figures.confusion_matrix(cells, counts["classes"])
+        split: figures.confusion_matrix(cells, counts["classes"], limit=confusion_limit)
         for split, cells in counts["confusion"].items()
+        if confusion_splits is None or split in confusion_splits
     }
     return {
         "team_rule": rule,
@@ -129,7 +138,13 @@ def figures_from_counts(*, counts: dict, dataset: Dataset, rule: str) -> dict:
     }
 
 
-def run_figures(*, run: ModelRun, rule: str | None = None) -> dict:
+def run_figures(
+    *,
+    run: ModelRun,
+    rule: str | None = None,
+    confusion_splits: list[str] | None = None,
+    confusion_limit: int | None = None,
+) -> dict:
     """A run's dashboard: its snapshot's figures with "as of" and whether a recompute is
     pending. Empty figures (computing) when the snapshot was never computed."""
     dataset = run.dataset
@@ -145,7 +160,13 @@ def run_figures(*, run: ModelRun, rule: str | None = None) -> dict:
     counts = snap.figures if snap and snap.computed_at else None
     if not counts or counts.get("schema") != 1:
         return {**header, "ready": False}
-    figs = figures_from_counts(counts=counts, dataset=dataset, rule=rule)
+    figs = figures_from_counts(
+        counts=counts,
+        dataset=dataset,
+        rule=rule,
+        confusion_splits=confusion_splits,
+        confusion_limit=confusion_limit,
+    )
     figs["label_impact"] = _dev_label_impact(run=run, figs=figs, rule=rule)
     return {**header, "ready": True, **figs}
 
@@ -170,7 +191,9 @@ def _dev_label_impact(*, run: ModelRun, figs: dict, rule: str) -> dict:
         .order_by("-run__imported_at")
     )
     for snap in earlier[:10]:
-        older = figures_from_counts(counts=snap.figures, dataset=run.dataset, rule=rule)
+        older = figures_from_counts(
+            counts=snap.figures, dataset=run.dataset, rule=rule, confusion_splits=[]
+        )
         reviewed = _latest_reviewed(older["reviews"])
         if reviewed and reviewed["label_impact"].get("label_error_rate") is not None:
             impact = figures.label_error_impact(
@@ -207,7 +230,9 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
                 {**base, "ready": False, "splits": {}, "decomposition": {}, "shares": {}}
             )
             continue
-        figs = figures_from_counts(counts=snap.figures, dataset=dataset, rule=rule)
+        figs = figures_from_counts(
+            counts=snap.figures, dataset=dataset, rule=rule, confusion_splits=[]
+        )
         review = _latest_reviewed(figs["reviews"])
         dev_error = next(r["error"]["rate"] for r in figs["splits"] if r["split"] == "dev")
         if review and review["label_impact"].get("label_error_rate") is not None:

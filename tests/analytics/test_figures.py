@@ -262,3 +262,11 @@ def test_runs_compared_show_what_the_last_iteration_fixed():
     assert compared[0]["deltas"]["splits"]["dev"] is None
     assert compared[1]["deltas"]["splits"]["dev"] == approx(-0.08)
     assert compared[1]["deltas"]["splits"]["train_dev"] is None
+
+
+def test_confusion_matrix_limited_to_the_classes_with_most_errors():
+    cells = [("a", "a", 50), ("a", "b", 5), ("b", "b", 40), ("c", "c", 30), ("c", "a", 1)]
+    matrix = confusion_matrix(cells, ["a", "b", "c"], limit=2)
+    assert matrix["labels"] == ["a", "b"] and matrix["hidden"] == 1
+    assert matrix["rows"][0]["total"] == 55
+    assert matrix["rows"][0]["cells"][1]["share"] == approx(5 / 55)

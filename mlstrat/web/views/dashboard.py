@@ -17,6 +17,9 @@ from mlstrat.datasets.models import Dataset, ModelRun, RunStatus
 from mlstrat.review.models import Review
 from mlstrat.web.views.projects import project_for
 
+# A heatmap a person can read; the API and the summary export have every class.
+CONFUSION_LIMIT = 30
+
 
 def _run_for(request, slug, run_pk):
     project, membership = project_for(request, slug)
@@ -60,8 +63,11 @@ def run_dashboard(request, slug, run_pk):
     project, membership, run = _run_for(request, slug, run_pk)
     rule = request.GET.get("rule")
     rule = rule if rule in TeamRule.values else None
+    split = _pick(request.GET.get("split"), ["train", "train_dev", "dev", "test"], "dev")
     services.snapshot_ensure(run=run)
-    figs = selectors.run_figures(run=run, rule=rule)
+    figs = selectors.run_figures(
+        run=run, rule=rule, confusion_splits=[split], confusion_limit=CONFUSION_LIMIT
+    )
     reviews = figs.get("reviews", [])
     review = None
     if reviews:
@@ -69,7 +75,6 @@ def run_dashboard(request, slug, run_pk):
         review = next((r for r in reviews if str(r["id"]) == wanted), None) or next(
             (r for r in reversed(reviews) if r["reviewed"]), reviews[-1]
         )
-    split = _pick(request.GET.get("split"), ["train", "train_dev", "dev", "test"], "dev")
     return render(
         request,
         "analytics/run_dashboard.html",
