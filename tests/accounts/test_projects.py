@@ -46,3 +46,13 @@ def test_api_hides_other_projects(api, mallory, project):
 
 def test_api_rejects_anonymous(api, project):
     assert api.get("/api/v1/projects/").status_code == 401
+
+
+def test_project_home_lists_datasets_runs_and_human_level_error(as_user, carol, project):
+    from tests.factories import DatasetFactory, RunFactory
+
+    dataset = DatasetFactory(project=project, name="digits", human_level_error=0.005)
+    RunFactory(dataset=dataset, name="logreg-c0.5")
+    content = as_user(carol).get(f"/p/{project.slug}/").content.decode()
+    assert "digits" in content and "logreg-c0.5" in content
+    assert "human-level error 0.5%" in content
