@@ -498,6 +498,24 @@ class LabelScoreViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
         page = self.paginate_queryset(scores)
         return self.get_paginated_response(ScoreSerializer(page, many=True).data)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("run", int, required=True),
+            OpenApiParameter("example", int, required=True),
+        ],
+        responses={200: dict},
+    )
+    @action(detail=False, methods=["get"], url_path="for-example")
+    def for_example(self, request):
+        """One example's score under a run, computed from its probabilities even before
+        the run is ranked (what the sheet's large view shows)."""
+        run = _run_param(request)
+        example = get_object_or_404(run.dataset.examples, pk=_int_param(request, "example"))
+        score = selectors.label_score_for(run=run, example=example)
+        if score is None:
+            raise ValidationError({"run": [f"{run.name} has no probabilities for this example."]})
+        return Response(score)
+
     @extend_schema(request=None, responses={202: None})
     @action(detail=False, methods=["post"])
     def compute(self, request):

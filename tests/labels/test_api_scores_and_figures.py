@@ -84,3 +84,25 @@ def test_figures_need_a_dataset_of_ones_own(api, carol, mallory, dataset):
     api.force_authenticate(mallory)
     assert api.get("/api/v1/label-balance/", {"dataset": dataset.pk}).status_code == 404
     assert api.get("/api/v1/label-patterns/", {"dataset": dataset.pk}).status_code == 404
+
+
+def test_one_examples_score_is_there_before_ranking(api, carol, mallory, dataset):
+    run = _ranked_run(dataset)
+    example = dataset.examples.get(example_id="b")
+    api.force_authenticate(carol)
+    url = "/api/v1/label-scores/for-example/"
+    score = api.get(url, {"run": run.pk, "example": example.pk}).json()
+    assert (score["self_confidence"], round(score["margin"], 2), score["likely_bad"]) == (
+        0.3,
+        -0.3,
+        True,
+    )
+    assert score["rank"] is None
+    api.force_authenticate(mallory)
+    assert api.get(url, {"run": run.pk, "example": example.pk}).status_code == 404
+
+
+def test_no_score_without_probabilities(api, carol, runs, example):
+    api.force_authenticate(carol)
+    url = "/api/v1/label-scores/for-example/"
+    assert api.get(url, {"run": runs[0].pk, "example": example.pk}).status_code == 400

@@ -1,6 +1,9 @@
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from mlstrat.labels.services import correction_propose
+from tests.factories import ExampleFactory, PredictionFactory
 
 
 def _queue(slug="cat-app"):
@@ -23,8 +26,6 @@ def test_a_lead_sees_pending_proposals_grouped_by_example(as_user, bob, alice, e
 
 
 def test_the_page_shows_the_dev_test_balance_and_estimate(as_user, bob, example, proposal):
-    from tests.factories import ExampleFactory
-
     ExampleFactory(dataset=example.dataset, split="test")
     body = as_user(bob).get(_queue()).content.decode()
     assert "Dev and test alike" in body
@@ -83,8 +84,6 @@ def test_an_annotator_cannot_decide_from_the_page(as_user, carol, proposal):
 
 
 def test_the_page_is_paginated(as_user, bob, dataset, carol):
-    from tests.factories import ExampleFactory
-
     for _ in range(25):
         example = ExampleFactory(dataset=dataset, label="cat")
         correction_propose(example=example, proposed_label="dog", proposed_by=carol)
@@ -92,3 +91,23 @@ def test_the_page_is_paginated(as_user, bob, dataset, carol):
     assert client.get(_queue()).content.decode().count('class="card ex-card"') == 20
     second = client.get(_queue(), {"page": 2}).content.decode()
     assert second.count('class="card ex-card"') == 5
+
+
+def test_the_queue_costs_the_same_queries_for_5_or_20_examples(
+    as_user, bob, dataset, carol, alice, runs, django_assert_max_num_queries
+):
+    def add(n):
+        for _ in range(n):
+            example = ExampleFactory(dataset=dataset, label="cat")
+            PredictionFactory(run=runs[1], example=example, probabilities={"cat": 0.4, "dog": 0.6})
+            correction_propose(example=example, proposed_label="dog", proposed_by=carol)
+            correction_propose(example=example, proposed_label="bird", proposed_by=alice)
+
+    client = as_user(bob)
+    add(5)
+    with CaptureQueriesContext(connection) as few:
+        client.get(_queue())
+    add(15)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        body = client.get(_queue()).content.decode()
+    assert body.count('class="card ex-card"') == 20
