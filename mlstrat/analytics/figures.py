@@ -172,6 +172,15 @@ GAPS = [
     },
 ]
 
+NEGATIVE_NOTES = {
+    "avoidable_bias": "Negative: training error is below the human-level estimate (the model "
+    "fits its training data beyond human level, or the estimate is too high).",
+    "variance": "Negative: train-dev error is below training error (noise; no variance "
+    "problem to fix).",
+    "data_mismatch": "Negative: dev is easier than train-dev (no mismatch problem to fix).",
+    "overfitting_dev": "Negative: test error is below dev error (no sign of overfitting dev).",
+}
+
 MISSING_REASONS = {
     "human": "the dataset's human-level error is not set (a lead can enter it)",
     "train": "this run has no train examples",
@@ -207,6 +216,7 @@ def error_decomposition(
                     if missing
                     else ""
                 ),
+                "note": NEGATIVE_NOTES[gap["key"]] if value is not None and value < 0 else "",
                 "remedies": gap["remedies"],
             }
         )

@@ -270,3 +270,11 @@ def test_confusion_matrix_limited_to_the_classes_with_most_errors():
     assert matrix["labels"] == ["a", "b"] and matrix["hidden"] == 1
     assert matrix["rows"][0]["total"] == 55
     assert matrix["rows"][0]["cells"][1]["share"] == approx(5 / 55)
+
+
+def test_negative_gap_is_shown_with_a_note():
+    d = error_decomposition(0.005, 0.001, 0.028, 0.214)
+    bias = d["terms"][0]
+    assert bias["value"] == approx(-0.004)
+    assert "below the human-level estimate" in bias["note"]
+    assert d["largest"] == "data_mismatch"
