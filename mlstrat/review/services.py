@@ -38,6 +38,14 @@ METADATA_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 
+def _is_transient(exc: OperationalError) -> bool:
+    code = getattr(getattr(exc, "__cause__", None), "pgcode", None)
+    if code in RETRY_SQLSTATES:
+        return True
+    # SQLite (embedded mode): another writer holds the lock a moment longer than the timeout.
+    return connection.vendor == "sqlite" and "locked" in str(exc)
+
+
 def retry_on_conflict(func, attempts=4):
     """Run a transactional write again when PostgreSQL aborts it for a deadlock or a
     serialization failure; the caller must not already be inside a transaction."""
@@ -51,10 +59,9 @@ def retry_on_conflict(func, attempts=4):
                 with transaction.atomic():
                     return func(*args, **kwargs)
             except OperationalError as exc:
-                code = getattr(getattr(exc, "__cause__", None), "pgcode", None)
-                if code not in RETRY_SQLSTATES or attempt == tries - 1:
+                if not _is_transient(exc) or attempt == tries - 1:
                     raise
-                time.sleep(0.02 * (attempt + 1))
+                time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
 
     return wrapper

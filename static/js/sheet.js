@@ -731,6 +731,21 @@
   $("help").addEventListener("toggle", renderHelpKeys);
   $("show-help").addEventListener("click", renderHelpKeys);
 
+  // ------------------------------------------------------------ extend the sample
+  if ($("extend-form")) {
+    $("extend-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const by = Number(event.target.by.value);
+      try {
+        const result = await apiFetch(event.target.dataset.url, { method: "POST", body: { by } });
+        toast(`Added ${result.added} examples to the review`, "info");
+        setTimeout(() => window.location.reload(), 600);
+      } catch (error) {
+        toast(`Not extended: ${error.message}`);
+      }
+    });
+  }
+
   // ------------------------------------------------------------ start
   renderAll();
   renderBulk();

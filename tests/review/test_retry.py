@@ -42,3 +42,20 @@ def test_other_errors_are_not_retried():
     with pytest.raises(OperationalError):
         retry_on_conflict(write)()
     assert len(calls) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_sqlite_table_is_retried(settings):
+    from django.db import connection
+
+    calls = []
+
+    def write():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("database table is locked: review_tag")
+        return "saved"
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    assert retry_on_conflict(write)() == "saved"

@@ -174,6 +174,8 @@ def _sheet(request, *, project, membership, run, review):
             "config": config,
             "error": error,
             "reviews_url": reverse("review-list", args=[project.slug, run.pk]),
+            "can_extend": review is not None
+            and (config["canManage"] or review.created_by_id == request.user.pk),
         },
         status=400 if error else 200,
     )
