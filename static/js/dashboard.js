@@ -7,6 +7,7 @@
   const INK = "#1d2330";
   const pct = (v, digits) => (v === null || v === undefined ? "n/a" : (v * 100).toFixed(digits === undefined ? 1 : digits) + "%");
   const charts = [];
+  let pollSoon = () => {};
 
   // A fill that reads without colour: each series gets its own hatching.
   function pattern(color, kind) {
@@ -191,8 +192,27 @@
     });
   }
 
+  function recomputeButton(root) {
+    const button = root.querySelector("#recompute");
+    if (!button) return;
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const badge = root.querySelector("#stale-badge");
+      try {
+        await window.mlstrat.apiFetch(button.dataset.url, { method: "POST" });
+        root.dataset.stale = "1";
+        if (badge) { badge.textContent = "recomputing…"; badge.className = "badge badge-warn"; }
+        pollSoon();
+      } catch (error) {
+        if (badge) badge.textContent = "could not ask for a recompute: " + error.message;
+        button.disabled = false;
+      }
+    });
+  }
+
   function init(root) {
     charts.splice(0).forEach((chart) => chart.destroy());
+    recomputeButton(root);
     paintMatrix(root);
     autosubmit(root);
     window.mlstrat.paintDataStyles(root);
@@ -229,9 +249,10 @@
         const badge = document.getElementById("stale-badge");
         if (badge) badge.textContent = "could not refresh: " + error.message;
       }
-      window.setTimeout(tick, delay());
+      timer = window.setTimeout(tick, delay());
     }
-    window.setTimeout(tick, delay());
+    let timer = window.setTimeout(tick, delay());
+    pollSoon = () => { window.clearTimeout(timer); timer = window.setTimeout(tick, 500); };
   }
 
   // Runs compared: the trend of each split's error, oldest to newest.

@@ -106,3 +106,12 @@ def test_runs_compared_show_a_trend(page, live_server, bob, run, project):
     page.wait_for_selector("#trend-chart[style*='width']")
     assert "−6.0 pts" in page.locator("#compare-table tr[data-row=dev]").inner_text()
     screenshot(page, "runs-compared")
+
+
+def test_lead_asks_for_a_recompute(page, live_server, bob, run):
+    login(page, live_server, bob)
+    page.goto(f"{live_server.url}/p/cat-app/runs/{run.pk}/dashboard/")
+    before = page.locator("#dashboard").get_attribute("data-as-of")
+    page.click("#recompute")
+    page.wait_for_selector(f"#dashboard:not([data-as-of='{before}'])", timeout=10_000)
+    assert page.locator("#stale-badge").inner_text() == "up to date"
