@@ -158,3 +158,11 @@ def test_runs_compared_track_label_errors_across_runs(as_user, bob, run, project
     row = row[: row.index("</tr>")]
     assert "6%" in row and "30%" in row and "fix labels" in row
     assert "carried over from" in row
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example/", "https://evil.example/"])
+def test_settings_never_redirect_off_site(as_user, bob, run, target):
+    settings_url = reverse("dataset-analysis-settings", args=["cat-app", run.dataset_id])
+    response = as_user(bob).post(settings_url, {"team_rule": "any", "next": target})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("dataset-compare", args=["cat-app", run.dataset_id])

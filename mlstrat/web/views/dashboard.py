@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from mlstrat.accounts.models import Role
@@ -168,7 +169,7 @@ def analysis_settings(request, slug, dataset_pk):
             messages.success(request, "Human-level error saved.")
         except ValueError as exc:
             messages.error(request, str(exc))
-    if back.startswith("/") and not back.startswith("//"):
+    if url_has_allowed_host_and_scheme(back, allowed_hosts=None) and back.startswith("/"):
         return redirect(back)
     return redirect("dataset-compare", slug=slug, dataset_pk=dataset.pk)
 
