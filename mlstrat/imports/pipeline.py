@@ -27,7 +27,7 @@ from .dumps import Dump, DumpError
 from .models import ImportJob
 from .validation import MAX_ERRORS_KEPT, CleanRow, Header, RowError, clean_row, image_problem
 
-BATCH_ROWS = 2000
+BATCH_ROWS = 5000
 EXTENSIONS = {
     "image/png": "png",
     "image/jpeg": "jpg",
@@ -237,10 +237,12 @@ class Writer:
         self.seconds_images = 0.0
         self.seconds_db = 0.0
         self.copy = connection.vendor == "postgresql"
+        # A dataset with no examples yet (the first import): nothing to look up.
+        self.had_examples = Example.objects.filter(dataset=dataset).exists()
 
     def write(self, rows: list[CleanRow]) -> None:
         started = time.perf_counter()
-        known = self._known([row.example_id for row in rows])
+        known = self._known([row.example_id for row in rows]) if self.had_examples else {}
         new_rows = [row for row in rows if row.example_id not in known]
         self.seconds_db += time.perf_counter() - started
         images = self._store_images(new_rows)
@@ -259,6 +261,15 @@ class Writer:
         self.seconds_db += time.perf_counter() - started
 
     def _known(self, example_ids: list[str]) -> dict:
+        if self.copy:
+            # One array parameter instead of thousands: far cheaper to parse and plan.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'SELECT "example_id", "id", "label", "split" FROM "{Example._meta.db_table}" '
+                    'WHERE "dataset_id" = %s AND "example_id" = ANY(%s)',
+                    [self.dataset.pk, example_ids],
+                )
+                return {row[0]: row[1:] for row in cursor.fetchall()}
         return {
             example_id: (pk, label, split)
             for example_id, pk, label, split in Example.objects.filter(

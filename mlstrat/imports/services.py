@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image
 
@@ -193,6 +193,19 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
         return _fail(job, message=str(exc), report=exc.report)
     except (DumpError, pipeline.RunExistsError) as exc:
         return _fail(job, message=str(exc))
+    except IntegrityError:
+        logger.exception("Import job %s conflicted with concurrent writes", job.pk)
+        return _fail(
+            job,
+            message="Another import wrote the same examples at the same time; "
+            "nothing of this one was kept. Run it again.",
+        )
+    except Exception as exc:
+        # Nothing was committed (one transaction); say so instead of leaving it "writing".
+        logger.exception("Import job %s failed", job.pk)
+        return _fail(
+            job, message=f"The import stopped on an unexpected error ({exc}); nothing was imported."
+        )
     finally:
         progress.close()
     job.rows_written = report.valid_rows
@@ -286,8 +299,6 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
             logger.warning("No thumbnail for example %s", example.pk, exc_info=True)
             continue
         name = f"datasets/{example.dataset_id}/thumbnails/{example.pk}.png"
-        if default_storage.exists(name):
-            default_storage.delete(name)
         example.thumbnail = default_storage.save(name, io.BytesIO(data))
         made.append(example)
     Example.objects.bulk_update(made, ["thumbnail"], batch_size=THUMBNAIL_CHUNK)
