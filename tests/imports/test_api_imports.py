@@ -110,3 +110,57 @@ def test_a_server_path_outside_the_roots_is_400(api, alice, settings):
     )
     assert response.status_code == 400
     assert "MLSTRAT_IMPORT_ROOTS" in response.json()["server_path"][0]
+
+
+def test_a_table_with_images_under_an_import_root(
+    api, alice, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from .builders import csv_text, png_bytes
+
+    settings.MLSTRAT_IMPORT_ROOTS = [str(tmp_path)]
+    (tmp_path / "images").mkdir()
+    table = rows(3)
+    for row in table:
+        (tmp_path / row["image"]).write_bytes(png_bytes())
+    (tmp_path / "predictions.csv").write_text(csv_text(table))
+    api.force_authenticate(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/api/v1/imports/",
+            {"project": "cat-app", "dataset": "d", "run": "r", "server_path": str(tmp_path)},
+            format="multipart",
+        )
+    assert response.status_code == 202
+    state = api.get(f"/api/v1/imports/{response.json()['id']}/").json()
+    assert state["status"] == JobStatus.SUCCEEDED and state["rows_written"] == 3
+
+
+def test_an_uploaded_table_with_its_images_already_on_the_server(
+    api, alice, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from .builders import csv_text, png_bytes
+
+    settings.MLSTRAT_IMPORT_ROOTS = [str(tmp_path)]
+    (tmp_path / "images").mkdir()
+    table = rows(3)
+    for row in table:
+        (tmp_path / row["image"]).write_bytes(png_bytes())
+    upload = SimpleUploadedFile("predictions.csv", csv_text(table).encode())
+    api.force_authenticate(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/api/v1/imports/",
+            {
+                "project": "cat-app",
+                "dataset": "d",
+                "run": "r",
+                "file": upload,
+                "images_dir": str(tmp_path),
+            },
+            format="multipart",
+        )
+    state = api.get(f"/api/v1/imports/{response.json()['id']}/").json()
+    assert state["status"] == JobStatus.SUCCEEDED, state["message"]
+    assert Example.objects.count() == 3
