@@ -154,25 +154,22 @@ def correction_balance(*, dataset: Dataset) -> dict:
     warning when one split was examined more deeply than the other (checked-rate ratio
     above 1.5, or a two-proportion z-test significant at 5%), which would make the two
     distributions differ."""
-    totals = dict(
-        dataset.examples.filter(split__in=BALANCED_SPLITS)
-        .values_list("split")
-        .annotate(n=Count("pk"))
-        .values_list("split", "n")
-    )
+    per_split = {
+        row["split"]: row
+        for row in dataset.examples.filter(split__in=BALANCED_SPLITS)
+        .values("split")
+        .annotate(n=Count("pk"), corrected=Count("pk", filter=~Q(label=F("original_label"))))
+        .order_by()
+    }
+    totals = {split: row["n"] for split, row in per_split.items()}
+    corrected = {split: row["corrected"] for split, row in per_split.items()}
     checked = dict(
         _checked_examples(dataset)
         .filter(split__in=BALANCED_SPLITS)
         .values_list("split")
         .annotate(n=Count("pk"))
         .values_list("split", "n")
-    )
-    corrected = dict(
-        dataset.examples.filter(split__in=BALANCED_SPLITS)
-        .exclude(label=F("original_label"))
-        .values_list("split")
-        .annotate(n=Count("pk"))
-        .values_list("split", "n")
+        .order_by()
     )
     splits = []
     for split in BALANCED_SPLITS:

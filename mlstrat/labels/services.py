@@ -11,7 +11,7 @@ is no longer in force, and anyone can propose again from the new one.
 
 import random
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
@@ -355,11 +355,38 @@ def correct_sample_check(
     return check
 
 
+# The same formulas as ranking.label_quality, in PostgreSQL: one INSERT ... SELECT
+# instead of a million rows through Python (tests run both paths on the same table).
+_SCORES_SQL = """
+INSERT INTO labels_labelscore (run_id, example_id, split, label, self_confidence, margin)
+SELECT p.run_id, p.example_id, p.split, e.label, s.p_label,
+       s.p_label - COALESCE((
+           SELECT max(o.value::float8) FROM jsonb_each_text(p.probabilities) o
+           WHERE o.key <> e.label
+       ), 0)
+FROM datasets_prediction p
+JOIN datasets_example e ON e.id = p.example_id
+CROSS JOIN LATERAL (
+    SELECT COALESCE((p.probabilities ->> e.label)::float8, 0) AS p_label
+) s
+WHERE p.run_id = %s AND jsonb_typeof(p.probabilities) = 'object'
+"""
+
+
 @transaction.atomic
 def label_scores_compute(*, run: ModelRun, batch_size: int = 5000) -> int:
-    """Score every example of a run with probabilities against its label in force,
-    streaming predictions in batches (never the whole run in memory)."""
+    """Score every example of a run with probabilities against its label in force: in
+    one statement on PostgreSQL, elsewhere streaming predictions in batches (never the
+    whole run in memory)."""
     LabelScore.objects.filter(run=run).delete()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_SCORES_SQL, [run.pk])
+            return cursor.rowcount
+    return _label_scores_stream(run=run, batch_size=batch_size)
+
+
+def _label_scores_stream(*, run: ModelRun, batch_size: int) -> int:
     rows = (
         Prediction.objects.filter(run=run, probabilities__isnull=False)
         .order_by("id")
