@@ -33,7 +33,8 @@ def run(project, alice, bob, carol):
     dataset = DatasetFactory(project=project, name="digits", class_names=CLASSES)
     run = RunFactory(dataset=dataset, name="logreg-c5", has_probabilities=True)
     for i in range(12):
-        label, predicted = str(i % 10), str((i * 3 + 1) % 10)
+        label = str(i % 10)
+        predicted = str((i * 3 + 1) % 10) if i < 6 else label  # six dev errors
         drawn = predicted if i < 3 else label  # the first ones are mislabeled
         name = default_storage.save(f"datasets/labels/d{i}.png", ContentFile(digit_png(drawn)))
         example = ExampleFactory(
@@ -145,3 +146,35 @@ def test_a_lead_edits_the_label_before_accepting(new_page, live_server, run, bob
     target.refresh_from_db()
     assert target.label == "4"
     assert "instead of “7”" in LabelCorrection.objects.get().review_note
+
+
+def test_a_lead_reviews_likely_bad_labels_and_a_sample_of_correct_ones(
+    new_page, live_server, run, bob
+):
+    page = new_page()
+    login(page, live_server, bob)
+    page.goto(f"{live_server.url}/p/cat-app/labels/ranking/")
+    page.click("button:has-text('Rank logreg-c5')")
+    page.wait_for_selector("table.ranking tbody tr")
+    first = page.locator("table.ranking tbody tr").first
+    assert first.get_attribute("class") == "likely-bad"
+    screenshot(page, "label-ranking")
+    first.locator("button:has-text('Propose')").click()
+    page.wait_for_selector(".msg-success")
+    assert page.locator("table.ranking tbody tr").first.locator(".badge-warn").is_visible()
+    assert LabelCorrection.objects.filter(proposed_by=bob).count() == 1
+
+    page.goto(f"{live_server.url}/p/cat-app/labels/samples/")
+    page.select_option("select[name=split]", "test")
+    page.fill("input[name=size]", "4")
+    page.fill("input[name=seed]", "12")
+    page.click("button:has-text('Draw')")
+    page.wait_for_selector(".sample-item")
+    items = page.locator(".sample-item")
+    assert items.count() == 4
+    items.nth(0).locator("button:has-text('Right')").click()
+    page.wait_for_selector(".sample-item.outcome-confirmed")
+    page.locator(".sample-item").nth(1).locator("button:has-text('Wrong')").click()
+    page.wait_for_selector(".sample-item.outcome-corrected")
+    assert "1 bad of 2 checked" in page.locator("#sample-estimate").inner_text()
+    screenshot(page, "label-samples")
