@@ -166,3 +166,19 @@ def test_settings_never_redirect_off_site(as_user, bob, run, target):
     response = as_user(bob).post(settings_url, {"team_rule": "any", "next": target})
     assert response.status_code == 302
     assert response["Location"] == reverse("dataset-compare", args=["cat-app", run.dataset_id])
+
+
+def test_dashboard_queries_do_not_grow_with_reviews_or_runs(
+    as_user, bob, run, project, django_assert_max_num_queries
+):
+    client = as_user(bob)
+    client.get(url(run))  # computes the snapshot (embedded mode)
+    for i in range(5):
+        review = review_errors(run, name=f"sample {i}", limit=5)
+        tick(run, review, category(run.dataset, f"cat {i}"), [bob], n=2)
+        make_run(project, [("dev", "app", "cat", "dog", 1)], dataset=run.dataset)
+    client.get(url(run))
+    with django_assert_max_num_queries(15):
+        assert client.get(url(run)).status_code == 200
+    with django_assert_max_num_queries(8):
+        client.get(f"/api/v1/analytics/runs/{run.pk}/status/")
