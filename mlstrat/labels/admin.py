@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from .models import CorrectSample, LabelChange, LabelCheck, LabelCorrection, LabelScore
+from .models import (
+    CorrectSample,
+    CorrectSampleItem,
+    LabelChange,
+    LabelCheck,
+    LabelCorrection,
+    LabelScore,
+)
 
 
 @admin.register(LabelCorrection)
@@ -45,3 +52,10 @@ class LabelScoreAdmin(admin.ModelAdmin):
     list_display = ["example", "run", "split", "label", "self_confidence", "margin"]
     search_fields = ["example__example_id", "label"]
     raw_id_fields = ["run", "example"]
+
+
+@admin.register(CorrectSampleItem)
+class CorrectSampleItemAdmin(admin.ModelAdmin):
+    list_display = ["sample", "position", "example"]
+    search_fields = ["example__example_id"]
+    raw_id_fields = ["sample", "example"]

@@ -81,3 +81,18 @@ def test_an_outsider_cannot_see_samples_or_estimates(api, bob, mallory, correct_
     assert api.get(f"{SAMPLES}{sample['id']}/").status_code == 404
     assert api.post(SAMPLES, {"run": correct_run.pk, "split": "dev", "size": 1}).status_code == 404
     assert api.get("/api/v1/label-estimate/", {"run": correct_run.pk}).status_code == 404
+
+
+def test_members_list_checks_and_samples_of_their_projects_only(
+    api, bob, carol, mallory, example, correct_run
+):
+    api.force_authenticate(carol)
+    api.post(CHECKS, {"example": example.pk})
+    api.force_authenticate(bob)
+    api.post(SAMPLES, {"run": correct_run.pk, "split": "dev", "size": 2, "seed": 1})
+    rows = api.get(CHECKS, {"example": example.pk}).json()["results"]
+    assert [(r["checked_by"], r["origin"]) for r in rows] == [("carol", "ranking")]
+    assert [s["seed"] for s in api.get(SAMPLES, {"run": correct_run.pk}).json()["results"]] == [1]
+    api.force_authenticate(mallory)
+    assert api.get(CHECKS).json()["results"] == []
+    assert api.get(SAMPLES).json()["results"] == []
