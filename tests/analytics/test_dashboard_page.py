@@ -182,3 +182,8 @@ def test_dashboard_queries_do_not_grow_with_reviews_or_runs(
         assert client.get(url(run)).status_code == 200
     with django_assert_max_num_queries(8):
         client.get(f"/api/v1/analytics/runs/{run.pk}/status/")
+
+
+def test_correct_predictions_are_not_linked_to_the_error_sheet(as_user, carol, run):
+    html = as_user(carol).get(url(run)).content.decode()
+    assert "label=cat&amp;prediction=cat" not in html
