@@ -188,6 +188,7 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
                 write_s=round(time.perf_counter() - write_started, 3),
                 images_s=round(writer.seconds_images, 3),
                 db_s=round(writer.seconds_db, 3),
+                **{name: round(value, 3) for name, value in writer.db_parts.items()},
             )
     except pipeline.ValidationFailed as exc:
         return _fail(job, message=str(exc), report=exc.report)

@@ -156,3 +156,19 @@ def test_a_server_path_outside_the_import_roots_is_refused(project, alice, tmp_p
             server_path="/etc",
             enqueue=False,
         )
+
+
+def test_text_with_tabs_newlines_backslashes_and_markup_survives(run_import):
+    table = rows(2)
+    table[0]["label"] = "a\\b\tc"
+    table[0]["prediction"] = "a\\b\tc"
+    table[1]["source"] = "<script>alert(1)</script>"
+    table[1]["note"] = "line one\nline two \\N"
+    job = run_import(zip_dump(table, columns=[*table[0].keys(), "note"]))
+    assert job.status == JobStatus.SUCCEEDED, job.errors
+    first = Example.objects.get(example_id="ex0000")
+    assert first.label == "a\\b\tc"
+    assert first.predictions.get().is_error is False
+    second = Example.objects.get(example_id="ex0001")
+    assert second.source == "<script>alert(1)</script>"
+    assert second.metadata == {"note": "line one\nline two \\N"}
