@@ -64,3 +64,16 @@ def test_confirming_a_label_counts_as_a_check(as_user, carol, example):
 def test_an_example_of_another_project_is_not_found(as_user, mallory, example):
     url = reverse("label-example", args=["other-team", example.pk])
     assert as_user(mallory).get(url).status_code == 404
+
+
+def test_a_lead_decides_from_the_example_page(as_user, bob, example, proposal):
+    client = as_user(bob)
+    page = reverse("label-example", args=["cat-app", example.pk])
+    assert "Accept “dog”" in client.get(page).content.decode()
+    response = client.post(
+        reverse("label-correction-decide", args=["cat-app", proposal.pk]),
+        {"decision": "accept", "expected_version": 0, "back": page},
+    )
+    assert response["Location"] == page
+    example.refresh_from_db()
+    assert example.label == "dog"
