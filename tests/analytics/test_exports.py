@@ -108,3 +108,17 @@ def test_unknown_export_kind_is_a_404(api, carol, tagged):
     run, _ = tagged
     api.force_authenticate(carol)
     assert api.get(f"/api/v1/analytics/runs/{run.pk}/export/secrets.csv").status_code == 404
+
+
+def test_sheet_export_streams_in_chunks_in_review_order(api, carol, tagged, monkeypatch):
+    from mlstrat.analytics import exports
+
+    monkeypatch.setattr(exports, "CHUNK_SIZE", 2)
+    run, review = tagged
+    api.force_authenticate(carol)
+    response = api.get(f"/api/v1/analytics/runs/{run.pk}/export/sheet.json?review={review.pk}")
+    records = json.loads(b"".join(response.streaming_content))
+    expected = list(review.items.order_by("position").values_list("example__example_id", flat=True))
+    assert [r["example_id"] for r in records] == expected
+    assert records[0]["tags"]["Dog-like"] == ["bob", "carol"]
+    assert records[2]["tags"] == {}
