@@ -225,7 +225,12 @@ def main():
         f"  validate {timings['validate_s']:.1f} s · write {timings['write_s']:.1f} s "
         f"(image files {timings['images_s']:.1f} s, database {timings['db_s']:.1f} s)"
     )
-    print(f"database part            {db_rate:,.0f} rows/s")
+    parts = ", ".join(
+        f"{name[:-2]} {timings[name]:.1f} s"
+        for name in ("lookup_s", "examples_s", "example_ids_s", "predictions_s")
+        if name in timings
+    )
+    print(f"database part            {db_rate:,.0f} rows/s ({parts})")
     print(f"raw COPY, bare table     {raw_rate:,.0f} rows/s")
     print(f"ratio to raw COPY        {db_rate / raw_rate:.2f}  (target >= 0.5)")
     print(f"thumbnails ({len(ids)} files) {thumb_rate:,.0f} /s per worker")

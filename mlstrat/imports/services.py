@@ -211,6 +211,7 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
         progress.close()
     job.rows_written = report.valid_rows
     job.message = _success_message(job)
+    _discard_upload(job)
     return _start_thumbnails(job=job, run=run, inline=inline_thumbnails)
 
 
@@ -236,8 +237,16 @@ def _fail(job: ImportJob, *, message: str, report=None) -> ImportJob:
         job.rows_total = job.rows_validated = report.rows_total
     job.rows_written = 0
     job.finished_at = timezone.now()
+    _discard_upload(job)
     job.save()
     return job
+
+
+def _discard_upload(job: ImportJob) -> None:
+    """The uploaded dump is not needed once its job is over (the data is in the database)."""
+    if job.upload:
+        default_storage.delete(job.upload.name)
+        job.upload = ""
 
 
 def _start_thumbnails(*, job: ImportJob, run: ModelRun, inline: bool) -> ImportJob:

@@ -164,3 +164,29 @@ def test_an_uploaded_table_with_its_images_already_on_the_server(
     state = api.get(f"/api/v1/imports/{response.json()['id']}/").json()
     assert state["status"] == JobStatus.SUCCEEDED, state["message"]
     assert Example.objects.count() == 3
+
+
+def test_the_upload_is_answered_before_any_work_and_the_dump_is_dropped_after(
+    api, alice, digits_zip, monkeypatch
+):
+    import time
+
+    from django.core.files.storage import default_storage
+
+    from mlstrat.imports import services
+
+    queued = []
+    monkeypatch.setattr(services, "_enqueue", lambda *, job_id: queued.append(job_id))
+    api.force_authenticate(alice)
+    started = time.perf_counter()
+    with digits_zip.open("rb") as handle:
+        response = post_import(api, handle, dataset="digits", run="r")
+    assert time.perf_counter() - started < 2
+    assert response.status_code == 202
+    assert response.json()["status"] == JobStatus.QUEUED
+    job = ImportJob.objects.get()
+    assert default_storage.exists(job.upload.name)
+    stored = job.upload.name
+    job = services.import_job_run(job_id=job.pk)
+    assert job.status == JobStatus.THUMBNAILS or job.is_finished
+    assert not default_storage.exists(stored)
