@@ -379,10 +379,14 @@ def _tags_apply(*, run, examples, category, user, action, proposed_label=""):
     example_ids = [e.pk for e in examples]
     if not example_ids:
         raise TagError("Pick at least one example.")
+    # Lock the examples' predictions (in one order, so writers never deadlock on them):
+    # two ticks of the same example then run one after the other, and the second sees
+    # the first's tick, so the audit log's order is the order the ticks took effect.
     errors = set(
-        Prediction.objects.filter(run=run, example_id__in=example_ids, is_error=True).values_list(
-            "example_id", flat=True
-        )
+        Prediction.objects.filter(run=run, example_id__in=example_ids, is_error=True)
+        .select_for_update()
+        .order_by("example_id")
+        .values_list("example_id", flat=True)
     )
     missing = [e.example_id for e in examples if e.pk not in errors]
     if missing:
