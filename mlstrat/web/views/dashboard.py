@@ -15,6 +15,7 @@ from mlstrat.analytics import exports, selectors, services
 from mlstrat.analytics.figures import pct
 from mlstrat.analytics.models import TeamRule
 from mlstrat.datasets.models import Dataset, ModelRun, RunStatus
+from mlstrat.labels import selectors as label_selectors
 from mlstrat.review.models import Review
 from mlstrat.web.views.projects import project_for
 
@@ -91,6 +92,10 @@ def run_dashboard(request, slug, run_pk):
             "is_lead": has_role(user=request.user, project=project, role=Role.LEAD),
             "rules": TeamRule.choices,
             "chart_data": _chart_data(figs, review),
+            "label_quality": {
+                "estimate": label_selectors.correct_sample_estimate(run=run),
+                "balance": label_selectors.correction_balance(dataset=run.dataset),
+            },
             "human_by_source": [
                 (s, (run.dataset.human_level_error_by_source or {}).get(s))
                 for s in figs.get("sources", [])
