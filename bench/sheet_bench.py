@@ -179,6 +179,17 @@ def load(n_examples, seed=7):
     return project, run, users, categories, dev_errors
 
 
+def reuse(project):
+    run = ModelRun.objects.get(dataset__project=project, name="bench-run")
+    users = list(User.objects.filter(memberships__project=project).order_by("username"))
+    categories = list(run.dataset.categories.filter(builtin="").order_by("order"))
+    dev_errors = list(
+        run.predictions.filter(split="dev", is_error=True).values_list("example_id", flat=True)
+    )
+    print(f"reusing {project.slug}: {len(dev_errors):,} dev errors")
+    return project, run, users, categories, dev_errors
+
+
 def measure(label, func, repeat):
     times, queries = [], []
     for _ in range(repeat):
@@ -205,14 +216,19 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="leave the data for --reuse")
+    parser.add_argument("--reuse", action="store_true", help="time the data a --keep run left")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database (COPY and realistic plans).")
     if "bench" not in connection.settings_dict["NAME"]:
         raise SystemExit("Use a scratch database whose name contains 'bench': it is emptied.")
     call_command("migrate", verbosity=0)
-    project, run, users, categories, dev_errors = load(args.examples)
+    existing = Project.objects.filter(slug__startswith="sheet-bench-").order_by("-pk").first()
+    if args.reuse and existing:
+        project, run, users, categories, dev_errors = reuse(existing)
+    else:
+        project, run, users, categories, dev_errors = load(args.examples)
     try:
         started = time.perf_counter()
         review = review_create(run=run, created_by=users[0], name="bench", sample_size=100, seed=1)

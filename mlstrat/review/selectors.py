@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.core.cache import cache
+from django.db.models import BigIntegerField, Count, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -99,10 +100,13 @@ def scope_size(*, run, review, split=Split.DEV) -> int:
     return Prediction.objects.filter(run=run, split=split, is_error=True).count()
 
 
-def category_shares(*, run: ModelRun, review: Review | None, split: str = Split.DEV) -> dict:
+def category_shares(
+    *, run: ModelRun, review: Review | None, split: str = Split.DEV, total: int | None = None
+) -> dict:
     """The sheet's "% of total" row: for each category, how many examples of the review
     carry at least one tick of it, over the number of examples in the review."""
-    total = scope_size(run=run, review=review, split=split)
+    if total is None:
+        total = scope_size(run=run, review=review, split=split)
     counts = (
         Tag.objects.filter(
             run=run, example_id__in=scope_example_ids(run=run, review=review, split=split)
@@ -119,7 +123,9 @@ def category_shares(*, run: ModelRun, review: Review | None, split: str = Split.
     }
 
 
-def progress(*, run: ModelRun, review: Review | None, split: str = Split.DEV) -> dict:
+def progress(
+    *, run: ModelRun, review: Review | None, split: str = Split.DEV, total: int | None = None
+) -> dict:
     """ "Reviewed 37 of 100": an example is reviewed by a person once they ticked a
     category or commented on it; overall, once anyone did. Per annotator too."""
     scope = scope_example_ids(run=run, review=review, split=split)
@@ -157,8 +163,10 @@ def progress(*, run: ModelRun, review: Review | None, split: str = Split.DEV) ->
         for pk in set(touched) | set(assigned)
     ]
     people.sort(key=lambda p: p["username"])
+    if total is None:
+        total = scope_size(run=run, review=review, split=split)
     return {
-        "total": scope_size(run=run, review=review, split=split),
+        "total": total,
         "reviewed": len(overall),
         "by_user": people,
     }
@@ -285,6 +293,12 @@ def sheet_rows(
         rows = rows.order_by(F(conf).asc(nulls_first=True), key)
     elif query.sort == "-confidence":
         rows = rows.order_by(F(conf).desc(nulls_last=True), key)
+    elif review is None:
+        # "id + 0", not "id": ordering by the bare primary key tempts PostgreSQL to walk the
+        # whole primary-key index of predictions (every run, every split) filtering as it
+        # goes; this makes it fetch the run's errors on the split by their index and sort
+        # those (thousands, not millions) instead.
+        rows = rows.order_by(ExpressionWrapper(F("id") + 0, output_field=BigIntegerField()))
     else:
         rows = rows.order_by(key)
     page = list(rows[: page_size + 1])
@@ -354,14 +368,20 @@ def members_by_id(*, project) -> dict[int, str]:
 def filter_choices(*, run: ModelRun, review: Review | None, split: str) -> dict:
     """Values for the sheet's filter menus: the dataset's classes and the sources seen."""
     dataset = run.dataset
-    sources = (
-        Example.objects.filter(dataset=dataset, split=split if review is None else review.split)
-        .exclude(source="")
-        .values_list("source", flat=True)
-        .distinct()
-        .order_by("source")[:50]
-    )
-    return {"labels": list(dataset.class_names), "sources": list(sources)}
+    split = split if review is None else review.split
+
+    def sources():
+        # A DISTINCT over a split's examples: cached, sources change only with an import.
+        return list(
+            Example.objects.filter(dataset=dataset, split=split)
+            .exclude(source="")
+            .values_list("source", flat=True)
+            .distinct()
+            .order_by("source")[:50]
+        )
+
+    cached = cache.get_or_set(f"sheet-sources:{dataset.pk}:{split}", sources, timeout=300)
+    return {"labels": list(dataset.class_names), "sources": cached}
 
 
 # ---------------------------------------------------------------- live updates
@@ -373,6 +393,7 @@ def changes_since(
     """What teammates did since the caller's cursors: ticks, comments, the categories as
     they are now, and the % row and progress."""
     recent = timezone.now() - CHANGES_OVERLAP
+    total = scope_size(run=run, review=review, split=split)
     events = list(
         TagEvent.objects.filter(run=run, changed=True)
         .filter(Q(id__gt=since) | Q(at__gte=recent))
@@ -409,8 +430,8 @@ def changes_since(
         "since": max([since] + [e["id"] for e in events]),
         "comments_since": max([comments_since] + [c["id"] for c in comments]),
         "categories": categories_for(dataset_id=run.dataset_id),
-        "shares": category_shares(run=run, review=review, split=split),
-        "progress": progress(run=run, review=review, split=split),
+        "shares": category_shares(run=run, review=review, split=split, total=total),
+        "progress": progress(run=run, review=review, split=split, total=total),
     }
 
 

@@ -123,6 +123,7 @@ def _sheet(request, *, project, membership, run, review):
             str(exc),
         )
     api = reverse("api-root").rstrip("/")
+    total = selectors.scope_size(run=run, review=review, split=query.split)
     config = {
         "me": request.user.pk,
         "username": request.user.username,
@@ -136,8 +137,8 @@ def _sheet(request, *, project, membership, run, review):
         "categories": selectors.categories_for(dataset_id=run.dataset_id),
         "rows": page["rows"],
         "next": page["next"],
-        "shares": selectors.category_shares(run=run, review=review, split=query.split),
-        "progress": selectors.progress(run=run, review=review, split=query.split),
+        "shares": selectors.category_shares(run=run, review=review, split=query.split, total=total),
+        "progress": selectors.progress(run=run, review=review, split=query.split, total=total),
         "agreement": agreement,
         "since": selectors.latest_event_id(run=run),
         "commentsSince": selectors.latest_comment_id(run=run),
