@@ -568,7 +568,7 @@
     } else {
       $("next-page").classList.add("hidden");
     }
-    $("page-info").textContent = `${state.rows.length} rows on this page` + (cfg.next ? " · more on the next page" : "");
+    $("page-info").textContent = `${state.rows.length} row${state.rows.length === 1 ? "" : "s"} on this page` + (cfg.next ? " · more on the next page" : "");
   }
 
   // ------------------------------------------------------------ categories
@@ -658,8 +658,10 @@
 
   // ------------------------------------------------------------ live updates
   let polling = false;
+  let pollAgain = false;
   async function poll() {
-    if (polling) return;
+    // A poll already in flight may have started before our write: poll once more after it.
+    if (polling) { pollAgain = true; return; }
     polling = true;
     const params = new URLSearchParams({ since: state.since, comments_since: state.commentsSince, split: cfg.split });
     if (cfg.review) params.set("review", cfg.review);
@@ -691,6 +693,7 @@
       document.body.classList.add("offline");
     } finally {
       polling = false;
+      if (pollAgain) { pollAgain = false; poll(); }
     }
   }
   setInterval(() => { if (!document.hidden) poll(); }, 3000);

@@ -152,6 +152,11 @@ def test_a_lead_adds_a_category_midway_and_ticks_it(page, live_server, project, 
     assert cell(page, 1, "Rotated").locator("input.tick").is_checked()
     assert Tag.objects.filter(category__name="Rotated", user=bob).count() == 1
     assert cell(page, 0, "Blurry").locator("input.tick").is_checked()
+    rotated = ErrorCategory.objects.get(name="Rotated")
+    expect(page.locator(f"#sheet-foot td.share[data-category='{rotated.pk}'] strong")).to_have_text(
+        "8.3%"
+    )
+    expect(page.locator("#progress-text")).to_have_text("reviewed 2 of 12")
     screenshot(page, "sheet")
 
 
@@ -294,3 +299,44 @@ def test_a_lead_extends_the_sample_without_losing_ticks(page, live_server, proje
     page.wait_for_selector("#sheet-body tr:nth-child(14)")
     assert page.locator("#sheet-body tr").count() == 14
     assert cell(page, 0, "Blurry").locator("input.tick").is_checked()
+
+
+def test_comment_help_and_escape_by_keyboard(page, live_server, project, sheet, carol):
+    open_sheet(page, live_server, project, sheet, carol)
+    page.keyboard.press("j")
+    page.keyboard.press("c")
+    page.wait_for_selector("#comment-dialog[open]")
+    page.keyboard.type("<b>stroke</b> cut off at the edge")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#comment-dialog:not([open])", state="attached")
+    assert "<b>stroke</b> cut off" in row(page, 1).locator(".col-comments").inner_text()
+    page.keyboard.press("?")
+    page.wait_for_selector("#help[open]")
+    assert page.is_visible("#help-keys kbd:has-text('b')")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#help:not([open])", state="attached")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#large-view[open]")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#large-view:not([open])", state="attached")
+
+
+def test_team_and_agreement_views(page, live_server, project, sheet, bob, carol):
+    review = sheet["review"]
+    blurry = ErrorCategory.objects.get(name="Blurry")
+    first, second = (i.example for i in review.items.order_by("position")[:2])
+    tag_set(run=sheet["run"], example=first, category=blurry, user=bob)
+    tag_set(run=sheet["run"], example=first, category=blurry, user=carol)
+    tag_set(run=sheet["run"], example=second, category=blurry, user=bob)
+    comment_add(run=sheet["run"], example=second, user=carol, text="Not blurry to me")
+    open_sheet(page, live_server, project, sheet, bob)
+    page.select_option("#filters select[name=view]", "team")
+    page.wait_for_url("**view=team**")
+    page.wait_for_selector("#sheet-body tr")
+    assert cell(page, 0, "Blurry").locator(".count").inner_text() == "2"
+    page.select_option("#filters select[name=view]", "agreement")
+    page.wait_for_url("**view=agreement**")
+    page.wait_for_selector("#agreement-panel h2")
+    assert page.locator("#sheet-body tr").count() == 1
+    assert page.locator("#sheet-body tr code").inner_text() == second.example_id
+    screenshot(page, "sheet-agreement")
