@@ -28,7 +28,7 @@ from .dumps import Dump, DumpError
 from .models import ImportJob
 from .validation import MAX_ERRORS_KEPT, CleanRow, Header, RowError, clean_row, image_problem
 
-BATCH_ROWS = 5000
+BATCH_ROWS = 20000
 EXTENSIONS = {
     "image/png": "png",
     "image/jpeg": "jpg",
