@@ -344,8 +344,22 @@
   let commentRow = null;
   function renderCommentList(row) {
     $("comment-list").replaceChildren(...row.comments.map((c) => el("li", {},
-      el("strong", { text: userName(c.user) }), " ", el("span", { text: c.text }))));
+      el("strong", { text: userName(c.user) }), " ", el("span", { text: c.text }),
+      c.user === me ? el("button", { type: "button", class: "link-button", "data-comment": c.id, text: "delete" }) : "")));
   }
+  $("comment-list").addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-comment]");
+    if (!button || !commentRow) return;
+    const id = Number(button.dataset.comment);
+    try {
+      await apiFetch(`${cfg.api.comments}${id}/`, { method: "DELETE" });
+      commentRow.comments = commentRow.comments.filter((c) => c.id !== id);
+      renderCommentList(commentRow);
+      refreshRow(rowIndex.get(commentRow.example));
+    } catch (error) {
+      $("comment-error").textContent = `Not deleted: ${error.message}`;
+    }
+  });
   function openComments() {
     const row = state.rows[state.current];
     if (!row) return;
@@ -540,8 +554,8 @@
   }
   window.addEventListener("popstate", () => {
     const open = new URL(window.location.href).searchParams.get("open");
-    if (open && rowIndex.has(Number(open))) {
-      setCurrent(rowIndex.get(Number(open)));
+    if (open) {
+      if (rowIndex.has(Number(open))) setCurrent(rowIndex.get(Number(open)));
       state.openExample = Number(open);
       if (!lv.open) lv.showModal();
       loadLargeView(Number(open));
@@ -754,9 +768,12 @@
   renderBulk();
   renderAgreement(cfg.agreement);
   pagerLinks();
-  if (cfg.query.open && rowIndex.has(cfg.query.open)) {
-    state.current = rowIndex.get(cfg.query.open);
-    refreshRow(state.current);
+  if (cfg.query.open) {
+    // A pasted link may open an example that is not on this page: show it all the same.
+    if (rowIndex.has(cfg.query.open)) {
+      state.current = rowIndex.get(cfg.query.open);
+      refreshRow(state.current);
+    }
     openLargeView(cfg.query.open, true);
   }
   window.mlstratSheet = { state };

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from playwright.sync_api import expect
 
 from mlstrat.labels.models import LabelCorrection
-from mlstrat.review.models import ErrorCategory, Tag
+from mlstrat.review.models import Comment, ErrorCategory, Tag
 from mlstrat.review.services import category_create, comment_add, review_create, tag_set
 from tests.factories import DatasetFactory, ExampleFactory, PredictionFactory, RunFactory
 
@@ -310,6 +310,12 @@ def test_comment_help_and_escape_by_keyboard(page, live_server, project, sheet, 
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#comment-dialog:not([open])", state="attached")
     assert "<b>stroke</b> cut off" in row(page, 1).locator(".col-comments").inner_text()
+    page.keyboard.press("c")
+    page.wait_for_selector("#comment-dialog[open] button[data-comment]")
+    page.click("#comment-dialog button[data-comment]")
+    page.wait_for_selector("#comment-dialog button[data-comment]", state="detached")
+    page.click("#comment-cancel")
+    assert not Comment.objects.filter(user=carol).exists()
     page.keyboard.press("?")
     page.wait_for_selector("#help[open]")
     assert page.is_visible("#help-keys kbd:has-text('b')")
