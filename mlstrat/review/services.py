@@ -222,7 +222,10 @@ def review_create(
         created_by=created_by,
     )
     review.annotators.set(annotators)
-    _add_items(review=review, count=sample_size)
+    if not _add_items(review=review, count=sample_size):
+        raise ValidationError(
+            {"filters": f"No misclassified {split} example matches; nothing to review."}
+        )
     return review
 
 

@@ -119,3 +119,9 @@ def test_split_needs_annotators_who_are_members(run, alice, mallory, errors):
         review_create(run=run, created_by=alice, name="x", assignment="split", annotators=[])
     with pytest.raises(ValidationError):
         review_create(run=run, created_by=alice, name="x", assignment="split", annotators=[mallory])
+
+
+def test_an_empty_review_is_refused(run, alice, errors):
+    with pytest.raises(ValidationError, match="nothing to review"):
+        review_create(run=run, created_by=alice, name="x", filters={"label": "bird"})
+    assert not run.reviews.exists()
