@@ -174,7 +174,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 6 * 3600
 CELERY_TASK_SOFT_TIME_LIMIT = 6 * 3600 - 60
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7 * 3600}
+# Redelivery of an unacknowledged task waits longer than the longest task may run.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 7 * 3600, "socket_connect_timeout": 2}
+# With the broker down, queueing a job fails within a few seconds (the request answers
+# 503 and the job is marked failed) instead of hanging the web worker.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
