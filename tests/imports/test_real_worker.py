@@ -62,7 +62,9 @@ def test_a_worker_killed_mid_import_leaves_nothing_and_the_retry_imports_it_all(
 ):
     n = 12000
     job = start(project, alice, big_zip(n))
-    job = wait_for(job, lambda j: j.status == JobStatus.WRITING and j.rows_written > 0)
+    job = wait_for(job, lambda j: j.status == JobStatus.WRITING)
+    time.sleep(0.5)  # well inside the write: storing 12,000 images takes seconds
+    assert ImportJob.objects.get(pk=job.pk).status == JobStatus.WRITING
     killed = celery_worker.kill_pool()
     assert killed
     # Half-written and killed: nothing of the run is visible.
