@@ -4,7 +4,7 @@ The sheet is read with a fixed number of queries whatever the number of rows or
 categories; pages are keyset-paged (no OFFSET, no COUNT DISTINCT over big tables).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -47,7 +47,6 @@ class SheetQuery:
     view: str = "mine"
     split: str = Split.DEV
     open: int | None = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, params) -> "SheetQuery":
