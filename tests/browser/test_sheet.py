@@ -346,3 +346,19 @@ def test_team_and_agreement_views(page, live_server, project, sheet, bob, carol)
     assert page.locator("#sheet-body tr").count() == 1
     assert page.locator("#sheet-body tr code").inner_text() == second.example_id
     screenshot(page, "sheet-agreement")
+
+
+def test_a_lead_archives_and_reorders_columns(page, live_server, project, sheet, bob):
+    open_sheet(page, live_server, project, sheet, bob)
+    page.keyboard.press("f")
+    wait_saved(page)
+    faint = ErrorCategory.objects.get(name="Faint")
+    page.click("#manage-categories")
+    page.click(f"#columns-body button[data-act='archive'][data-id='{faint.pk}']")
+    page.wait_for_selector("#sheet-head th.col-cat:has-text('Faint')", state="detached")
+    assert Tag.objects.filter(category=faint).count() == 1
+    page.click(f"#columns-body button[data-act='restore'][data-id='{faint.pk}']")
+    page.wait_for_selector("#sheet-head th.col-cat:has-text('Faint')")
+    page.click(f"#columns-body button[data-act='up'][data-id='{faint.pk}']")
+    expect(page.locator("#sheet-head th.col-cat").nth(1)).to_have_text("Faintf")
+    assert cell(page, 0, "Faint").locator("input.tick").is_checked()
