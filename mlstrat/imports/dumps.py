@@ -116,7 +116,9 @@ def _csv_rows(text) -> Iterator[tuple[int, dict | None, str | None]]:
         header = next(reader)
     except StopIteration:
         return
-    except (UnicodeDecodeError, csv.Error, EOFError, OSError) as exc:
+    except UnicodeDecodeError as exc:
+        raise DumpError("The table is not UTF-8 text (line 1).") from exc
+    except (csv.Error, EOFError, OSError) as exc:
         raise DumpError(f"The table cannot be read: {exc}") from exc
     header = [column.strip() for column in header]
     yield 1, {"__header__": header}, None

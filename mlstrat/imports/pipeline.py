@@ -26,7 +26,15 @@ from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunS
 
 from .dumps import Dump, DumpError
 from .models import ImportJob
-from .validation import MAX_ERRORS_KEPT, CleanRow, Header, RowError, clean_row, image_problem
+from .validation import (
+    MAX_COLUMNS,
+    MAX_ERRORS_KEPT,
+    CleanRow,
+    Header,
+    RowError,
+    clean_row,
+    image_problem,
+)
 
 BATCH_ROWS = 20000
 EXTENSIONS = {
@@ -142,6 +150,11 @@ def validate(*, dump: Dump, dataset: Dataset | None, progress: Progress) -> Repo
         if report.header is None:
             raise DumpError("The table has no header row.")
         if report.rows_total == 0:
+            if len(report.header.columns) > MAX_COLUMNS:
+                raise DumpError(
+                    f"The table has {len(report.header.columns)} columns; "
+                    f"at most {MAX_COLUMNS} are accepted."
+                )
             missing = report.header.missing()
             if missing:
                 for column in missing:

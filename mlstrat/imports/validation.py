@@ -23,6 +23,7 @@ PROB_PREFIX = "prob_"
 MAX_ERRORS_KEPT = 100
 MAX_NAME = 200
 MAX_SOURCE = 100
+MAX_COLUMNS = 1000
 
 
 @dataclass
@@ -96,6 +97,9 @@ def clean_row(
     for column in REQUIRED_COLUMNS:
         if column not in row:
             bad(column, "is missing from this row")
+    for column, value in row.items():
+        if isinstance(value, str) and "\x00" in value:
+            bad(column, "contains a NUL character")
     if errors:
         return None, errors
     example_id = _text(row["example_id"])

@@ -213,3 +213,36 @@ def test_a_file_that_is_not_a_zip_is_refused(run_import):
     assert job.status == JobStatus.FAILED
     assert "needs the images folder" in job.message
     assert_nothing_written()
+
+
+def table_only_zip(text: bytes):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("predictions.csv", text)
+        archive.writestr("images/a.png", png_bytes())
+    buffer.seek(0)
+    return buffer
+
+
+def test_a_table_not_in_utf8_is_refused(run_import):
+    table = "example_id,image,label,prediction,split\ncafé,images/a.png,chat é,dog,dev\n"
+    job = run_import(table_only_zip(table.encode("latin-1")))
+    assert job.status == JobStatus.FAILED
+    assert job.message.startswith("The table is not UTF-8 text")
+    assert_nothing_written()
+
+
+def test_a_nul_character_is_a_row_error(run_import):
+    table = "example_id,image,label,prediction,split\na\x00b,images/a.png,cat,dog,dev\n"
+    job = run_import(table_only_zip(table.encode()))
+    assert messages(job) == [(2, "example_id", "contains a NUL character")]
+    assert_nothing_written()
+
+
+def test_too_many_columns_refuse_the_table(run_import):
+    extra = [f"m{i}" for i in range(1001)]
+    header = "example_id,image,label,prediction,split," + ",".join(extra)
+    row = "a,images/a.png,cat,dog,dev," + ",".join("x" for _ in extra)
+    job = run_import(table_only_zip(f"{header}\n{row}\n".encode()))
+    assert job.message == "The table has 1006 columns; at most 1000 are accepted."
+    assert_nothing_written()
