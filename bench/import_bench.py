@@ -35,22 +35,26 @@ def parse_args():
         "--thumbnails", type=int, default=3000, help="how many thumbnails to time (0: all)"
     )
     parser.add_argument("--images", type=int, default=16, help="distinct PNG files reused")
+    parser.add_argument(
+        "--image-width", type=int, default=320, help="width of the generated PNGs (4:3)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database rows")
     return parser.parse_args()
 
 
-def generate(*, rows: int, images: int) -> Path:
-    """Write predictions.csv and a few 320x240 PNGs (streamed: no row kept in memory)."""
+def generate(*, rows: int, images: int, width: int = 320) -> Path:
+    """Write predictions.csv and a few PNGs (streamed: no row kept in memory)."""
     from PIL import Image, ImageDraw
 
     shutil.rmtree(OUT, ignore_errors=True)
     (OUT / "images").mkdir(parents=True)
     rng = random.Random(7)
     for i in range(images):
-        image = Image.new("RGB", (320, 240), (rng.randrange(256), 40, 90))
+        height = width * 3 // 4
+        image = Image.new("RGB", (width, height), (rng.randrange(256), 40, 90))
         draw = ImageDraw.Draw(image)
         for _ in range(40):
-            x, y = rng.randrange(320), rng.randrange(240)
+            x, y = rng.randrange(width), rng.randrange(height)
             draw.ellipse((x, y, x + 30, y + 20), fill=(rng.randrange(256), 200, 30))
         image.save(OUT / "images" / f"img{i:02d}.png")
     classes = [str(c) for c in range(10)]
@@ -173,7 +177,7 @@ def main():
     tasks.thumbnails_make_task.delay = lambda *args, **kwargs: None
     call_command("migrate", verbosity=0)
     print(f"Generating {args.rows} rows ...", flush=True)
-    table = generate(rows=args.rows, images=args.images)
+    table = generate(rows=args.rows, images=args.images, width=args.image_width)
     Project.objects.filter(slug__startswith="import-bench").delete()
     user, _ = User.objects.get_or_create(username="import-bench")
     project = project_create(name="import bench", owner=user)
