@@ -1,6 +1,7 @@
 """Django admin lists and searches every model of the domain."""
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 
 from tests.factories import PredictionFactory, UserFactory
@@ -29,6 +30,12 @@ MODELS = [
 
 def test_every_domain_model_is_registered():
     registered = {m._meta.label_lower for m in admin.site._registry}
+    ours = {
+        m._meta.label_lower
+        for m in apps.get_models()
+        if m.__module__.startswith("mlstrat.") and not m._meta.auto_created
+    }
+    assert ours - registered == set()
     assert set(MODELS) <= registered
 
 
