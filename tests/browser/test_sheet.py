@@ -78,7 +78,7 @@ def sheet(project, alice, bob, carol):
     )
     first = review.items.order_by("position").first().example
     comment_add(run=run, example=first, user=bob, text="Looks like a 7 with a long tail")
-    return {"run": run, "review": review, "dataset": dataset}
+    return {"run": run, "review": review, "dataset": dataset, "earlier": earlier}
 
 
 def open_sheet(page, live_server, project, sheet, user):
@@ -262,8 +262,13 @@ def test_bulk_set_on_selected_rows(page, live_server, project, sheet, carol):
 
 
 def test_suggestions_from_an_earlier_run_are_accepted_with_a(
-    page, live_server, project, sheet, carol
+    page, live_server, project, sheet, bob, carol
 ):
+    # The sample order depends on primary keys: make sure a sampled example has a tag
+    # from the earlier run.
+    third = sheet["review"].items.order_by("position")[2].example
+    blurry = ErrorCategory.objects.get(name="Blurry")
+    tag_set(run=sheet["earlier"], example=third, category=blurry, user=bob)
     open_sheet(page, live_server, project, sheet, carol)
     suggested = page.locator("#sheet-body td.cat-cell.suggested").first
     suggested.wait_for()
