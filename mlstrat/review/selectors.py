@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from mlstrat.datasets.models import Example, ModelRun, Prediction, RunStatus, Split
 from mlstrat.labels.models import CorrectionStatus, LabelCorrection
+from mlstrat.labels.selectors import label_score_for
 
 from .agreement import category_agreement
 from .models import Comment, ErrorCategory, Review, ReviewItem, Tag, TagEvent
@@ -552,4 +553,5 @@ def example_detail(*, run: ModelRun, example: Example) -> dict:
         "comments": comments,
         "history": history,
         "corrections": corrections,
+        "label_score": label_score_for(run=run, example=example),
     }

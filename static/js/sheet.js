@@ -485,6 +485,11 @@
       ["Prediction", el("span", { class: "pill pred-pill", text: data.prediction ?? "–" })],
       ["Confidence", data.confidence === null ? "–" : data.confidence.toFixed(3)],
       ...(data.label_probability !== null ? [["P(given label)", data.label_probability.toFixed(3)]] : []),
+      ...(data.label_score ? [["Label score", el("span", {
+        class: "pill " + (data.label_score.likely_bad ? "pred-pill" : "ok-pill"),
+        text: `margin ${data.label_score.margin.toFixed(3)}` + (data.label_score.likely_bad ? " · likely bad label" : "") +
+          (data.label_score.rank ? ` · #${data.label_score.rank} of ${data.label_score.ranked}` : ""),
+      })]] : []),
       ["Split · source", `${data.split} · ${data.source || "–"}`],
       ...(data.original_label !== data.label ? [["Imported label", data.original_label]] : []),
     ]);
