@@ -16,6 +16,7 @@ from mlstrat.datasets.models import Dataset, ModelRun, RunStatus
 from mlstrat.datasets.services import dataset_set_human_level_error
 from mlstrat.imports.models import JobStatus
 from mlstrat.imports.services import import_job_create, import_job_run
+from mlstrat.review.demo import demo_seed_review
 
 DUMPS = Path(__file__).resolve().parent / "dumps"
 PASSWORD = "demo-pass-2026"
@@ -103,4 +104,18 @@ def demo_load() -> Project:
     dataset = Dataset.objects.get(project=project, name=DATASET_NAME)
     if dataset.human_level_error is None:
         dataset_set_human_level_error(dataset=dataset, error=HUMAN_LEVEL_ERROR)
+    _demo_reviews(dataset=dataset)
     return project
+
+
+def _demo_reviews(*, dataset: Dataset) -> None:
+    """Each run gets a review tagged by the two annotators (from the images' real
+    distortion metadata), so the sheet, agreement and dashboards show real numbers."""
+    annotators = list(
+        get_user_model().objects.filter(username__in=["annotator", "annotator2"]).order_by(
+            "username"
+        )
+    )
+    for run in dataset.runs.filter(status=RunStatus.READY).order_by("imported_at", "id"):
+        if not run.reviews.exists():
+            demo_seed_review(run=run, users=annotators)

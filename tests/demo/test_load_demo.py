@@ -8,6 +8,7 @@ from django.core.management import call_command
 from mlstrat.accounts.models import Membership, Project
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus
 from mlstrat.imports.models import ImportJob
+from mlstrat.review.models import Tag
 
 
 @pytest.fixture(autouse=True)
@@ -40,17 +41,28 @@ def test_it_loads_the_digits_demo_through_the_import_pipeline(db):
     assert Example.objects.filter(dataset=dataset).count() == 1797
     assert Prediction.objects.count() == 2 * 1797
     assert ImportJob.objects.filter(status="succeeded").count() == 2
+    for run in runs:
+        review = run.reviews.get()
+        assert review.items.count() == 100
+        tagged_by = set(Tag.objects.filter(run=run).values_list("user__username", flat=True))
+        assert tagged_by == {"annotator", "annotator2"}
     assert "admin       / demo-pass-2026" in out
     assert authenticate(username="lead", password="demo-pass-2026") is not None
 
 
 def test_running_it_twice_does_nothing_the_second_time(db):
     load()
-    counts = (ImportJob.objects.count(), Example.objects.count(), Prediction.objects.count())
+    counts = (
+        ImportJob.objects.count(),
+        Example.objects.count(),
+        Prediction.objects.count(),
+        Tag.objects.count(),
+    )
     load()
     assert (
         ImportJob.objects.count(),
         Example.objects.count(),
         Prediction.objects.count(),
+        Tag.objects.count(),
     ) == counts
     assert Project.objects.filter(slug="digits-demo").count() == 1
