@@ -50,6 +50,9 @@ class ImportJob(models.Model):
     rows_skipped = models.PositiveIntegerField(default=0)
     thumbnails_total = models.PositiveIntegerField(default=0)
     thumbnails_done = models.PositiveIntegerField(default=0)
+    # Thumbnail chunks already counted (by their first example's id), so a retried
+    # chunk task is never counted twice.
+    thumbnail_chunks = models.JSONField(default=list, blank=True)
     # The first 100 row-level errors: [{"line": 12, "column": "split", "message": "..."}].
     errors = models.JSONField(default=list, blank=True)
     error_count = models.PositiveIntegerField(default=0)

@@ -164,6 +164,7 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
     job.error_count = 0
     job.rows_total = job.rows_validated = job.rows_written = job.rows_skipped = 0
     job.thumbnails_total = job.thumbnails_done = 0
+    job.thumbnail_chunks = []
     job.timings = {}
     job.save()
     progress = pipeline.Progress(job=job, listener=listener)
@@ -297,6 +298,7 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     """Make the missing thumbnails of these examples; idempotent. Returns how many it made."""
     started = time.perf_counter()
     made = []
+    unreadable = 0
     examples = Example.objects.filter(pk__in=example_ids, thumbnail="").only(
         "pk", "dataset_id", "image"
     )
@@ -307,23 +309,44 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
         except Exception:
             # Validated at import; a file lost since then keeps the full image as fallback.
             logger.warning("No thumbnail for example %s", example.pk, exc_info=True)
+            unreadable += 1
             continue
         name = f"datasets/{example.dataset_id}/thumbnails/{example.pk}.png"
         example.thumbnail = default_storage.save(name, io.BytesIO(data))
         made.append(example)
-    Example.objects.bulk_update(made, ["thumbnail"], batch_size=THUMBNAIL_CHUNK)
-    _count_thumbnails(job_id=job_id, done=len(example_ids), seconds=time.perf_counter() - started)
+    # Recording the thumbnails and counting the chunk is one transaction, and a chunk is
+    # counted once (by its first example): a chunk killed and run again, or examples
+    # another job's chunk made meanwhile, never skew the count.
+    with transaction.atomic():
+        Example.objects.bulk_update(made, ["thumbnail"], batch_size=THUMBNAIL_CHUNK)
+        _count_thumbnails(
+            job_id=job_id,
+            chunk=min(example_ids),
+            done=len(example_ids),
+            seconds=time.perf_counter() - started,
+        )
+    if unreadable:
+        logger.warning("%s images of job %s had no thumbnail made", unreadable, job_id)
     return len(made)
 
 
-def _count_thumbnails(*, job_id: int, done: int, seconds: float) -> None:
+def _count_thumbnails(*, job_id: int, chunk: int, done: int, seconds: float) -> None:
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job_id)
-        if job.status != JobStatus.THUMBNAILS:
+        if job.status != JobStatus.THUMBNAILS or chunk in job.thumbnail_chunks:
             return
+        job.thumbnail_chunks.append(chunk)
         job.thumbnails_done = min(job.thumbnails_total, job.thumbnails_done + done)
         job.timings["thumbnails_s"] = round(job.timings.get("thumbnails_s", 0) + seconds, 3)
         if job.thumbnails_done >= job.thumbnails_total:
             job.status = JobStatus.SUCCEEDED
             job.finished_at = timezone.now()
-        job.save(update_fields=["thumbnails_done", "timings", "status", "finished_at"])
+        job.save(
+            update_fields=[
+                "thumbnails_done",
+                "thumbnail_chunks",
+                "timings",
+                "status",
+                "finished_at",
+            ]
+        )
