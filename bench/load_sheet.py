@@ -321,6 +321,10 @@ def start_server(port: int) -> subprocess.Popen:
             "gthread",
             "--timeout",
             "60",
+            # Longer than a user's think time: otherwise the server closes idle keep-alive
+            # connections just as a client reuses them (connection reset by peer).
+            "--keep-alive",
+            "30",
             "--log-level",
             "warning",
         ],

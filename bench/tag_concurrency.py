@@ -141,11 +141,11 @@ def main():
         ok, statuses, slowest = hammer(
             host=host, config=config, examples=examples, clients=args.clients, seconds=args.seconds
         )
+        audit = load_sheet.audit_check(run_id=config["run"], ticks_ok=ok)
         retry_ok = retried_once(host=host, config=config, example=examples[0])
     finally:
         server.terminate()
         server.wait(timeout=30)
-    audit = load_sheet.audit_check(run_id=config["run"], ticks_ok=ok)
     ticks = list(
         Tag.objects.filter(run_id=config["run"]).values_list("example", "category", "user")
     )
