@@ -1,21 +1,36 @@
-"""A database that is gone for a moment (restart, failover, a killed connection) answers
-503 with a reason and a Retry-After, not a 500 page. Django drops the broken connection
-at the end of the request, and CONN_HEALTH_CHECKS replaces it at the next one, so the app
-recovers without a restart."""
+"""A backing service that is gone for a moment answers 503 with a reason and a
+Retry-After, not a 500 page:
+
+- the database (restart, failover, a killed connection): Django drops the broken
+  connection at the end of the request and CONN_HEALTH_CHECKS replaces it at the next
+  one, so the app recovers without a restart;
+- the task queue (Redis) when a request queues work (Celery's publish gives up within
+  seconds: CELERY_TASK_PUBLISH_RETRY_POLICY). Ticks and pages never need it.
+"""
 
 import logging
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.utils.html import escape
+from kombu.exceptions import OperationalError as BrokerError
 
 logger = logging.getLogger(__name__)
 
-REASON = "The database is unavailable for a moment; try again in a few seconds."
+DATABASE_DOWN = "The database is unavailable for a moment; try again in a few seconds."
+QUEUE_DOWN = "The task queue is unavailable, so this job was not started; try again shortly."
 RETRY_AFTER_SECONDS = 5
 
 
-class DatabaseUnavailableMiddleware:
+def _reason(exception) -> str | None:
+    if isinstance(exception, (OperationalError, InterfaceError)):
+        return DATABASE_DOWN
+    if isinstance(exception, BrokerError):
+        return QUEUE_DOWN
+    return None
+
+
+class ServiceUnavailableMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -23,17 +38,18 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, (OperationalError, InterfaceError)):
+        reason = _reason(exception)
+        if reason is None:
             return None
-        logger.warning("Database unavailable on %s %s: %s", request.method, request.path, exception)
+        logger.warning("503 on %s %s: %r", request.method, request.path, exception)
         # No template: rendering one could touch the database (session, user) again.
         if request.path.startswith("/api/"):
-            response = JsonResponse({"detail": REASON}, status=503)
+            response = JsonResponse({"detail": reason}, status=503)
         else:
             response = HttpResponse(
                 "<!doctype html><html lang=en><meta charset=utf-8>"
                 "<title>Service unavailable</title>"
-                f"<h1>Service unavailable</h1><p>{escape(REASON)}</p></html>",
+                f"<h1>Service unavailable</h1><p>{escape(reason)}</p></html>",
                 status=503,
             )
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
