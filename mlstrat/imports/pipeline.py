@@ -25,7 +25,7 @@ from mlstrat.datasets.images import sniff_content_type
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus
 
 from .dumps import Dump, DumpError
-from .models import ImportJob
+from .models import ImportJob, JobStatus
 from .validation import (
     MAX_COLUMNS,
     MAX_ERRORS_KEPT,
@@ -538,6 +538,11 @@ def _swap(*, job: ImportJob, dataset: Dataset, run: ModelRun, report: Report) ->
         dataset.save(update_fields=["class_names"])
     job.dataset = dataset
     job.run = run
+    # Recorded with the swap: a job killed after this commit resumes at its thumbnails
+    # instead of importing again.
+    ImportJob.objects.filter(pk=job.pk).update(
+        dataset=dataset, run=run, status=JobStatus.THUMBNAILS, message=""
+    )
     snapshot_request(run=run)
 
 

@@ -152,9 +152,11 @@ def _open_job_dump(job: ImportJob):
 
 def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = False) -> ImportJob:
     """Run (or re-run from the start) an import job. Safe to call again after a crash."""
-    job = ImportJob.objects.select_related("project", "created_by").get(pk=job_id)
+    job = ImportJob.objects.select_related("project", "created_by", "run").get(pk=job_id)
     if job.is_finished:
         return job
+    if job.status == JobStatus.THUMBNAILS and job.run and job.run.status == RunStatus.READY:
+        return _resume(job=job, inline=inline_thumbnails)
     job.attempts += 1
     job.status = JobStatus.VALIDATING
     job.started_at = timezone.now()
@@ -211,6 +213,7 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
     finally:
         progress.close()
     job.rows_written = report.valid_rows
+    job.status = JobStatus.THUMBNAILS
     job.message = _success_message(job)
     _discard_upload(job)
     return _start_thumbnails(job=job, run=run, inline=inline_thumbnails)
@@ -251,34 +254,50 @@ def _discard_upload(job: ImportJob) -> None:
 
 
 def _start_thumbnails(*, job: ImportJob, run: ModelRun, inline: bool) -> ImportJob:
+    """Hand the run's thumbnails to workers in chunks of THUMBNAIL_CHUNK examples.
+
+    Chunks cut the run's examples in pk order, so they are the same when a job is
+    resumed; chunks already counted are not sent again."""
     from .tasks import thumbnails_make_task
 
-    pending = (
-        Example.objects.filter(predictions__run=run, thumbnail="")
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    job.thumbnails_total = pending.count()
-    job.status = JobStatus.THUMBNAILS if job.thumbnails_total else JobStatus.SUCCEEDED
-    if not job.thumbnails_total:
+    examples = Example.objects.filter(predictions__run=run)
+    if not examples.filter(thumbnail="").exists():
+        job.status = JobStatus.SUCCEEDED
         job.finished_at = timezone.now()
+        job.save()
+        return job
+    job.thumbnails_total = examples.count()
+    job.status = JobStatus.THUMBNAILS
     job.save()
-    chunks = []
+    counted = set(job.thumbnail_chunks)
     chunk = []
-    for pk in pending.iterator(chunk_size=THUMBNAIL_CHUNK * 4):
+    ids = examples.order_by("pk").values_list("pk", flat=True)
+    for pk in ids.iterator(chunk_size=THUMBNAIL_CHUNK * 4):
         chunk.append(pk)
         if len(chunk) == THUMBNAIL_CHUNK:
-            chunks.append(chunk)
+            _send_chunk(
+                job=job, ids=chunk, counted=counted, inline=inline, task=thumbnails_make_task
+            )
             chunk = []
     if chunk:
-        chunks.append(chunk)
-    for ids in chunks:
-        if inline:
-            thumbnails_make(job_id=job.pk, example_ids=ids)
-        else:
-            thumbnails_make_task.delay(job.pk, ids)
+        _send_chunk(job=job, ids=chunk, counted=counted, inline=inline, task=thumbnails_make_task)
     job.refresh_from_db()
     return job
+
+
+def _send_chunk(*, job, ids, counted, inline, task) -> None:
+    if ids[0] in counted:
+        return
+    if inline:
+        thumbnails_make(job_id=job.pk, example_ids=ids)
+    else:
+        task.delay(job.pk, ids)
+
+
+def _resume(*, job: ImportJob, inline: bool) -> ImportJob:
+    """The run was already swapped in: only the thumbnails may be missing."""
+    _discard_upload(job)
+    return _start_thumbnails(job=job, run=job.run, inline=inline)
 
 
 def thumbnail_bytes(data) -> bytes:
@@ -321,7 +340,7 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
         Example.objects.bulk_update(made, ["thumbnail"], batch_size=THUMBNAIL_CHUNK)
         _count_thumbnails(
             job_id=job_id,
-            chunk=min(example_ids),
+            chunk=example_ids[0],
             done=len(example_ids),
             seconds=time.perf_counter() - started,
         )

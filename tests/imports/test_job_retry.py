@@ -83,3 +83,18 @@ def test_thumbnails_are_made_once_even_if_a_chunk_runs_twice(project, alice):
     assert dict(Example.objects.values_list("pk", "thumbnail")) == thumbs
     job.refresh_from_db()
     assert job.thumbnails_done == job.thumbnails_total == 12
+
+
+def test_a_job_rerun_after_its_swap_only_makes_the_missing_thumbnails(project, alice, monkeypatch):
+    from mlstrat.imports import tasks
+
+    job = new_job(project, alice)
+    monkeypatch.setattr(tasks.thumbnails_make_task, "delay", lambda *args: None)
+    job = services.import_job_run(job_id=job.pk)  # the chunks were lost with the worker
+    assert job.status == JobStatus.THUMBNAILS and job.thumbnails_done == 0
+    job = services.import_job_run(job_id=job.pk, inline_thumbnails=True)
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.attempts == 1
+    assert job.thumbnails_done == job.thumbnails_total == 12
+    assert ModelRun.objects.count() == 1 and Prediction.objects.count() == 12
+    assert not Example.objects.filter(thumbnail="").exists()
