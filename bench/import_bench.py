@@ -156,6 +156,7 @@ def bare_pillow_seconds(names: list[str]) -> float:
 
 
 def main():
+    sys.stdout.reconfigure(line_buffering=True)
     args = parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL database (it is migrated and written to).")
