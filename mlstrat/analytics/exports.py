@@ -11,14 +11,16 @@ from mlstrat.datasets.models import ModelRun, Prediction
 from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, Tag
 
 CHUNK_SIZE = 2000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet may run as a formula (NUL: some readers drop it and read on).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 KINDS = ("sheet", "summary")
 FORMATS = ("csv", "json")
 
 
 def neutralise_cell(value):
     """A CSV cell a spreadsheet will not run as a formula: text beginning with = + - @,
-    a tab or a carriage return gets a leading apostrophe. Numbers pass unchanged."""
+    a tab, a carriage return or a NUL gets a leading apostrophe. Numbers pass unchanged.
+    The one neutraliser of every CSV export (labels exports use it too)."""
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Iterator
 
 from django.http import StreamingHttpResponse
 
+from mlstrat.analytics.exports import neutralise_cell
 from mlstrat.datasets.models import Dataset
 
 from . import selectors
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 KINDS = {
     "labels": (
         ["example_id", "split", "source", "original_label", "label", "last_changed_at"],
@@ -45,7 +45,7 @@ def neutralise(value) -> str:
     if value is None:
         return ""
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return neutralise_cell(text)
 
 
 class _Echo:
