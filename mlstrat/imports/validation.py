@@ -65,6 +65,17 @@ class Header:
         return [c for c in REQUIRED_COLUMNS if c not in self.columns]
 
 
+def _has_nul(value) -> bool:
+    """A NUL anywhere in the value, nested JSON included (PostgreSQL stores none)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def _text(value) -> str:
     if value is None:
         return ""
@@ -98,7 +109,7 @@ def clean_row(
         if column not in row:
             bad(column, "is missing from this row")
     for column, value in row.items():
-        if isinstance(value, str) and "\x00" in value:
+        if _has_nul(value):
             bad(column, "contains a NUL character")
     if errors:
         return None, errors

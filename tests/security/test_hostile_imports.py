@@ -4,6 +4,7 @@ SVG/HTML named .png, a small-limit decompression bomb) live in tests/imports/tes
 these are the ones a peer shipped a hole for, with the server's files watched."""
 
 import io
+import json
 import os
 import struct
 import zipfile
@@ -369,3 +370,20 @@ def test_100000_columns_are_refused(run_import):
     assert "columns" in job.message
     assert_nothing_written()
     assert ImportJob.objects.get().rows_written == 0
+
+
+def test_a_nul_inside_nested_json_metadata_is_refused(run_import):
+    row = {
+        "example_id": "a",
+        "image": "images/a.png",
+        "label": "cat",
+        "prediction": "dog",
+        "split": "dev",
+        "camera": {"model": "x\u0000y", "tags": ["ok", "bad\u0000"]},
+    }
+    members = {"predictions.jsonl": json.dumps(row) + "\n", "images/a.png": png_bytes()}
+    job = run_import(zip_of(members))
+    assert job.status == JobStatus.FAILED
+    assert job.errors and job.errors[0]["column"] == "camera"
+    assert "NUL" in job.errors[0]["message"]
+    assert_nothing_written()
