@@ -7,6 +7,7 @@ GET /api/v1/imports/<id>/ is the job's state, polled by the browser and `mlstrat
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -17,7 +18,7 @@ from mlstrat.accounts.permissions import require_member
 from mlstrat.imports import services
 from mlstrat.imports.models import ImportJob
 
-from .errors import Conflict
+from .errors import Conflict, ServiceUnavailable
 from .scoping import ProjectScopedViewSet
 
 
@@ -83,7 +84,10 @@ class ImportJobViewSet(
     filterset_fields = ["project__slug", "status"]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
-    @extend_schema(request=ImportJobCreateSerializer, responses={202: ImportJobSerializer})
+    @extend_schema(
+        request=ImportJobCreateSerializer,
+        responses={202: ImportJobSerializer, 503: OpenApiTypes.OBJECT},
+    )
     def create(self, request):
         incoming = ImportJobCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -104,6 +108,8 @@ class ImportJobViewSet(
             )
         except services.RunExistsError as exc:
             raise Conflict(str(exc)) from exc
+        except services.QueueUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from exc
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
         job.refresh_from_db()

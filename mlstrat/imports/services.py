@@ -123,6 +123,11 @@ def import_job_create(
     return job
 
 
+class QueueUnavailable(Exception):
+    """The job was saved but could not be queued (the broker is down). It is marked
+    failed with this message, never left queued; callers answer 503."""
+
+
 def _enqueue(*, job_id: int) -> None:
     from .tasks import import_job_run_task
 
@@ -130,11 +135,12 @@ def _enqueue(*, job_id: int) -> None:
         import_job_run_task.delay(job_id)
     except Exception as exc:  # the broker is down: say so on the job instead of hiding it
         logger.exception("Could not enqueue import job %s", job_id)
+        message = f"The task queue is unavailable ({exc}); try again shortly."
         ImportJob.objects.filter(pk=job_id).update(
-            status=JobStatus.FAILED,
-            message=f"The task queue is unavailable ({exc}); try again shortly.",
-            finished_at=timezone.now(),
+            status=JobStatus.FAILED, message=message, finished_at=timezone.now()
         )
+        # Runs in on_commit right after the job's transaction: this reaches the caller.
+        raise QueueUnavailable(message) from exc
 
 
 @contextmanager

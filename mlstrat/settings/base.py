@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    # A lost database connection or an unreachable task queue: 503 with a reason.
+    "mlstrat.web.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "mlstrat.urls"

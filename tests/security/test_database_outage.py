@@ -96,9 +96,6 @@ def sheet(project, alice, carol):
     return run, examples, blurry
 
 
-@pytest.mark.xfail(
-    strict=True, reason="ServiceUnavailableMiddleware goes into MIDDLEWARE after 10:50"
-)
 def test_requests_fail_cleanly_while_the_database_is_gone_and_succeed_after(project, carol, sheet):
     require_postgresql()
     run, examples, blurry = sheet

@@ -97,7 +97,6 @@ def test_tagging_and_the_sheet_keep_working(broker, api, as_user, project, carol
     assert api.get(f"/api/v1/runs/{run.pk}/sheet/").status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="imports answer 202/302 with a failed job; 503 after 10:50")
 def test_an_import_through_the_api_is_refused_with_503(broker, api, alice):
     broker.down()
     api.force_authenticate(alice)
@@ -112,7 +111,6 @@ def test_an_import_through_the_api_is_refused_with_503(broker, api, alice):
     assert "queue" in job.message
 
 
-@pytest.mark.xfail(strict=True, reason="imports answer 202/302 with a failed job; 503 after 10:50")
 def test_an_import_from_the_page_is_refused_with_503(broker, as_user, project, alice):
     broker.down()
     client = as_user(alice)
@@ -173,9 +171,6 @@ def test_the_dashboard_catches_up_when_redis_returns(
     assert "recompute_snapshot" in celery_worker.output()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="ServiceUnavailableMiddleware goes into MIDDLEWARE after 10:50"
-)
 def test_ranking_labels_is_refused_with_503(broker, api, as_user, project, bob, run):
     ModelRun.objects.filter(pk=run.pk).update(has_probabilities=True)
     broker.down()

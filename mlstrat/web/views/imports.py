@@ -44,6 +44,9 @@ def imports(request, slug):
         except services.RunExistsError as exc:
             messages.error(request, str(exc))
             status = 409
+        except services.QueueUnavailable as exc:
+            messages.error(request, str(exc))
+            status = 503
         except ValidationError as exc:
             for text in exc.messages:
                 messages.error(request, text)

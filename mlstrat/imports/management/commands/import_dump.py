@@ -86,7 +86,7 @@ class Command(BaseCommand):
                 allow_any_path=True,
                 enqueue=options["queue"],
             )
-        except services.RunExistsError as exc:
+        except (services.RunExistsError, services.QueueUnavailable) as exc:
             raise CommandError(str(exc)) from exc
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
