@@ -58,7 +58,12 @@ class ProjectViewSet(
         )
 
     @extend_schema(request=MembershipSerializer, responses=MembershipSerializer(many=True))
-    @action(detail=True, methods=["get", "post"], serializer_class=MembershipSerializer)
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        serializer_class=MembershipSerializer,
+        pagination_class=None,  # a project's members come whole, as a plain list
+    )
     def members(self, request, slug=None):
         project = self.get_object()
         if request.method == "POST":

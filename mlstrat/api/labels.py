@@ -29,6 +29,7 @@ from mlstrat.labels.models import (
 )
 from mlstrat.labels.tasks import label_scores_compute
 
+from .filters import check_query_params
 from .scoping import ProjectScopedViewSet
 
 LEAD_ROLES = [Role.LEAD, Role.ADMIN]
@@ -73,7 +74,9 @@ class CorrectionSerializer(serializers.ModelSerializer):
     split = serializers.CharField(source="example.split", read_only=True)
     label_in_force = serializers.CharField(source="example.label", read_only=True)
     proposed_by = serializers.CharField(source="proposed_by.username", read_only=True)
-    reviewed_by = serializers.CharField(source="reviewed_by.username", read_only=True, default=None)
+    reviewed_by = serializers.CharField(
+        source="reviewed_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = LabelCorrection
@@ -285,9 +288,16 @@ class CheckSerializer(serializers.ModelSerializer):
     example = serializers.IntegerField(source="example_id")
     run = serializers.IntegerField(source="run_id", required=False, allow_null=True)
     checked_by = serializers.CharField(source="checked_by.username", read_only=True, default=None)
-    origin = serializers.ChoiceField(
-        choices=[CheckOrigin.ERROR_REVIEW, CheckOrigin.RANKING], default=CheckOrigin.RANKING
-    )
+    # Reads show every origin; a person records checks only from a review or the ranking
+    # (samples and decisions record theirs through their own endpoints).
+    origin = serializers.ChoiceField(choices=CheckOrigin.choices, default=CheckOrigin.RANKING)
+
+    def validate_origin(self, value):
+        if value not in (CheckOrigin.ERROR_REVIEW, CheckOrigin.RANKING):
+            raise serializers.ValidationError(
+                f"Record checks from {CheckOrigin.ERROR_REVIEW} or {CheckOrigin.RANKING}."
+            )
+        return value
 
     class Meta:
         model = LabelCheck
@@ -475,6 +485,7 @@ class LabelScoreViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     serializer_class = ScoreSerializer
     queryset = LabelScore.objects.all()
     project_path = "run__dataset__project"
+    query_params_allowed = ("run", "split", "example", "method")
 
     @extend_schema(
         parameters=[
@@ -485,6 +496,7 @@ class LabelScoreViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
         ]
     )
     def list(self, request):
+        check_query_params(view=self, params=request.query_params)
         run = _run_param(request)
         method = request.query_params.get("method") or ranking.SELF_CONFIDENCE
         if method not in ranking.METHODS:
@@ -509,6 +521,7 @@ class LabelScoreViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     def for_example(self, request):
         """One example's score under a run, computed from its probabilities even before
         the run is ranked (what the sheet's large view shows)."""
+        check_query_params(view=self, params=request.query_params)
         run = _run_param(request)
         example = get_object_or_404(run.dataset.examples, pk=_int_param(request, "example"))
         score = selectors.label_score_for(run=run, example=example)

@@ -22,6 +22,7 @@ from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus, Split
 from mlstrat.review import selectors, services
 from mlstrat.review.models import AssignmentMode, Comment, ErrorCategory, Review
 
+from .filters import allow_query_params
 from .permissions import LeadWrites, RolePermission
 from .scoping import ProjectScopedViewSet
 
@@ -59,6 +60,21 @@ class CommentWriteSerializer(serializers.Serializer):
     text = serializers.CharField()
 
 
+# Every key SheetQuery.from_params reads (the strict filter backend refuses others).
+SHEET_QUERY_PARAMS = (
+    "label",
+    "prediction",
+    "source",
+    "category",
+    "untagged",
+    "assignee",
+    "sort",
+    "after",
+    "cursor",
+    "view",
+    "split",
+    "open",
+)
 SHEET_PARAMETERS = [
     OpenApiParameter(name, str, description=description)
     for name, description in [
@@ -121,6 +137,7 @@ class ReviewViewSet(
     serializer_class = ReviewSerializer
     permission_classes = [RolePermission]
     filterset_fields = ["run"]
+    query_params_allowed = ()  # the rows action widens it (mlstrat.api.filters)
     queryset = Review.objects.select_related(
         "run__dataset__project", "created_by"
     ).prefetch_related("annotators")
@@ -169,7 +186,7 @@ class ReviewViewSet(
         )
 
     @extend_schema(responses=OpenApiTypes.OBJECT, parameters=SHEET_PARAMETERS)
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], query_params_allowed=SHEET_QUERY_PARAMS)
     @_bad_query
     def rows(self, request, pk=None):
         """One page of the sheet: filters label, prediction, source, category, untagged=1,
@@ -323,6 +340,7 @@ def _category_for(run, category_pk) -> ErrorCategory:
 
 @extend_schema(responses=OpenApiTypes.OBJECT, parameters=SHEET_PARAMETERS)
 @api_view(["GET"])
+@allow_query_params(*SHEET_QUERY_PARAMS)
 @_bad_query
 def run_sheet_rows(request, run_id):
     """All of a run's errors on a split (?split=dev), with the sheet's filters and sort."""
@@ -400,6 +418,7 @@ class CommentSerializer(serializers.ModelSerializer):
 
 @extend_schema(request=CommentWriteSerializer, responses=CommentSerializer(many=True))
 @api_view(["GET", "POST"])
+@allow_query_params("example")
 @_bad_query
 def comments(request, run_id):
     """GET ?example=<id> lists comments; POST `{example, text}` adds one."""
@@ -436,6 +455,7 @@ def comment_one(request, run_id, comment_pk):
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
+@allow_query_params("since", "comments_since", "split", "review")
 @_bad_query
 def changes(request, run_id):
     """Poll every few seconds: `?since=<last event id>&comments_since=<last comment id>`
@@ -469,6 +489,7 @@ def example_detail(request, run_id, example_pk):
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
+@allow_query_params("review", "split")
 def agreement(request, run_id):
     """Per-category Fleiss' kappa and the examples annotators disagree on
     (`?review=<id>`, or all tagged errors of `?split=`)."""
