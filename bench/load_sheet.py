@@ -67,9 +67,9 @@ def annotator_config(*, project, run, users, categories, review=None) -> dict:
     }
 
 
-def audit_check(*, run_id: int, ticks_ok: dict) -> dict:
+def audit_check(*, run_id: int, ticks_ok: dict, since_id: int = 0) -> dict:
     """Ticks touched during the swarm equal the replay of their audit rows, and each
-    answered tick wrote exactly one audit row (per person)."""
+    answered tick wrote exactly one audit row (per person; rows after `since_id`)."""
     from collections import Counter
 
     from mlstrat.review.models import Tag, TagEvent
@@ -82,8 +82,9 @@ def audit_check(*, run_id: int, ticks_ok: dict) -> dict:
         if before is not None and event.changed != (before != after):
             wrong_changed += 1
         state[key] = after
-        per_user[str(event.user_id)] += 1
-    touched_users = {int(u) for u in ticks_ok}
+        if event.pk > since_id:
+            per_user[str(event.user_id)] += 1
+    touched_users = {user for _, _, user in state}
     stored = set(
         Tag.objects.filter(run_id=run_id, user_id__in=touched_users).values_list(
             "example_id", "category_id", "user_id"
@@ -355,6 +356,11 @@ def main_bench(args):
         raise SystemExit("Use a scratch database whose name contains 'bench': it is emptied.")
     call_command("migrate", verbosity=0)
     config = prepare(examples=args.examples, users=args.users, reuse=args.reuse)
+    from django.db.models import Max
+
+    from mlstrat.review.models import TagEvent
+
+    since_id = TagEvent.objects.aggregate(last=Max("id"))["last"] or 0
     server = start_server(args.port)
     try:
         result = run_swarm_subprocess(
@@ -367,7 +373,9 @@ def main_bench(args):
     finally:
         server.terminate()
         server.wait(timeout=30)
-    result["audit"] = audit_check(run_id=config["run"], ticks_ok=result["ticks_ok"])
+    result["audit"] = audit_check(
+        run_id=config["run"], ticks_ok=result["ticks_ok"], since_id=since_id
+    )
     (OUT / "load_sheet.json").write_text(json.dumps(result, indent=2))
     print_table(result)
     print("\naudit:", json.dumps(result["audit"]))
