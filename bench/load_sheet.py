@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
+GRACE_SECONDS = 5  # for requests in flight when the time is up
 TARGETS = {"tag write": ("p99", 100), "sheet page": ("p95", 300), "sheet rows API": ("p95", 300)}
 
 
@@ -124,6 +125,9 @@ def swarm(*, config: dict, host: str, users: int, seconds: float, spawn_rate: fl
 
     people = list(config["people"])
     arrivals = itertools.count()
+    # At the end no new request starts, and those in flight finish before the users stop
+    # (killed mid-request, a tick could be applied without its answer being counted).
+    closing = {"now": False}
     run = config["run"]
     sheet_page = f"/p/{config['project']}/runs/{run}/sheet/"
 
@@ -143,6 +147,8 @@ def swarm(*, config: dict, host: str, users: int, seconds: float, spawn_rate: fl
 
         @task(2)
         def next_page(self):
+            if closing["now"]:
+                return
             query = f"?after={self.cursor}" if self.cursor else ""
             with self.client.get(
                 f"/api/v1/runs/{run}/sheet/{query}", name="sheet rows API", catch_response=True
@@ -156,12 +162,16 @@ def swarm(*, config: dict, host: str, users: int, seconds: float, spawn_rate: fl
 
         @task(1)
         def sheet_page(self):
+            if closing["now"]:
+                return
             query = f"?after={self.cursor}" if self.cursor else ""
             cookies = {config["session_cookie"]: self.person["session"]}
             self.client.get(sheet_page + query, name="sheet page", cookies=cookies)
 
         @task(4)
         def tick(self):
+            if closing["now"]:
+                return
             if not self.seen:
                 return
             example = self.rnd.choice(self.seen)
@@ -174,7 +184,8 @@ def swarm(*, config: dict, host: str, users: int, seconds: float, spawn_rate: fl
     env = Environment(user_classes=[Annotator], events=events)
     runner = env.create_local_runner()
     runner.start(users, spawn_rate=spawn_rate)
-    gevent.spawn_later(seconds, runner.quit)
+    gevent.spawn_later(seconds, closing.update, now=True)
+    gevent.spawn_later(seconds + GRACE_SECONDS, runner.quit)
     runner.greenlet.join()
 
     kinds = {}
@@ -268,7 +279,7 @@ def run_swarm_subprocess(*, config: dict, host: str, users: int, seconds: float,
         "--out",
         str(out),
     ]
-    subprocess.run(command, check=True, timeout=seconds + 120, cwd=ROOT)
+    subprocess.run(command, check=True, timeout=seconds + GRACE_SECONDS + 120, cwd=ROOT)
     return json.loads(out.read_text())
 
 
