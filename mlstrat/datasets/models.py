@@ -47,7 +47,10 @@ def image_upload_to(example, filename):
 class Example(models.Model):
     """One image of a dataset. `label` is the label in force; `original_label` as imported."""
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="examples")
+    # No index of its own: every composite index below starts with the dataset.
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.CASCADE, related_name="examples", db_index=False
+    )
     example_id = models.CharField(max_length=200)
     label = models.CharField(max_length=200)
     original_label = models.CharField(max_length=200)
@@ -119,7 +122,10 @@ class Prediction(models.Model):
     in step by the label-correction services.
     """
 
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="predictions")
+    # No index of its own: every composite index below starts with the run.
+    run = models.ForeignKey(
+        ModelRun, on_delete=models.CASCADE, related_name="predictions", db_index=False
+    )
     example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="predictions")
     split = models.CharField(max_length=16, choices=Split.choices)
     predicted_label = models.CharField(max_length=200)
