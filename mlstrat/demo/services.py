@@ -112,9 +112,9 @@ def _demo_reviews(*, dataset: Dataset) -> None:
     """Each run gets a review tagged by the two annotators (from the images' real
     distortion metadata), so the sheet, agreement and dashboards show real numbers."""
     annotators = list(
-        get_user_model().objects.filter(username__in=["annotator", "annotator2"]).order_by(
-            "username"
-        )
+        get_user_model()
+        .objects.filter(username__in=["annotator", "annotator2"])
+        .order_by("username")
     )
     for run in dataset.runs.filter(status=RunStatus.READY).order_by("imported_at", "id"):
         if not run.reviews.exists():
