@@ -9,7 +9,6 @@ worker does after every burst of changes). The data is deleted afterwards unless
 """
 
 import argparse
-import io
 import os
 import random
 import statistics
@@ -24,6 +23,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from copyload import EXAMPLE_COLUMNS, copy  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -40,14 +40,6 @@ SPLITS = [
     ("test", 0.15, 0.11),
 ]
 CLASSES = [f"class{i:03d}" for i in range(100)]
-
-
-def copy(cursor, table, columns, rows):
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join(str(v) for v in row) + "\n")
-    buffer.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
 
 
 def load(n_examples, n_tags, seed=7):
@@ -81,18 +73,7 @@ def load(n_examples, n_tags, seed=7):
         copy(
             raw,
             Example._meta.db_table,
-            [
-                "dataset_id",
-                "example_id",
-                "label",
-                "original_label",
-                "split",
-                "source",
-                "metadata",
-                "image",
-                "thumbnail",
-                "created_at",
-            ],
+            EXAMPLE_COLUMNS,
             example_rows,
         )
         cursor.execute("CREATE TEMP TABLE bench_pred (example_id text, predicted text, conf float)")

@@ -13,7 +13,6 @@ must be a scratch one (its name contains "bench"): it is emptied afterwards unle
 """
 
 import argparse
-import io
 import json
 import os
 import random
@@ -32,6 +31,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from copyload import EXAMPLE_COLUMNS, copy  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, reset_queries, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -50,14 +50,6 @@ SPLITS = [
 ]
 CLASSES = [str(d) for d in range(10)]
 SOURCES = ["phone", "scanner", "web"]
-
-
-def copy(cursor, table, columns, rows):
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join(str(v) for v in row) + "\n")
-    buffer.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
 
 
 def load(n_examples, seed=7):
@@ -116,18 +108,7 @@ def load(n_examples, seed=7):
         copy(
             raw,
             "datasets_example",
-            [
-                "dataset_id",
-                "example_id",
-                "label",
-                "original_label",
-                "split",
-                "source",
-                "metadata",
-                "image",
-                "thumbnail",
-                "created_at",
-            ],
+            EXAMPLE_COLUMNS,
             examples,
         )
         raw.execute(

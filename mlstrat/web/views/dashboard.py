@@ -14,24 +14,13 @@ from mlstrat.accounts.permissions import has_role
 from mlstrat.analytics import exports, selectors, services
 from mlstrat.analytics.figures import pct
 from mlstrat.analytics.models import TeamRule
-from mlstrat.datasets.models import Dataset, ModelRun, RunStatus
+from mlstrat.datasets.models import Dataset
 from mlstrat.labels import selectors as label_selectors
 from mlstrat.review.models import Review
-from mlstrat.web.views.projects import project_for
+from mlstrat.web.views.projects import project_for, run_for
 
 # A heatmap a person can read; the API and the summary export have every class.
 CONFUSION_LIMIT = 30
-
-
-def _run_for(request, slug, run_pk):
-    project, membership = project_for(request, slug)
-    run = get_object_or_404(
-        ModelRun.objects.select_related("dataset"),
-        pk=run_pk,
-        dataset__project=project,
-        status=RunStatus.READY,
-    )
-    return project, membership, run
 
 
 def _pick(value, choices, default):
@@ -62,7 +51,7 @@ def _chart_data(figs, review):
 @login_required
 @require_GET
 def run_dashboard(request, slug, run_pk):
-    project, membership, run = _run_for(request, slug, run_pk)
+    project, membership, run = run_for(request, slug, run_pk)
     rule = request.GET.get("rule")
     rule = rule if rule in TeamRule.values else None
     split = _pick(request.GET.get("split"), ["train", "train_dev", "dev", "test"], "dev")
@@ -182,7 +171,7 @@ def analysis_settings(request, slug, dataset_pk):
 @login_required
 @require_GET
 def run_export(request, slug, run_pk, kind, fmt):
-    _, _, run = _run_for(request, slug, run_pk)
+    _, _, run = run_for(request, slug, run_pk)
     review = None
     wanted = request.GET.get("review", "")
     if wanted:

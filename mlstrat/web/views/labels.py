@@ -61,6 +61,11 @@ def _example_in(project, pk) -> Example:
     )
 
 
+def _page_context(project, membership) -> dict:
+    """What every labels page needs: where we are and whether the viewer decides."""
+    return {"project": project, "membership": membership, "is_lead": _is_lead(membership)}
+
+
 def _back(request, fallback: str):
     """Where a form came from (only our own pages), else `fallback`."""
     target = request.POST.get("back", "")
@@ -75,9 +80,7 @@ def label_queue(request, slug):
     project, membership = project_for(request, slug)
     dataset, datasets = _dataset_for(request, project)
     context = {
-        "project": project,
-        "membership": membership,
-        "is_lead": _is_lead(membership),
+        **_page_context(project, membership),
         "datasets": datasets,
         "dataset": dataset,
         "splits": Split.choices,
@@ -177,9 +180,7 @@ def example_labels(request, slug, example_pk):
     example = _example_in(project, example_pk)
     run = selectors.latest_run(dataset=example.dataset)
     context = {
-        "project": project,
-        "membership": membership,
-        "is_lead": _is_lead(membership),
+        **_page_context(project, membership),
         "example": example,
         "history": selectors.example_history(example=example),
         "class_names": [c for c in example.dataset.class_names if c != example.label],
@@ -268,9 +269,7 @@ def label_ranking(request, slug):
     method = request.GET.get("method", ranking.SELF_CONFIDENCE)
     method = method if method in ranking.METHODS else ranking.SELF_CONFIDENCE
     context = {
-        "project": project,
-        "membership": membership,
-        "is_lead": _is_lead(membership),
+        **_page_context(project, membership),
         "datasets": datasets,
         "dataset": dataset,
         "runs": runs,
@@ -335,9 +334,7 @@ def label_samples(request, slug):
     project, membership = project_for(request, slug)
     dataset, datasets = _dataset_for(request, project)
     context = {
-        "project": project,
-        "membership": membership,
-        "is_lead": _is_lead(membership),
+        **_page_context(project, membership),
         "datasets": datasets,
         "dataset": dataset,
         "splits": Split.choices,

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from mlstrat.accounts import selectors, services
 from mlstrat.accounts.models import Project, Role
 from mlstrat.accounts.permissions import require_member
+from mlstrat.datasets.models import ModelRun, RunStatus
 from mlstrat.datasets.selectors import datasets_for_project, runs_for_dataset
 
 User = get_user_model()
@@ -19,6 +20,18 @@ def project_for(request, slug, role=Role.ANNOTATOR):
     project = get_object_or_404(Project, slug=slug)
     membership = require_member(user=request.user, project=project, role=role)
     return project, membership
+
+
+def run_for(request, slug, run_pk, role=Role.ANNOTATOR):
+    """The project named in the URL and one of its visible runs (404 otherwise)."""
+    project, membership = project_for(request, slug, role=role)
+    run = get_object_or_404(
+        ModelRun.objects.select_related("dataset"),
+        pk=run_pk,
+        dataset__project=project,
+        status=RunStatus.READY,
+    )
+    return project, membership, run
 
 
 @login_required

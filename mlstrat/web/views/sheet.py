@@ -9,21 +9,10 @@ from django.urls import reverse
 
 from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import has_role
-from mlstrat.datasets.models import ModelRun, RunStatus, Split
+from mlstrat.datasets.models import Split
 from mlstrat.review import selectors, services
 from mlstrat.review.models import AssignmentMode, Review
-from mlstrat.web.views.projects import project_for
-
-
-def _run_for(request, slug, run_pk):
-    project, membership = project_for(request, slug)
-    run = get_object_or_404(
-        ModelRun.objects.select_related("dataset"),
-        pk=run_pk,
-        dataset__project=project,
-        status=RunStatus.READY,
-    )
-    return project, membership, run
+from mlstrat.web.views.projects import run_for
 
 
 def _review_form_values(post):
@@ -73,7 +62,7 @@ def _create_review(request, run, project):
 
 @login_required
 def review_list(request, slug, run_pk):
-    project, membership, run = _run_for(request, slug, run_pk)
+    project, membership, run = run_for(request, slug, run_pk)
     if request.method == "POST":
         try:
             review = _create_review(request, run, project)
@@ -184,12 +173,12 @@ def _sheet(request, *, project, membership, run, review):
 
 @login_required
 def review_sheet(request, slug, run_pk, review_pk):
-    project, membership, run = _run_for(request, slug, run_pk)
+    project, membership, run = run_for(request, slug, run_pk)
     review = get_object_or_404(Review, pk=review_pk, run=run)
     return _sheet(request, project=project, membership=membership, run=run, review=review)
 
 
 @login_required
 def run_sheet(request, slug, run_pk):
-    project, membership, run = _run_for(request, slug, run_pk)
+    project, membership, run = run_for(request, slug, run_pk)
     return _sheet(request, project=project, membership=membership, run=run, review=None)
