@@ -33,6 +33,17 @@ def snapshot_request(*, run: ModelRun) -> None:
     transaction.on_commit(lambda: _enqueue_recompute(run_id=run.pk))
 
 
+def snapshot_recompute_now(*, run: ModelRun) -> None:
+    """A lead's "Recompute now": mark the figures out of date and queue the recompute,
+    raising the broker's error when the queue is down (the caller answers 503), where a
+    tick would stay silent and let the next read of the dashboard ask again."""
+    now = timezone.now()
+    _, created = AnalysisSnapshot.objects.get_or_create(run=run, defaults={"requested_at": now})
+    if not created:
+        AnalysisSnapshot.objects.filter(run=run).update(requested_at=now)
+    _enqueue_recompute(run_id=run.pk, raise_unavailable=True)
+
+
 def snapshot_ensure(*, run: ModelRun) -> AnalysisSnapshot:
     """The run's snapshot; if it was never computed or is stale with nothing queued
     (e.g. the broker was down), ask for a recompute."""
@@ -57,7 +68,7 @@ def _is_enqueued(snap: AnalysisSnapshot) -> bool:
     return snap.enqueued_at is not None and snap.enqueued_at > timezone.now() - ENQUEUED_EXPIRES
 
 
-def _enqueue_recompute(*, run_id: int) -> None:
+def _enqueue_recompute(*, run_id: int, raise_unavailable: bool = False) -> None:
     """Queue one recompute unless one is already waiting (an atomic compare-and-set on
     `enqueued_at`): a burst of changes coalesces into the task already queued."""
     from .tasks import recompute_snapshot
@@ -76,6 +87,8 @@ def _enqueue_recompute(*, run_id: int) -> None:
         # Broker down: release the claim; the dashboard asks again when it is next read.
         logger.exception("Could not queue the recompute of run %s", run_id)
         AnalysisSnapshot.objects.filter(run_id=run_id, enqueued_at=now).update(enqueued_at=None)
+        if raise_unavailable:
+            raise
 
 
 def snapshot_recompute_if_stale(*, run_id: int) -> bool:

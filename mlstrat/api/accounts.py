@@ -9,6 +9,8 @@ from mlstrat.accounts import selectors, services
 from mlstrat.accounts.models import Membership, Project, Role
 from mlstrat.accounts.permissions import require_member
 
+from .filters import StrictQueryParams
+
 User = get_user_model()
 
 
@@ -40,6 +42,7 @@ class ProjectViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
+    StrictQueryParams,
     viewsets.GenericViewSet,
 ):
     """Projects the caller belongs to. Anyone signed in may create one (and becomes its admin)."""

@@ -8,7 +8,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import require_member
@@ -17,6 +16,8 @@ from mlstrat.analytics.models import TeamRule
 from mlstrat.datasets.models import Dataset
 from mlstrat.datasets.selectors import visible_runs
 from mlstrat.review.models import Review
+
+from .filters import StrictAPIView
 
 RULE_PARAM = OpenApiParameter(
     "rule",
@@ -44,13 +45,15 @@ def _rule(request):
     return rule
 
 
-class RunFiguresView(APIView):
+class RunFiguresView(StrictAPIView):
     """Every figure of a run's dashboard: split errors (labels in force and original),
     bias / variance / data mismatch with the largest gap and its remedies, the general
     table per source, error per source and class, confusion matrices, category shares
     per review with 95% Wilson intervals, attributable error and ceilings, and the
     label-error impact. `as_of` is when the figures were computed; `stale` says a
     recompute is pending. Rates are fractions (0.01 = 1%); a missing figure is null."""
+
+    query_params_allowed = ("rule",)
 
     @extend_schema(parameters=[RULE_PARAM], responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk):
@@ -60,7 +63,7 @@ class RunFiguresView(APIView):
         return Response(selectors.run_figures(run=run, rule=rule))
 
 
-class RunFiguresStatusView(APIView):
+class RunFiguresStatusView(StrictAPIView):
     """Whether a run's figures are ready and current: cheap enough to poll."""
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
@@ -76,22 +79,24 @@ class RunFiguresStatusView(APIView):
         )
 
 
-class RunRecomputeView(APIView):
+class RunRecomputeView(StrictAPIView):
     """Ask for a recompute of a run's figures now (leads). Answered at once; poll the
-    figures until `stale` is false."""
+    figures until `stale` is false. 503 with a reason when the task queue is down."""
 
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
     def post(self, request, pk):
         run = _run_for(request, pk)
         require_member(user=request.user, project=run.dataset.project, role=Role.LEAD)
-        services.snapshot_request(run=run)
+        services.snapshot_recompute_now(run=run)
         return Response({"detail": "Recompute requested."}, status=status.HTTP_202_ACCEPTED)
 
 
-class RunsComparedView(APIView):
+class RunsComparedView(StrictAPIView):
     """A dataset's runs, oldest to newest: split errors, decomposition and category
     shares on dev (latest unfiltered dev review of each run), with the change since the
     run before."""
+
+    query_params_allowed = ("rule",)
 
     @extend_schema(parameters=[RULE_PARAM], responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk):
@@ -110,7 +115,7 @@ class AnalysisSettingsSerializer(serializers.Serializer):
     )
 
 
-class AnalysisSettingsView(APIView):
+class AnalysisSettingsView(StrictAPIView):
     """What a lead sets for a dataset's dashboards: the team rule (majority or any) and
     the human-level error, overall and per source (fractions: 0.01 = 1%)."""
 
@@ -153,13 +158,14 @@ class CSVRenderer(BaseRenderer):
         return str(data).encode()
 
 
-class RunExportView(APIView):
+class RunExportView(StrictAPIView):
     """Download the sheet (one row per example: labels, prediction, who ticked each
     category, comments; `review=<id>` for one review, else every error of the run) or
     the summary figures, as CSV or JSON. Streamed. CSV cells that begin with = + - @,
     tab or CR are prefixed with an apostrophe against spreadsheet formula injection."""
 
     renderer_classes = [JSONRenderer, CSVRenderer]
+    query_params_allowed = ("review", "rule")
 
     @extend_schema(
         parameters=[

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
 PAGINATION_PARAMS = ("page", "page_size", "cursor")
 ORDERING_PARAM = "ordering"
@@ -66,6 +67,34 @@ class StrictFilterBackend(DjangoFilterBackend):
         names = filterset_class.base_filters if filterset_class is not None else ()
         check_query_params(view=view, params=request.query_params, filter_names=names)
         return super().filter_queryset(request, queryset, view)
+
+
+class StrictQueryParams:
+    """Every API view checks its query keys before it runs, detail and action views
+    included (the backend alone sees only lists and `get_object`). Viewsets also accept
+    their declared filters; anything else must be listed in `query_params_allowed`."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        check_query_params(
+            view=self, params=request.query_params, filter_names=self._declared_filters()
+        )
+
+    def _declared_filters(self):
+        for backend in getattr(self, "filter_backends", ()):
+            if issubclass(backend, DjangoFilterBackend):
+                queryset = getattr(self, "queryset", None)
+                if queryset is None:
+                    queryset = self.get_queryset()
+                filterset_class = backend().get_filterset_class(self, queryset)
+                return filterset_class.base_filters if filterset_class is not None else ()
+        return ()
+
+
+class StrictAPIView(StrictQueryParams, APIView):
+    """APIView for mlstrat: unknown query keys answer 400 (see StrictQueryParams)."""
+
+    query_params_allowed = ()
 
 
 def allow_query_params(*names):

@@ -11,7 +11,6 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import require_member
@@ -29,7 +28,7 @@ from mlstrat.labels.models import (
 )
 from mlstrat.labels.tasks import label_scores_compute
 
-from .filters import check_query_params
+from .filters import StrictAPIView, check_query_params
 from .scoping import ProjectScopedViewSet
 
 LEAD_ROLES = [Role.LEAD, Role.ADMIN]
@@ -543,9 +542,11 @@ class LabelScoreViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
 # Figures, patterns and exports ------------------------------------------------------
 
 
-class BalanceView(APIView):
+class BalanceView(StrictAPIView):
     """Per split (dev, test): examples, checked, corrected, and a warning when one split
     was examined more deeply than the other. `?dataset=`"""
+
+    query_params_allowed = ("dataset",)
 
     @extend_schema(
         parameters=[OpenApiParameter("dataset", int, required=True)], responses={200: dict}
@@ -554,9 +555,11 @@ class BalanceView(APIView):
         return Response(selectors.correction_balance(dataset=_dataset_param(request)))
 
 
-class PatternsView(APIView):
+class PatternsView(StrictAPIView):
     """Corrections in force grouped by (from, to) pair, per split: systematic labelling
     errors stand out. `?dataset=`"""
+
+    query_params_allowed = ("dataset",)
 
     @extend_schema(
         parameters=[OpenApiParameter("dataset", int, required=True)], responses={200: dict}
@@ -565,9 +568,11 @@ class PatternsView(APIView):
         return Response({"pairs": selectors.correction_patterns(dataset=_dataset_param(request))})
 
 
-class EstimateView(APIView):
+class EstimateView(StrictAPIView):
     """The rate of bad labels among a run's correct predictions, from its samples, with a
     95% Wilson interval. `?run=` and optional `split`."""
+
+    query_params_allowed = ("run", "split")
 
     @extend_schema(
         parameters=[OpenApiParameter("run", int, required=True), OpenApiParameter("split", str)],
@@ -580,7 +585,7 @@ class EstimateView(APIView):
         return Response(selectors.correct_sample_estimate(run=_run_param(request), split=split))
 
 
-class ExportView(APIView):
+class ExportView(StrictAPIView):
     """The labels in force (or the change log) of a dataset, streamed as CSV or JSON."""
 
     @extend_schema(responses={200: bytes})

@@ -480,6 +480,7 @@ def changes(request, run_id):
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
+@allow_query_params()
 def example_detail(request, run_id, example_pk):
     """The large view: image URL, labels, top-5 probabilities, metadata, everyone's ticks
     and comments, and the example's predictions in the dataset's other runs."""

@@ -1,7 +1,9 @@
 from rest_framework import viewsets
 
+from .filters import StrictQueryParams
 
-class ProjectScopedViewSet(viewsets.GenericViewSet):
+
+class ProjectScopedViewSet(StrictQueryParams, viewsets.GenericViewSet):
     """A viewset whose objects are only those of the caller's projects.
 
     Set `queryset` and `project_path` (the lookup from the model to its Project, e.g.

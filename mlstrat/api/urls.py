@@ -1,11 +1,21 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import APIRootView, DefaultRouter
 
 from . import accounts, analytics, datasets, imports, labels, review
+from .filters import StrictQueryParams
 from .tokens import TokenView
 
-router = DefaultRouter()
+
+class StrictAPIRootView(StrictQueryParams, APIRootView):
+    """The browsable index of the API, as strict about query keys as the rest."""
+
+
+class Router(DefaultRouter):
+    APIRootView = StrictAPIRootView
+
+
+router = Router()
 # "api-project": the web pages own the "project-*" names.
 router.register("projects", accounts.ProjectViewSet, basename="api-project")
 CONCERNS = [datasets, imports, review, analytics, labels]

@@ -181,3 +181,17 @@ def test_ranking_labels_is_refused_with_503(broker, api, as_user, project, bob, 
     page = as_user(bob).post(f"/p/{project.slug}/labels/ranking/compute/", {"run": run.pk})
     assert page.status_code == 503
     assert "queue is unavailable" in page.content.decode()
+
+
+def test_asking_for_a_recompute_is_refused_with_503(broker, api, bob, run):
+    broker.down()
+    api.force_authenticate(bob)
+    response, seconds = timed(lambda: api.post(f"/api/v1/analytics/runs/{run.pk}/recompute/"))
+    assert response.status_code == 503 and seconds < FAST
+    assert "queue is unavailable" in response.json()["detail"]
+    assert response["Retry-After"]
+    snap = AnalysisSnapshot.objects.get(run=run)
+    # Still marked out of date, and not claimed as queued: the next read asks again.
+    assert snap.is_stale and snap.enqueued_at is None
+    broker.up()
+    assert api.post(f"/api/v1/analytics/runs/{run.pk}/recompute/").status_code == 202
