@@ -143,7 +143,12 @@ class Prediction(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["run", "split", "is_error"], name="prediction_errors_idx"),
+            # A page of a run's errors on a split (keyset on id) is a short range scan of
+            # this index, and the sheet's counts over those errors read only the index
+            # (example last: an index-only scan, never a heap fetch per error).
+            models.Index(
+                fields=["run", "split", "is_error", "id", "example"], name="prediction_errors_idx"
+            ),
             models.Index(fields=["run", "predicted_label"], name="prediction_label_idx"),
             models.Index(fields=["run", "confidence"], name="prediction_confidence_idx"),
         ]

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db.models import BigIntegerField, Count, Exists, ExpressionWrapper, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -293,12 +293,6 @@ def sheet_rows(
         rows = rows.order_by(F(conf).asc(nulls_first=True), key)
     elif query.sort == "-confidence":
         rows = rows.order_by(F(conf).desc(nulls_last=True), key)
-    elif review is None:
-        # "id + 0", not "id": ordering by the bare primary key tempts PostgreSQL to walk the
-        # whole primary-key index of predictions (every run, every split) filtering as it
-        # goes; this makes it fetch the run's errors on the split by their index and sort
-        # those (thousands, not millions) instead.
-        rows = rows.order_by(ExpressionWrapper(F("id") + 0, output_field=BigIntegerField()))
     else:
         rows = rows.order_by(key)
     page = list(rows[: page_size + 1])
