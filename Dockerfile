@@ -10,7 +10,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY mlstrat ./mlstrat
 RUN pip install --no-cache-dir .
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY templates ./templates
 COPY static ./static
 # collectstatic needs settings that import; the real key comes from the environment at run time.
@@ -19,4 +19,4 @@ RUN SECRET_KEY=build-only-$(python -c 'import secrets;print(secrets.token_urlsaf
     && mkdir -p /data/media && chown -R mlstrat /data
 USER mlstrat
 EXPOSE 8000
-CMD ["gunicorn", "mlstrat.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60"]
+CMD ["gunicorn", "mlstrat.wsgi:application", "--config", "gunicorn.conf.py"]

@@ -318,25 +318,14 @@ def prepare(*, examples: int, users: int, reuse: bool):
 
 
 def start_server(port: int) -> subprocess.Popen:
-    env = {**os.environ, "DEBUG": "0", "CONN_MAX_AGE": "60"}
+    """gunicorn with the shipped settings (gunicorn.conf.py), on loopback."""
+    env = {**os.environ, "DEBUG": "0", "CONN_MAX_AGE": "60", "WEB_BIND": f"127.0.0.1:{port}"}
     server = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "mlstrat.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "3",
-            "--threads",
-            "4",
-            "--worker-class",
-            "gthread",
-            "--timeout",
-            "60",
-            # Longer than a user's think time: otherwise the server closes idle keep-alive
-            # connections just as a client reuses them (connection reset by peer).
-            "--keep-alive",
-            "30",
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
             "--log-level",
             "warning",
         ],

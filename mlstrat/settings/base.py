@@ -165,6 +165,19 @@ MLSTRAT_IMAGE_MAX_PIXELS = int(os.environ.get("MLSTRAT_IMAGE_MAX_PIXELS", 40_000
 # Server folders the management command and API may read dumps from ("images already there").
 MLSTRAT_IMPORT_ROOTS = env_list("MLSTRAT_IMPORT_ROOTS")
 
+# The cache: API rate limits and small cached reads. Shared by every web process when
+# CACHE_URL is set (Redis; fails open when Redis is gone, see mlstrat/cache.py), else
+# per process (embedded mode).
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "mlstrat.cache.FailOpenRedisCache",
+            "LOCATION": CACHE_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+
 # Celery. No broker configured: tasks run in-process (embedded mode).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or ""
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
