@@ -9,6 +9,9 @@ Use the `celery_worker` fixture in tests marked
 (the worker sees only committed rows). The fixture skips on SQLite or without
 CELERY_BROKER_URL, except in CI (CI=true), where it fails instead. While it runs, tasks
 sent with `.delay()` go to the broker instead of running in-process.
+
+`running_worker(...)` starts one for any broker and database (tests/security/
+test_redis_stopped.py points it at a private redis-server).
 """
 
 import os
@@ -17,10 +20,12 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from celery import Celery
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60
@@ -77,29 +82,20 @@ def _wait_ready(app, worker: Worker, name: str) -> None:
     pytest.fail(f"The Celery worker did not become ready:\n{worker.output()[-4000:]}")
 
 
-@pytest.fixture
-def celery_worker(transactional_db, settings, tmp_path):
-    from django.db import connection
-
-    from mlstrat import celery_app
-
-    broker = os.environ.get("CELERY_BROKER_URL", "")
-    if not broker:
-        _skip_or_fail("CELERY_BROKER_URL is not set")
-    if connection.vendor != "postgresql":
-        _skip_or_fail("the worker needs PostgreSQL (set DATABASE_URL)")
+@contextmanager
+def running_worker(*, broker: str, database: str, media_root, log: Path):
+    """A worker process consuming from `broker`, writing to `database` (a URL), until the
+    block ends; it is ready (answers a ping) when the block starts."""
     name = f"imports-test-{uuid.uuid4().hex[:8]}@localhost"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "mlstrat.settings.local",
-        "DATABASE_URL": database_url(connection.settings_dict),
+        "DATABASE_URL": database,
         "CELERY_BROKER_URL": broker,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "MEDIA_ROOT": str(media_root),
         "CONN_MAX_AGE": "0",
         "PYTHONUNBUFFERED": "1",
     }
-    celery_app.control.purge()
-    log = tmp_path / "worker.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
@@ -123,17 +119,43 @@ def celery_worker(transactional_db, settings, tmp_path):
             stderr=subprocess.STDOUT,
         )
     worker = Worker(process, log)
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
     try:
-        _wait_ready(celery_app, worker, name)
+        with Celery("worker-ping", set_as_current=False) as control:
+            # Not `broker=`: the CELERY_BROKER_URL variable would win over it.
+            control.conf.broker_read_url = control.conf.broker_write_url = broker
+            _wait_ready(control, worker, name)
         yield worker
     finally:
-        celery_app.conf.task_always_eager = eager
         process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings, tmp_path):
+    from django.db import connection
+
+    from mlstrat import celery_app
+
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if not broker:
+        _skip_or_fail("CELERY_BROKER_URL is not set")
+    if connection.vendor != "postgresql":
+        _skip_or_fail("the worker needs PostgreSQL (set DATABASE_URL)")
+    celery_app.control.purge()
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        with running_worker(
+            broker=broker,
+            database=database_url(connection.settings_dict),
+            media_root=settings.MEDIA_ROOT,
+            log=tmp_path / "worker.log",
+        ) as worker:
+            yield worker
+    finally:
+        celery_app.conf.task_always_eager = eager
         celery_app.control.purge()
