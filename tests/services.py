@@ -105,7 +105,10 @@ class RedisServer:
         self.port = port
         self.folder = folder
         self.process = None
-        self.url = f"redis://127.0.0.1:{port}/0"
+        self.url = self.db(0)
+
+    def db(self, number: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{number}"
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

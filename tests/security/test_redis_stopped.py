@@ -3,8 +3,9 @@ at once with 503 and a reason, the dashboard says its figures are stale, and whe
 is back the dashboard catches up and imports run again, without restarting anything.
 
 The app runs under gunicorn and a real Celery worker, both on the test database and on
-a private redis-server (tests/services.py) that the test stops with SIGTERM and starts
-again on the same port; the shared Redis other suites use stays up.
+a private redis-server (tests/services.py; broker, and the web's cache as deployed) that
+the test stops with SIGTERM and starts again on the same port; the shared Redis other
+suites use stays up.
 tests/security/test_redis_outage.py simulates the same in process with a closed port.
 """
 
@@ -112,7 +113,13 @@ def stack(private_redis, web_server, tmp_path):  # noqa: F811
     with running_worker(
         broker=private_redis.url, database=database, media_root=media, log=tmp_path / "worker.log"
     ) as worker:
-        env = app_env(database_url=database, broker_url=private_redis.url, media_root=media)
+        # As deployed (docker-compose.yml), the rate limits' cache is on the same Redis.
+        env = app_env(
+            database_url=database,
+            broker_url=private_redis.url,
+            media_root=media,
+            CACHE_URL=private_redis.db(1),
+        )
         app = App(web_server(env), world)
         yield app, worker
         app.close()
