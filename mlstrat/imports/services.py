@@ -13,8 +13,11 @@ from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import CharField, F, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from PIL import Image
 
@@ -30,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 THUMBNAIL_SIDE = 256
 THUMBNAIL_CHUNK = 500
+# Formats every browser shows: an image this small in one of them is its own thumbnail.
+SHOWN_AS_IS = {"PNG", "JPEG", "GIF", "WEBP"}
 
 
 RunExistsError = pipeline.RunExistsError
@@ -306,10 +311,14 @@ def _resume(*, job: ImportJob, inline: bool) -> ImportJob:
     return _start_thumbnails(job=job, run=job.run, inline=inline)
 
 
-def thumbnail_bytes(data) -> bytes:
-    """A PNG at most THUMBNAIL_SIDE pixels on its longer side."""
+def thumbnail_for(data) -> bytes | None:
+    """A PNG at most THUMBNAIL_SIDE pixels on its longer side, or None when the image is
+    already its own thumbnail (that small, in a format every browser shows): reading its
+    header is then enough, and no second copy is stored."""
     Image.MAX_IMAGE_PIXELS = settings.MLSTRAT_IMAGE_MAX_PIXELS
     with open_image(data) as image:
+        if max(image.size) <= THUMBNAIL_SIDE and image.format in SHOWN_AS_IS:
+            return None
         image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
         image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
         if image.mode not in ("RGB", "RGBA", "L", "LA"):
@@ -319,31 +328,66 @@ def thumbnail_bytes(data) -> bytes:
     return out.getvalue()
 
 
+def thumbnail_name(*, dataset_id: int, example_pk: int) -> str:
+    return f"datasets/{dataset_id}/thumbnails/{example_pk}.png"
+
+
+def _thumbnail_name_sql():
+    """thumbnail_name() in SQL, so a chunk's thumbnails are recorded by one UPDATE."""
+    return Concat(
+        Value("datasets/"),
+        Cast("dataset_id", CharField()),
+        Value("/thumbnails/"),
+        Cast("id", CharField()),
+        Value(".png"),
+        output_field=CharField(),
+    )
+
+
+def _thumbnail_save(*, dataset_id: int, example_pk: int, data: bytes) -> tuple[str, bool]:
+    """Store a thumbnail under its own name; a file left by a killed attempt (never
+    recorded) is replaced. Returns the stored name and whether it is the usual one."""
+    name = thumbnail_name(dataset_id=dataset_id, example_pk=example_pk)
+    default_storage.delete(name)
+    saved = default_storage.save(name, ContentFile(data))
+    return saved, saved == name
+
+
 def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
-    """Make the missing thumbnails of these examples; idempotent. Returns how many it made."""
+    """Make the missing thumbnails of these examples; idempotent. Returns how many it
+    recorded (images that are their own thumbnail included)."""
     started = time.perf_counter()
-    made = []
+    as_is, named, renamed = [], [], {}
     unreadable = 0
-    examples = Example.objects.filter(pk__in=example_ids, thumbnail="").only(
+    examples = Example.objects.filter(pk__in=example_ids, thumbnail="").values_list(
         "pk", "dataset_id", "image"
     )
-    for example in examples:
+    for pk, dataset_id, image in examples:
         try:
-            with default_storage.open(example.image.name, "rb") as handle:
-                data = thumbnail_bytes(handle)
+            with default_storage.open(image, "rb") as handle:
+                data = thumbnail_for(handle)
+            if data is None:
+                as_is.append(pk)
+                continue
+            saved, usual = _thumbnail_save(dataset_id=dataset_id, example_pk=pk, data=data)
         except Exception:
             # Validated at import; a file lost since then keeps the full image as fallback.
-            logger.warning("No thumbnail for example %s", example.pk, exc_info=True)
+            logger.warning("No thumbnail for example %s", pk, exc_info=True)
             unreadable += 1
             continue
-        name = f"datasets/{example.dataset_id}/thumbnails/{example.pk}.png"
-        example.thumbnail = default_storage.save(name, io.BytesIO(data))
-        made.append(example)
+        if usual:
+            named.append(pk)
+        else:
+            renamed[pk] = saved
     # Recording the thumbnails and counting the chunk is one transaction, and a chunk is
     # counted once (by its first example): a chunk killed and run again, or examples
     # another job's chunk made meanwhile, never skew the count.
     with transaction.atomic():
-        Example.objects.bulk_update(made, ["thumbnail"], batch_size=THUMBNAIL_CHUNK)
+        missing = Example.objects.filter(thumbnail="")
+        missing.filter(pk__in=as_is).update(thumbnail=F("image"))
+        missing.filter(pk__in=named).update(thumbnail=_thumbnail_name_sql())
+        for pk, saved in renamed.items():
+            missing.filter(pk=pk).update(thumbnail=saved)
         _count_thumbnails(
             job_id=job_id,
             chunk=example_ids[0],
@@ -352,7 +396,7 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
         )
     if unreadable:
         logger.warning("%s images of job %s had no thumbnail made", unreadable, job_id)
-    return len(made)
+    return len(as_is) + len(named) + len(renamed)
 
 
 def _count_thumbnails(*, job_id: int, chunk: int, done: int, seconds: float) -> None:
