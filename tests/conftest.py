@@ -5,8 +5,16 @@ import pytest
 from rest_framework.test import APIClient
 
 from mlstrat.accounts.models import Role
+from mlstrat.analytics import services as analytics_services
 
 from .factories import MembershipFactory, ProjectFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _broker_backoff_forgotten(monkeypatch):
+    """Each test starts with the broker presumed up (a test that took it down leaves the
+    process-wide backoff behind)."""
+    monkeypatch.setattr(analytics_services, "_broker_down_until", 0.0)
 
 
 @pytest.fixture

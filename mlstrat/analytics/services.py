@@ -16,8 +16,13 @@ logger = logging.getLogger(__name__)
 
 # Changes within this window share one recompute.
 RECOMPUTE_DELAY_SECONDS = 2
-# A task enqueued this long ago and never started is presumed lost; enqueue another.
-ENQUEUED_EXPIRES = timedelta(minutes=10)
+# A task enqueued this long ago and never started is presumed lost (e.g. Redis restarted
+# without its data); enqueue another. A duplicate is harmless: it finds nothing stale.
+ENQUEUED_EXPIRES = timedelta(minutes=2)
+# After the broker refused a task, changes do not try it again for this long (each try
+# costs the publish retries); the dashboard's next read after that queues the recompute.
+BROKER_BACKOFF_SECONDS = 5.0
+_broker_down_until = 0.0
 
 
 def snapshot_request(*, run: ModelRun) -> None:
@@ -73,6 +78,9 @@ def _enqueue_recompute(*, run_id: int, raise_unavailable: bool = False) -> None:
     `enqueued_at`): a burst of changes coalesces into the task already queued."""
     from .tasks import recompute_snapshot
 
+    global _broker_down_until
+    if not raise_unavailable and time.monotonic() < _broker_down_until:
+        return
     now = timezone.now()
     claimed = (
         AnalysisSnapshot.objects.filter(run_id=run_id)
@@ -83,9 +91,10 @@ def _enqueue_recompute(*, run_id: int, raise_unavailable: bool = False) -> None:
         return
     try:
         recompute_snapshot.apply_async(args=[run_id], countdown=RECOMPUTE_DELAY_SECONDS)
-    except Exception:
+    except Exception as exc:
         # Broker down: release the claim; the dashboard asks again when it is next read.
-        logger.exception("Could not queue the recompute of run %s", run_id)
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        logger.warning("Could not queue the recompute of run %s: %s", run_id, exc)
         AnalysisSnapshot.objects.filter(run_id=run_id, enqueued_at=now).update(enqueued_at=None)
         if raise_unavailable:
             raise

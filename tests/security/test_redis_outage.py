@@ -195,3 +195,27 @@ def test_asking_for_a_recompute_is_refused_with_503(broker, api, bob, run):
     assert snap.is_stale and snap.enqueued_at is None
     broker.up()
     assert api.post(f"/api/v1/analytics/runs/{run.pk}/recompute/").status_code == 202
+
+
+def test_ticks_during_the_outage_do_not_each_try_the_broker(monkeypatch, api, carol, run, blurry):
+    from kombu.exceptions import OperationalError
+
+    from mlstrat.analytics import tasks
+
+    attempts = []
+
+    def refused(*args, **kwargs):
+        attempts.append(args)
+        raise OperationalError("Error 111 connecting to redis. Connection refused.")
+
+    monkeypatch.setattr(tasks.recompute_snapshot, "apply_async", refused)
+    examples = [p.example for p in make_errors(run, 6)]
+    api.force_authenticate(carol)
+    for example in examples:
+        url = f"/api/v1/runs/{run.pk}/examples/{example.pk}/tags/{blurry.pk}/"
+        assert api.put(url).status_code == 200
+    # The first tick finds the broker down; the next ones, within the backoff, do not pay
+    # the publish retries again. Nothing is left claimed: the dashboard asks again later.
+    assert len(attempts) == 1
+    assert AnalysisSnapshot.objects.get(run=run).enqueued_at is None
+    assert AnalysisSnapshot.objects.get(run=run).is_stale
