@@ -150,7 +150,9 @@ class Prediction(models.Model):
                 fields=["run", "split", "is_error", "id", "example"], name="prediction_errors_idx"
             ),
             models.Index(fields=["run", "predicted_label"], name="prediction_label_idx"),
-            models.Index(fields=["run", "confidence"], name="prediction_confidence_idx"),
+            # No index on confidence: it is only filtered or sorted within a run's errors
+            # on a split (the index above), and a B-tree of random floats made every
+            # import slower for no reader (0 scans under the sheet and load benches).
         ]
 
     def __str__(self):
