@@ -126,7 +126,10 @@ class Prediction(models.Model):
     run = models.ForeignKey(
         ModelRun, on_delete=models.CASCADE, related_name="predictions", db_index=False
     )
-    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="predictions")
+    # No index of its own either: the unique (example, run) index starts with it.
+    example = models.ForeignKey(
+        Example, on_delete=models.CASCADE, related_name="predictions", db_index=False
+    )
     split = models.CharField(max_length=16, choices=Split.choices)
     predicted_label = models.CharField(max_length=200)
     confidence = models.FloatField(null=True, blank=True)
@@ -135,7 +138,9 @@ class Prediction(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["run", "example"], name="prediction_unique_example"),
+            # Example first: it also serves "this example's predictions in every run" and
+            # the cascade from examples, so the foreign key needs no index of its own.
+            models.UniqueConstraint(fields=["example", "run"], name="prediction_unique_example"),
             models.CheckConstraint(
                 condition=models.Q(confidence__isnull=True)
                 | models.Q(confidence__gte=0, confidence__lte=1),
