@@ -319,7 +319,13 @@ def prepare(*, examples: int, users: int, reuse: bool):
 
 def start_server(port: int) -> subprocess.Popen:
     """gunicorn with the shipped settings (gunicorn.conf.py), on loopback."""
-    env = {**os.environ, "DEBUG": "0", "CONN_MAX_AGE": "60", "WEB_BIND": f"127.0.0.1:{port}"}
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "CONN_MAX_AGE": "60",
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/7"),
+    }
     server = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
