@@ -9,7 +9,9 @@ service and its ratio to bare Pillow decode+resize+encode of the same files, the
 stage timings and the peak memory (ru_maxrss) of the process.
 
 The dump is a table plus an images folder (the "images already on the server" door),
-written under bench/out/; rows reuse a handful of generated PNGs.
+written under bench/out/; rows reuse a handful of generated PNGs. With --zip it is a
+.zip holding the table and one image member per row (what an upload brings), read
+through the same server-path door.
 """
 
 import argparse
@@ -39,11 +41,17 @@ def parse_args():
         "--image-width", type=int, default=320, help="width of the generated PNGs (4:3)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the database rows")
+    parser.add_argument(
+        "--zip",
+        action="store_true",
+        help="import a .zip holding the table and one image member per row (the upload door)",
+    )
     return parser.parse_args()
 
 
-def generate(*, rows: int, images: int, width: int = 320) -> Path:
-    """Write predictions.csv and a few PNGs (streamed: no row kept in memory)."""
+def generate(*, rows: int, images: int, width: int = 320, one_per_row: bool = False) -> Path:
+    """Write predictions.csv and a few PNGs (streamed: no row kept in memory). With
+    `one_per_row`, each row names its own image (images/b<row>.png), for a zip dump."""
     from PIL import Image, ImageDraw
 
     shutil.rmtree(OUT, ignore_errors=True)
@@ -72,12 +80,31 @@ def generate(*, rows: int, images: int, width: int = 320) -> Path:
             probs = [0.01] * 10
             probs[int(prediction)] = 0.91
             writer.writerow(
-                [f"b{n:07d}", f"images/img{n % images:02d}.png", label, prediction]
+                [f"b{n:07d}", image_path(n, images, one_per_row), label, prediction]
                 + [rng.choice(splits), rng.choice(["web", "app"]), "0.91"]
                 + probs
                 + [rng.choice(["pixel", "iphone"])]
             )
     return OUT / "predictions.csv"
+
+
+def image_path(n: int, images: int, one_per_row: bool) -> str:
+    return f"images/b{n:07d}.png" if one_per_row else f"images/img{n % images:02d}.png"
+
+
+def write_zip(*, rows: int, images: int) -> Path:
+    """dump.zip: the table and one stored member per row (the bytes of one of the
+    generated PNGs). Run in a child process: zipfile's writer keeps an entry per member,
+    which would otherwise count in this process's peak memory."""
+    import zipfile
+
+    pngs = [(OUT / "images" / f"img{i:02d}.png").read_bytes() for i in range(images)]
+    path = OUT / "dump.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.write(OUT / "predictions.csv", "predictions.csv")
+        for n in range(rows):
+            archive.writestr(image_path(n, images, True), pngs[n % images])
+    return path
 
 
 def raw_copy_rows_per_second(table: Path) -> float:
@@ -178,7 +205,20 @@ def main():
     tasks.thumbnails_make_task.delay = lambda *args, **kwargs: None
     call_command("migrate", verbosity=0)
     print(f"Generating {args.rows} rows ...", flush=True)
-    table = generate(rows=args.rows, images=args.images, width=args.image_width)
+    table = generate(
+        rows=args.rows, images=args.images, width=args.image_width, one_per_row=args.zip
+    )
+    dump = table
+    if args.zip:
+        import multiprocessing
+
+        child = multiprocessing.get_context("fork").Process(
+            target=write_zip, kwargs={"rows": args.rows, "images": args.images}
+        )
+        child.start()
+        child.join()
+        dump = OUT / "dump.zip"
+        print(f"dump.zip: {dump.stat().st_size / 1e6:,.0f} MB, {args.rows + 1} members")
     Project.objects.filter(slug__startswith="import-bench").delete()
     user, _ = User.objects.get_or_create(username="import-bench")
     project = project_create(name="import bench", owner=user)
@@ -188,7 +228,7 @@ def main():
         user=user,
         dataset_name="bench",
         run_name="bench",
-        server_path=str(table),
+        server_path=str(dump),
         allow_any_path=True,
         enqueue=False,
     )

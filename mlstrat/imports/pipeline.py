@@ -24,7 +24,7 @@ from django.utils import timezone
 from mlstrat.datasets.images import sniff_content_type
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus
 
-from .dumps import Dump, DumpError
+from .dumps import Dump, DumpError, UnreadableMember
 from .models import ImportJob, JobStatus
 from .validation import (
     MAX_COLUMNS,
@@ -224,7 +224,10 @@ def _check_batch(*, batch: list[CleanRow], dump: Dump, dataset: Dataset | None, 
                 )
                 continue
         else:
-            problem = image_problem(dump.image_bytes(row.image))
+            try:
+                problem = image_problem(dump.image_bytes(row.image))
+            except UnreadableMember as exc:
+                problem = str(exc)
             if problem:
                 report.add(RowError(row.line, "image", f"{row.image}: {problem}"))
                 continue
