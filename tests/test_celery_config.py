@@ -50,3 +50,15 @@ def test_each_task_is_crash_safe_and_retries_database_errors(name):
     assert any(issubclass(OperationalError, exc) for exc in task.autoretry_for)
     assert task.retry_backoff
     assert 0 < task.max_retries <= 10
+
+
+def test_dashboard_recomputes_have_their_own_queue_that_every_worker_reads():
+    """A big import queues thousands of thumbnail chunks; a recompute queued behind them
+    would leave the dashboards stale until they are all done."""
+    router = celery_app.amqp.router
+    recompute = router.route({}, "mlstrat.analytics.tasks.recompute_snapshot", args=(1,))
+    thumbnails = router.route({}, "imports.make_thumbnails", args=(1, [1]))
+    assert recompute["queue"].name == "dashboards"
+    assert thumbnails["queue"].name == "celery"
+    # A worker started as documented (no -Q) consumes every queue in task_queues.
+    assert set(celery_app.amqp.queues) == {"celery", "dashboards"}

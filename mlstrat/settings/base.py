@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -201,6 +202,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Two queues, both read by every worker (`celery -A mlstrat worker`, no -Q): dashboard
+# recomputes are short and must not wait behind the thousands of thumbnail chunks of a
+# big import; a worker takes from the queues in turn.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("dashboards"))
+CELERY_TASK_ROUTES = {"mlstrat.analytics.tasks.recompute_snapshot": {"queue": "dashboards"}}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
