@@ -44,6 +44,16 @@ def csv_text(table, columns=None) -> str:
     return out.getvalue()
 
 
+def zip_of(members: dict, compression=zipfile.ZIP_DEFLATED) -> io.BytesIO:
+    """A zip holding exactly these members (name -> bytes or text)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    buffer.seek(0)
+    return buffer
+
+
 def zip_dump(table, *, images=None, columns=None, extra=None, table_name="predictions.csv"):
     """A zip with the table and one PNG per row (unless `images` says otherwise)."""
     buffer = io.BytesIO()

@@ -14,17 +14,8 @@ from mlstrat.imports.dumps import ArchiveCheck, clean_member_path
 from mlstrat.imports.models import JobStatus
 from mlstrat.imports.ziparchive import DuplicateMember, IndexedZipFile, _zip64_values
 
-from .builders import png_bytes, rows, zip_dump
+from .builders import png_bytes, rows, zip_dump, zip_of
 from .test_bad_dumps import assert_nothing_written, messages
-
-
-def archive(members: dict, compression=zipfile.ZIP_DEFLATED) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as out:
-        for name, data in members.items():
-            out.writestr(name, data)
-    buffer.seek(0)
-    return buffer
 
 
 def indexed(fileobj, **kwargs):
@@ -32,7 +23,7 @@ def indexed(fileobj, **kwargs):
 
 
 def test_members_are_found_by_path_and_read_whole():
-    fileobj = archive({"predictions.csv": "a,b\n", "images/": b"", "images/x.png": b"\x89PNG"})
+    fileobj = zip_of({"predictions.csv": "a,b\n", "images/": b"", "images/x.png": b"\x89PNG"})
     with indexed(fileobj) as zip_index:
         assert list(zip_index.names()) == ["predictions.csv", "images/x.png"]  # no folders
         assert zip_index.has("images/x.png") and not zip_index.has("images/y.png")
@@ -45,13 +36,13 @@ def test_members_are_found_by_path_and_read_whole():
 def test_stored_and_deflated_members_both_read():
     data = png_bytes(size=(64, 64)) * 3
     for compression in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2):
-        with indexed(archive({"a.png": data}, compression)) as zip_index:
+        with indexed(zip_of({"a.png": data}, compression)) as zip_index:
             with zip_index.open_member("a.png") as handle:
                 assert handle.read() == data
 
 
 def test_a_member_stored_under_an_untidy_name_is_found_by_its_clean_path():
-    fileobj = archive({"./images//x.png": b"one", "images\\y.png": b"two"})
+    fileobj = zip_of({"./images//x.png": b"one", "images\\y.png": b"two"})
     with indexed(fileobj) as zip_index:
         assert sorted(zip_index.names()) == ["images/x.png", "images/y.png"]
         with zip_index.open_member("images/x.png") as handle:
@@ -61,7 +52,7 @@ def test_a_member_stored_under_an_untidy_name_is_found_by_its_clean_path():
 
 
 def test_a_zip_appended_to_another_file_still_reads():
-    inner = archive({"predictions.csv": "a\n", "images/x.png": b"x"}).getvalue()
+    inner = zip_of({"predictions.csv": "a\n", "images/x.png": b"x"}).getvalue()
     fileobj = io.BytesIO(b"#!/bin/sh\nexit 0\n" + inner)
     with indexed(fileobj) as zip_index:
         with zip_index.open_member("images/x.png") as handle:
@@ -69,7 +60,7 @@ def test_a_zip_appended_to_another_file_still_reads():
 
 
 def test_a_path_that_appears_twice_refuses_the_archive():
-    fileobj = archive({"images/x.png": b"one", "./images/x.png": b"two"})
+    fileobj = zip_of({"images/x.png": b"one", "./images/x.png": b"two"})
     with pytest.raises(DuplicateMember, match="'images/x.png' twice"):
         indexed(fileobj)
 
@@ -89,7 +80,7 @@ def test_a_dump_with_a_path_twice_fails_with_the_reason(run_import):
 def test_every_member_is_checked_while_the_directory_is_read(settings):
     settings.MLSTRAT_IMPORT_MAX_MEMBERS = 2
     check = ArchiveCheck()
-    fileobj = archive({"a": b"1", "b": b"2", "c": b"3"})
+    fileobj = zip_of({"a": b"1", "b": b"2", "c": b"3"})
     with pytest.raises(Exception, match="more than 2 members"):
         indexed(fileobj, check=check)
     assert check.members == 3
@@ -116,7 +107,7 @@ def test_a_damaged_member_is_a_row_error_and_the_others_are_still_checked(run_im
 
 def test_the_index_costs_a_fraction_of_zipfiles_own():
     members = {f"images/ex{n:06d}.png": b"" for n in range(50_000)}
-    fileobj = archive(members, zipfile.ZIP_STORED)
+    fileobj = zip_of(members, zipfile.ZIP_STORED)
 
     def peak(open_archive):
         fileobj.seek(0)

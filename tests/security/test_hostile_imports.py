@@ -17,7 +17,7 @@ from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction
 from mlstrat.imports.models import ImportJob, JobStatus
 from mlstrat.imports.services import import_job_create
 from tests.imports import conftest as imports_conftest
-from tests.imports.builders import csv_text, png_bytes, rows
+from tests.imports.builders import csv_text, png_bytes, rows, zip_of
 
 # The import tests' fixtures: run a job as a worker would; empty the media folder after.
 run_import = imports_conftest.run_import
@@ -39,15 +39,6 @@ def stored_files():
     for folder, _, files in os.walk(root):
         found += [os.path.relpath(os.path.join(folder, f), root) for f in files]
     return sorted(f for f in found if not f.startswith("imports/"))
-
-
-def zip_of(members: dict, compression=zipfile.ZIP_DEFLATED) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    buffer.seek(0)
-    return buffer
 
 
 def table_zip(table: bytes, images=None) -> io.BytesIO:
