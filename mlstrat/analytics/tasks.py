@@ -1,18 +1,11 @@
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+
+from mlstrat.celery import CRASH_SAFE
 
 from . import services
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
-)
+@shared_task(**CRASH_SAFE)
 def recompute_snapshot(run_id: int) -> bool:
     """Recompute a run's dashboard figures (coalesced: see services._enqueue_recompute).
     Idempotent: a retry recomputes from the database, or does nothing if up to date."""

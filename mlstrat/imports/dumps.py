@@ -70,9 +70,7 @@ class ArchiveCheck:
                 f"The archive holds more than {settings.MLSTRAT_IMPORT_MAX_MEMBERS} members."
             )
         if clean_member_path(member.name) is None:
-            raise DumpError(
-                f"Unsafe path in the archive: {member.name!r} (absolute or with '..')."
-            )
+            raise DumpError(f"Unsafe path in the archive: {member.name!r} (absolute or with '..').")
         mode = member.external_attr >> 16
         if mode and stat.S_ISLNK(mode):
             raise DumpError(f"The archive member {member.name!r} is a symbolic link.")
