@@ -1,6 +1,20 @@
-"""Bulk loading for the benchmarks: PostgreSQL COPY of generated rows (shared by the benches)."""
+"""What the benchmarks share: a scratch PostgreSQL database and COPY of generated rows."""
 
 import io
+
+
+def scratch_database(*, why: str = "COPY and realistic plans") -> None:
+    """Refuse anything but a PostgreSQL database named like a scratch one (benches empty
+    it), then migrate it."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise SystemExit(f"Set DATABASE_URL to a PostgreSQL database ({why}).")
+    if "bench" not in connection.settings_dict["NAME"]:
+        raise SystemExit("Use a scratch database whose name contains 'bench': it is emptied.")
+    call_command("migrate", verbosity=0)
+
 
 # Columns of datasets_example that a bench fills (the id comes from its sequence).
 EXAMPLE_COLUMNS = [

@@ -175,18 +175,14 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
+    from copyload import scratch_database
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.core.management import call_command
-    from django.db import connection
 
     from mlstrat.accounts.models import Membership, Project, Role, User
     from mlstrat.imports import services
 
-    if connection.vendor != "postgresql":
-        raise SystemExit("Set DATABASE_URL to a PostgreSQL database.")
-    if "bench" not in connection.settings_dict["NAME"]:
-        raise SystemExit("Use a scratch database whose name contains 'bench': it is emptied.")
-    call_command("migrate", verbosity=0)
+    scratch_database()
     rng = random.Random(args.seed)
     project = Project.objects.create(name="import kill", slug=f"import-kill-{int(time.time())}")
     admin = User.objects.get_or_create(username="importkill")[0]

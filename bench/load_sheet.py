@@ -353,14 +353,10 @@ def start_server(port: int) -> subprocess.Popen:
 
 def main_bench(args):
     _setup_django()
+    from copyload import scratch_database
     from django.core.management import call_command
-    from django.db import connection
 
-    if connection.vendor != "postgresql":
-        raise SystemExit("Set DATABASE_URL to a PostgreSQL database (COPY, realistic plans).")
-    if "bench" not in connection.settings_dict["NAME"]:
-        raise SystemExit("Use a scratch database whose name contains 'bench': it is emptied.")
-    call_command("migrate", verbosity=0)
+    scratch_database()
     config = prepare(examples=args.examples, users=args.users, reuse=args.reuse)
     from django.db.models import Max
 

@@ -31,7 +31,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from copyload import EXAMPLE_COLUMNS, copy  # noqa: E402
+from copyload import EXAMPLE_COLUMNS, copy, scratch_database  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, reset_queries, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -200,11 +200,7 @@ def main():
     parser.add_argument("--keep", action="store_true", help="leave the data for --reuse")
     parser.add_argument("--reuse", action="store_true", help="time the data a --keep run left")
     args = parser.parse_args()
-    if connection.vendor != "postgresql":
-        raise SystemExit("Set DATABASE_URL to a PostgreSQL database (COPY and realistic plans).")
-    if "bench" not in connection.settings_dict["NAME"]:
-        raise SystemExit("Use a scratch database whose name contains 'bench': it is emptied.")
-    call_command("migrate", verbosity=0)
+    scratch_database()
     existing = Project.objects.filter(slug__startswith="sheet-bench-").order_by("-pk").first()
     if args.reuse and existing:
         project, run, users, categories, dev_errors = reuse(existing)

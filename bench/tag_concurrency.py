@@ -124,16 +124,12 @@ def main():
     parser.add_argument("--port", type=int, default=8732)
     args = parser.parse_args()
 
+    from copyload import scratch_database
     from django.core.management import call_command
-    from django.db import connection
 
     from mlstrat.review.models import Tag
 
-    if connection.vendor != "postgresql":
-        raise SystemExit("Set DATABASE_URL to a PostgreSQL database.")
-    if "bench" not in connection.settings_dict["NAME"]:
-        raise SystemExit("Use a scratch database whose name contains 'bench': it is emptied.")
-    call_command("migrate", verbosity=0)
+    scratch_database()
     config, examples = world(examples=args.examples, accounts=args.accounts)
     host = f"http://127.0.0.1:{args.port}"
     server = load_sheet.start_server(args.port)
