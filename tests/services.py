@@ -41,6 +41,13 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_postgresql(why: str) -> None:
+    """Skip (fail in CI) a test that needs the database to be PostgreSQL."""
+    from django.db import connection
+
+    require(connection.vendor == "postgresql", f"{why} needs PostgreSQL (set DATABASE_URL).")
+
+
 def free_port() -> int:
     """A free loopback port below the kernel's ephemeral range. While a service of ours is
     stopped its port is free, and an outgoing connection (which takes its local port

@@ -1,8 +1,6 @@
 """The shared cache: every web process sees the same rate-limit counters (one Redis),
 and with Redis gone the app goes on without it (fails open) instead of answering 500."""
 
-import os
-import socket
 import time
 
 import pytest
@@ -12,6 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.throttling import SimpleRateThrottle
 
 from mlstrat.cache import FailOpenRedisCache
+from tests.services import port_is_open, require
 
 LIVE = "redis://127.0.0.1:6379/14"
 DEAD = "redis://127.0.0.1:6391/0"  # nothing listens there
@@ -28,12 +27,7 @@ def redis_cache(url):
 
 
 def require_redis():
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("The shared-cache tests need Redis in CI.")
-        pytest.skip("No Redis on 127.0.0.1:6379.")
+    require(port_is_open(6379), "The shared-cache tests need Redis on 127.0.0.1:6379.")
 
 
 @pytest.fixture

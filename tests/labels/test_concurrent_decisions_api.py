@@ -2,7 +2,6 @@
 the API on PostgreSQL: for each proposal one gets 200, the other 409 with the state the
 first left, and the history holds exactly one decision."""
 
-import os
 import threading
 
 import pytest
@@ -12,18 +11,11 @@ from rest_framework.test import APIClient
 from mlstrat.labels.models import LabelChange, LabelCorrection
 from mlstrat.labels.services import correction_propose
 from tests.factories import ExampleFactory, PredictionFactory
+from tests.services import require_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROUNDS = 8
-
-
-def require_postgresql():
-    if connection.vendor == "postgresql":
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("This test must run on PostgreSQL in CI.")
-    pytest.skip("Row locks need PostgreSQL; test_concurrent_review.py covers SQLite.")
 
 
 def decide_at_once(correction, deciders):
@@ -52,7 +44,7 @@ def decide_at_once(correction, deciders):
 def test_one_lead_wins_and_the_other_gets_409_with_the_current_state(
     dataset, runs, bob, alice, carol
 ):
-    require_postgresql()
+    require_postgresql("Row locks (test_concurrent_review.py covers SQLite)")
     for i in range(ROUNDS):
         example = ExampleFactory(dataset=dataset, example_id=f"race-{i}", label="cat")
         PredictionFactory(run=runs[0], example=example, predicted_label="dog")

@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from mlstrat.accounts.models import Role
 from mlstrat.review.models import Tag, TagEvent
 from tests.factories import MembershipFactory, UserFactory
+from tests.services import require_postgresql
 
 from .conftest import make_errors
 
@@ -27,14 +28,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CLIENTS = 20
 ACCOUNTS = 10
 SECONDS = float(os.environ.get("TAG_CONCURRENCY_SECONDS", "10"))
-
-
-def require_postgresql():
-    if connection.vendor == "postgresql":
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("The tag concurrency test must run on PostgreSQL in CI (set DATABASE_URL).")
-    pytest.skip("Concurrent writers need PostgreSQL.")
 
 
 def replay(events):
@@ -102,7 +95,7 @@ def annotators(project, n):
 
 
 def test_twenty_people_ticking_the_same_examples_lose_nothing(project, run, blurry, dark):
-    require_postgresql()
+    require_postgresql("Concurrent writers")
     examples = [p.example for p in make_errors(run, 4)]
     users = annotators(project, ACCOUNTS)
 
@@ -123,7 +116,7 @@ def test_twenty_people_ticking_the_same_examples_lose_nothing(project, run, blur
 
 
 def test_a_retried_tick_applies_once(api, project, run, blurry):
-    require_postgresql()
+    require_postgresql("Concurrent writers")
     example = make_errors(run, 1)[0].example
     (user,) = annotators(project, 1)
     api.force_authenticate(user)

@@ -8,7 +8,6 @@ Requests go through Django's real WSGI handler in threads with persistent connec
 """
 
 import json
-import os
 import random
 import threading
 import time
@@ -25,6 +24,7 @@ from mlstrat.review.services import category_create
 from tests.factories import DatasetFactory, RunFactory
 from tests.review.conftest import make_errors
 from tests.review.test_tag_concurrency import replay
+from tests.services import require_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,14 +32,6 @@ THREADS = 8
 KILLS_AT = (1.0, 2.0, 3.0)  # seconds after the start
 QUIET = 2.0  # seconds of normal service after the last kill
 SLOW = 5.0  # no request may take longer than this
-
-
-def require_postgresql():
-    if connection.vendor == "postgresql":
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("The database outage test must run on PostgreSQL in CI.")
-    pytest.skip("Terminating backends needs PostgreSQL.")
 
 
 class WsgiClient:
@@ -97,7 +89,7 @@ def sheet(project, alice, carol):
 
 
 def test_requests_fail_cleanly_while_the_database_is_gone_and_succeed_after(project, carol, sheet):
-    require_postgresql()
+    require_postgresql("Terminating backends")
     run, examples, blurry = sheet
     token = Token.objects.create(user=carol).key
     browser = Client()
