@@ -31,10 +31,7 @@ def snapshot_request(*, run: ModelRun) -> None:
     Called by every write that changes what the dashboard shows (tags, labels, imports).
     Cheap and safe inside the caller's transaction.
     """
-    now = timezone.now()
-    updated = AnalysisSnapshot.objects.filter(run=run).update(requested_at=now)
-    if not updated:
-        AnalysisSnapshot.objects.get_or_create(run=run, defaults={"requested_at": now})
+    _mark_requested(run=run)
     transaction.on_commit(lambda: _enqueue_recompute(run_id=run.pk))
 
 
@@ -42,11 +39,16 @@ def snapshot_recompute_now(*, run: ModelRun) -> None:
     """A lead's "Recompute now": mark the figures out of date and queue the recompute,
     raising the broker's error when the queue is down (the caller answers 503), where a
     tick would stay silent and let the next read of the dashboard ask again."""
-    now = timezone.now()
-    _, created = AnalysisSnapshot.objects.get_or_create(run=run, defaults={"requested_at": now})
-    if not created:
-        AnalysisSnapshot.objects.filter(run=run).update(requested_at=now)
+    _mark_requested(run=run)
     _enqueue_recompute(run_id=run.pk, raise_unavailable=True)
+
+
+def _mark_requested(*, run: ModelRun) -> None:
+    """The figures are out of date from now (one UPDATE; the row is made on first use)."""
+    now = timezone.now()
+    updated = AnalysisSnapshot.objects.filter(run=run).update(requested_at=now)
+    if not updated:
+        AnalysisSnapshot.objects.get_or_create(run=run, defaults={"requested_at": now})
 
 
 def snapshot_ensure(*, run: ModelRun) -> AnalysisSnapshot:
