@@ -62,9 +62,12 @@ def check_query_params(*, view, params, filter_names=()) -> None:
 class StrictFilterBackend(DjangoFilterBackend):
     """DjangoFilterBackend that refuses unknown or relation-walking query keys with 400."""
 
-    def filter_queryset(self, request, queryset, view):
+    def filter_names(self, view, queryset):
         filterset_class = self.get_filterset_class(view, queryset)
-        names = filterset_class.base_filters if filterset_class is not None else ()
+        return filterset_class.base_filters if filterset_class is not None else ()
+
+    def filter_queryset(self, request, queryset, view):
+        names = self.filter_names(view, queryset)
         check_query_params(view=view, params=request.query_params, filter_names=names)
         return super().filter_queryset(request, queryset, view)
 
@@ -82,12 +85,11 @@ class StrictQueryParams:
 
     def _declared_filters(self):
         for backend in getattr(self, "filter_backends", ()):
-            if issubclass(backend, DjangoFilterBackend):
+            if issubclass(backend, StrictFilterBackend):
                 queryset = getattr(self, "queryset", None)
                 if queryset is None:
                     queryset = self.get_queryset()
-                filterset_class = backend().get_filterset_class(self, queryset)
-                return filterset_class.base_filters if filterset_class is not None else ()
+                return backend().filter_names(self, queryset)
         return ()
 
 
