@@ -38,3 +38,13 @@ def content_type_for(handle) -> str:
 def open_image(fp) -> Image.Image:
     """Open with Pillow restricted to the allowed formats (raises on anything else)."""
     return Image.open(fp, formats=list(ALLOWED_FORMATS))
+
+
+def image_bytes(*, example, kind: str = "image") -> bytes:
+    """The stored bytes of an example's image (or its thumbnail, falling back to the
+    image); FileNotFoundError when the file is gone."""
+    from django.core.files.storage import default_storage
+
+    field = example.thumbnail if kind == "thumbnail" and example.thumbnail else example.image
+    with default_storage.open(field.name, "rb") as handle:
+        return handle.read()
