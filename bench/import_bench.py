@@ -13,7 +13,9 @@ The floor, each part timed here, on the same server and disk:
   (a1) COPY of the dump's table bytes straight from the archive into a bare table of text
        columns (PostgreSQL parses the CSV; no Python per row);
   (a2) COPY of the import's final example and prediction rows, from bytes prepared
-       beforehand (`COPY ... TO STDOUT` of what the import wrote), into bare tables;
+       beforehand (`COPY ... TO STDOUT` of what the import wrote), into tables shaped like
+       the real ones (same indexes, constraints, foreign keys; commit included): the
+       least that writing these rows to this schema costs (into bare tables: printed too);
   (b)  extracting the archive's image members with a plain zipfile loop into files under
        the same MEDIA_ROOT.
   floor = a1 + a2 + b. Printed: import / floor (target <= 2) and the database part's
@@ -171,37 +173,53 @@ def floor_table_copy(*, dump: Path, folder: bool) -> float:
     return seconds
 
 
-def floor_final_rows_copy(*, run_id: int) -> float:
+def floor_final_rows_copy(*, run_id: int, shaped: bool) -> float:
     """(a2) COPY the run's final example and prediction rows, from bytes prepared
-    beforehand, into bare tables with the same columns (no index, no constraint)."""
-    from django.db import connection
+    beforehand, into new tables: `shaped`, with the real tables' indexes, constraints and
+    foreign keys (what writing these rows to this schema costs at least, commit included);
+    else bare (no index, no constraint)."""
+    from django.db import connection, transaction
 
-    from mlstrat.datasets.models import Example, Prediction
+    from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction
 
     example_table, prediction_table = Example._meta.db_table, Prediction._meta.db_table
-    selects = {
-        "bench_bare_examples": (
-            example_table,
-            f'SELECT e.* FROM "{example_table}" e WHERE e.id IN '
-            f'(SELECT example_id FROM "{prediction_table}" WHERE run_id = {int(run_id)})',
-        ),
-        "bench_bare_predictions": (
-            prediction_table,
-            f'SELECT * FROM "{prediction_table}" WHERE run_id = {int(run_id)}',
-        ),
-    }
-    seconds = 0.0
+    examples = (
+        f'SELECT e.* FROM "{example_table}" e WHERE e.id IN '
+        f'(SELECT example_id FROM "{prediction_table}" WHERE run_id = {int(run_id)})'
+    )
+    predictions = f'SELECT * FROM "{prediction_table}" WHERE run_id = {int(run_id)}'
+    like = " INCLUDING ALL" if shaped else ""
+    deferred = "DEFERRABLE INITIALLY DEFERRED"
     with connection.cursor() as cursor:
-        for bare, (table, select) in selects.items():
-            prepared = io.BytesIO()
-            cursor.cursor.copy_expert(f"COPY ({select}) TO STDOUT", prepared)
-            prepared.seek(0)
-            cursor.execute(f"DROP TABLE IF EXISTS {bare}")
-            cursor.execute(f'CREATE TABLE {bare} (LIKE "{table}")')
-            started = time.perf_counter()
-            cursor.cursor.copy_expert(f"COPY {bare} FROM STDIN", prepared, size=1 << 20)
-            seconds += time.perf_counter() - started
-            cursor.execute(f"DROP TABLE {bare}")
+        prepared = {}
+        for name, select in (("examples", examples), ("predictions", predictions)):
+            prepared[name] = io.BytesIO()
+            cursor.cursor.copy_expert(f"COPY ({select}) TO STDOUT", prepared[name])
+            prepared[name].seek(0)
+        cursor.execute("DROP TABLE IF EXISTS bench_bare_predictions, bench_bare_examples")
+        cursor.execute(f'CREATE TABLE bench_bare_examples (LIKE "{example_table}"{like})')
+        cursor.execute(f'CREATE TABLE bench_bare_predictions (LIKE "{prediction_table}"{like})')
+        if shaped:
+            cursor.execute(
+                "ALTER TABLE bench_bare_examples ADD FOREIGN KEY (dataset_id) "
+                f'REFERENCES "{Dataset._meta.db_table}" (id) {deferred}'
+            )
+            cursor.execute(
+                "ALTER TABLE bench_bare_predictions ADD FOREIGN KEY (example_id) "
+                f"REFERENCES bench_bare_examples (id) {deferred}, ADD FOREIGN KEY (run_id) "
+                f'REFERENCES "{ModelRun._meta.db_table}" (id) {deferred}'
+            )
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:  # the commit checks the keys
+        cursor.cursor.copy_expert(
+            "COPY bench_bare_examples FROM STDIN", prepared["examples"], 1 << 20
+        )
+        cursor.cursor.copy_expert(
+            "COPY bench_bare_predictions FROM STDIN", prepared["predictions"], 1 << 20
+        )
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_bare_predictions, bench_bare_examples")
     return seconds
 
 
@@ -346,7 +364,8 @@ def main():
     # The machine may be shared: each floor part is taken twice around the import's
     # neighbours and averaged; thumbnails and bare Pillow alternate chunk by chunk.
     table_s.append(floor_table_copy(dump=dump, folder=folder))
-    rows_s = [floor_final_rows_copy(run_id=job.run_id) for _ in range(2)]
+    rows_s = [floor_final_rows_copy(run_id=job.run_id, shaped=True) for _ in range(2)]
+    bare_rows_s = floor_final_rows_copy(run_id=job.run_id, shaped=False)
     extract_s = floor_extract(dump=dump, folder=folder)
     a1, a2 = statistics.mean(table_s), statistics.mean(rows_s)
     floor = a1 + a2 + extract_s
@@ -381,7 +400,10 @@ def main():
     print(f"  stages: {stages}")
     print(f"  CPU per wall second    {cpu_used / total:.2f} (2.00 = both cores busy)")
     print(f"floor (a1) table COPY    {a1:.2f} s ({args.rows / a1:,.0f} rows/s)")
-    print(f"floor (a2) final rows    {a2:.2f} s (examples + predictions from prepared bytes)")
+    print(
+        f"floor (a2) final rows    {a2:.2f} s (examples + predictions from prepared bytes, "
+        f"into tables with the real indexes and keys; {bare_rows_s:.2f} s into bare ones)"
+    )
     print(f"floor (b) extract        {extract_s:.1f} s (plain zipfile loop into files)")
     print(f"floor = a1 + a2 + b      {floor:.1f} s")
     print(f"import / floor           {total / floor:.2f}  (target <= 2)")
