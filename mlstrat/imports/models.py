@@ -50,6 +50,9 @@ class ImportJob(models.Model):
     rows_skipped = models.PositiveIntegerField(default=0)
     thumbnails_total = models.PositiveIntegerField(default=0)
     thumbnails_done = models.PositiveIntegerField(default=0)
+    # Thumbnails that could not be made (the image went missing or no longer decodes):
+    # those examples show their full image; never counted as done.
+    thumbnails_failed = models.PositiveIntegerField(default=0)
     # Thumbnail chunks already counted (by their first example's id), so a retried
     # chunk task is never counted twice.
     thumbnail_chunks = models.JSONField(default=list, blank=True)
@@ -58,6 +61,13 @@ class ImportJob(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     timings = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # The lease of the running attempt: its worker writes `heartbeat_at` every few
+    # seconds; an attempt silent for MLSTRAT_IMPORT_LEASE_SECONDS is taken for dead
+    # (services.import_job_check_lease). Null: no attempt holds a lease.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    # Attempts whose worker died under them (noticed by the lease check).
+    lost_attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -1,31 +1,29 @@
 """The import pipeline: validate the whole dump (streaming), then write it in one transaction.
 
-Pass 1 reads every row, checks it, checks the images of new examples and the labels of
-known ones, and collects row errors. Pass 2 (only if pass 1 allows it) reads the dump
-again and writes: the run is created STAGING, examples and predictions are written in
-batches (COPY on PostgreSQL, bulk_create elsewhere), and the run flips to READY at the
-end of the same transaction. A job killed at any point therefore leaves nothing behind
-but image files, which a retry overwrites.
+Pass 1 reads every row, checks it and the labels of known examples, and has the images of
+new examples checked (decoded, bounded) and stored in packs as they are read, by child
+processes for a big dump (packs.py); it collects row errors. Pass 2 (only if pass 1 allows
+it) reads the table again and writes: the run is created STAGING, examples (pointing at
+their packed images) and predictions are written in batches (COPY on PostgreSQL,
+bulk_create elsewhere), and the run flips to READY at the end of the same transaction. A
+job killed at any point therefore leaves nothing behind but its attempt's packs, which
+the next attempt (or the lease check, services.py) removes.
 """
 
-import hashlib
 import io
 import json
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
-from mlstrat.datasets.images import sniff_content_type
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus
 
-from .dumps import Dump, DumpError, UnreadableMember
+from .dumps import Dump, DumpError
 from .models import ImportJob, JobStatus
+from .packs import PACK_ROWS, ImageChecker, PackedImages
 from .validation import (
     MAX_COLUMNS,
     MAX_ERRORS_KEPT,
@@ -33,21 +31,17 @@ from .validation import (
     Header,
     RowError,
     clean_row,
-    image_problem,
 )
 
 BATCH_ROWS = 20000
-EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "image/bmp": "bmp",
-}
 
 
 class RunExistsError(Exception):
     """A READY run of that name exists and the user did not ask to replace it."""
+
+
+class AttemptSuperseded(Exception):
+    """The job's lease expired and a newer attempt owns it now."""
 
 
 class ValidationFailed(Exception):
@@ -116,6 +110,8 @@ class Report:
         self.valid_rows = 0
         self.classes: set[str] = set()
         self.header: Header | None = None
+        # Where the accepted images of new examples were packed, by line.
+        self.images = PackedImages()
 
     def add(self, error: RowError) -> None:
         self.error_count += 1
@@ -141,8 +137,20 @@ def _rows(dump: Dump, report: Report | None = None) -> Iterator[tuple[int, dict 
         yield line, row, problem
 
 
-def validate(*, dump: Dump, dataset: Dataset | None, progress: Progress) -> Report:
+def validate(*, dump: Dump, dataset: Dataset | None, progress: Progress, job: ImportJob) -> Report:
     report = Report()
+    checker = _Checks(dump=dump, dataset=dataset, report=report, job=job)
+    try:
+        _validate_rows(
+            dump=dump, dataset=dataset, report=report, checker=checker, progress=progress
+        )
+    finally:
+        checker.close()
+    progress.update(rows_total=report.rows_total, rows_validated=report.rows_total, force=True)
+    return report
+
+
+def _validate_rows(*, dump, dataset, report, checker, progress) -> None:
     seen: dict[str, int] = {}
     batch: list[CleanRow] = []
     classes = None
@@ -179,79 +187,121 @@ def validate(*, dump: Dump, dataset: Dataset | None, progress: Progress) -> Repo
         seen[clean.example_id] = line
         batch.append(clean)
         if len(batch) >= BATCH_ROWS:
-            _check_batch(batch=batch, dump=dump, dataset=dataset, report=report)
+            checker.check(batch, last=False)
             batch = []
             progress.update(rows_total=report.rows_total, rows_validated=report.rows_total)
     if report.header is None or report.rows_total == 0:
         raise DumpError("The table has no rows.")
-    _check_batch(batch=batch, dump=dump, dataset=dataset, report=report)
-    progress.update(rows_total=report.rows_total, rows_validated=report.rows_total, force=True)
-    return report
+    checker.check(batch, last=True)
+    checker.finish()
 
 
-def _check_batch(*, batch: list[CleanRow], dump: Dump, dataset: Dataset | None, report: Report):
-    """Labels already stored for known examples; images of new examples."""
-    stored = {}
-    if dataset is not None and batch:
-        stored = {
+class _Checks:
+    """The checks of a batch of clean rows that need more than the row: labels already
+    stored for known examples (one query), and the images of new examples, checked and
+    packed by an ImageChecker (in child processes for a big dump) whose results are
+    applied in line order as they come back."""
+
+    def __init__(self, *, dump: Dump, dataset: Dataset | None, report: Report, job: ImportJob):
+        self.dump = dump
+        self.dataset = dataset
+        self.report = report
+        self.job = job
+        self.images: ImageChecker | None = None
+        # Rows whose image is being checked: line -> (path, label, prediction).
+        self._waiting: dict[int, tuple[str, str, str]] = {}
+
+    def check(self, batch: list[CleanRow], *, last: bool) -> None:
+        stored = self._stored(batch)
+        new = []
+        for row in batch:
+            known = stored.get(row.example_id)
+            if known is None:
+                new.append(row)
+            elif self._label_agrees(row, *known):
+                self._accept(row.label, row.prediction)
+        if not new:
+            return
+        if self.images is None:
+            # A dump whose first batch is its last is small: no child processes.
+            self.images = ImageChecker(
+                dump=self.dump,
+                job_id=self.job.pk,
+                attempt=self.job.attempts,
+                expected_images=0 if last else len(new),
+            )
+        for start in range(0, len(new), PACK_ROWS):
+            items = []
+            for row in new[start : start + PACK_ROWS]:
+                self._waiting[row.line] = (row.image, row.label, row.prediction)
+                items.append((row.line, row.image))
+            for packed in self.images.submit(items):
+                self._apply(packed)
+
+    def finish(self) -> None:
+        if self.images is not None:
+            for packed in self.images.finish():
+                self._apply(packed)
+
+    def close(self) -> None:
+        if self.images is not None:
+            self.images.close()
+
+    def _stored(self, batch: list[CleanRow]) -> dict:
+        if self.dataset is None or not batch:
+            return {}
+        return {
             example_id: (label, split)
             for example_id, label, split in Example.objects.filter(
-                dataset=dataset, example_id__in=[row.example_id for row in batch]
+                dataset=self.dataset, example_id__in=[row.example_id for row in batch]
             ).values_list("example_id", "original_label", "split")
         }
-    for row in batch:
-        known = stored.get(row.example_id)
-        if known is not None:
-            label, split = known
-            if row.label != label:
-                report.add(
-                    RowError(
-                        row.line,
-                        "label",
-                        f"{row.label!r} contradicts the label {label!r} already stored "
-                        "for this example",
-                    )
+
+    def _label_agrees(self, row: CleanRow, label: str, split: str) -> bool:
+        if row.label != label:
+            self.report.add(
+                RowError(
+                    row.line,
+                    "label",
+                    f"{row.label!r} contradicts the label {label!r} already stored "
+                    "for this example",
                 )
-                continue
-            if row.split != split:
-                report.add(
-                    RowError(
-                        row.line,
-                        "split",
-                        f"{row.split!r} differs from the split {split!r} already stored "
-                        "for this example",
-                    )
+            )
+            return False
+        if row.split != split:
+            self.report.add(
+                RowError(
+                    row.line,
+                    "split",
+                    f"{row.split!r} differs from the split {split!r} already stored "
+                    "for this example",
                 )
-                continue
-        else:
-            try:
-                problem = image_problem(dump.image_bytes(row.image))
-            except UnreadableMember as exc:
-                problem = str(exc)
+            )
+            return False
+        return True
+
+    def _apply(self, packed) -> None:
+        for line, problem, offset, size in packed.results:
+            path, label, prediction = self._waiting.pop(line)
             if problem:
-                report.add(RowError(row.line, "image", f"{row.image}: {problem}"))
+                self.report.add(RowError(line, "image", f"{path}: {problem}"))
                 continue
-        report.valid_rows += 1
-        report.classes.add(row.label)
-        report.classes.add(row.prediction)
+            self.report.images.add(pack=packed.pack, line=line, offset=offset, size=size)
+            self._accept(label, prediction)
 
-
-def image_name(*, dataset: Dataset, example_id: str, content_type: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", example_id)[:80]
-    digest = hashlib.sha1(example_id.encode()).hexdigest()[:10]
-    return f"datasets/{dataset.pk}/images/{safe}-{digest}.{EXTENSIONS[content_type]}"
+    def _accept(self, label: str, prediction: str) -> None:
+        self.report.valid_rows += 1
+        self.report.classes.add(label)
+        self.report.classes.add(prediction)
 
 
 class Writer:
     """Writes batches of clean rows as examples and predictions of one run."""
 
-    def __init__(self, *, dataset: Dataset, run: ModelRun, dump: Dump, overwrite: bool):
+    def __init__(self, *, dataset: Dataset, run: ModelRun, images: PackedImages):
         self.dataset = dataset
         self.run = run
-        self.dump = dump
-        self.overwrite = overwrite
-        self.saved_images: list[str] = []
-        self.seconds_images = 0.0
+        self.images = images
         self.seconds_db = 0.0
         self.db_parts: dict[str, float] = {}
         self.copy = connection.vendor == "postgresql"
@@ -262,7 +312,7 @@ class Writer:
         with self._timed("lookup_s"):
             known = self._known([row.example_id for row in rows]) if self.had_examples else {}
         new_rows = [row for row in rows if row.example_id not in known]
-        images = self._store_images(new_rows)
+        images = {row.example_id: self.images.at_line(row.line) for row in new_rows}
         if new_rows:
             with self._timed("examples_s"):
                 if self.copy:
@@ -304,26 +354,6 @@ class Writer:
             ).values_list("example_id", "pk", "label", "split")
         }
 
-    def _store_images(self, rows: list[CleanRow]) -> dict[str, str]:
-        started = time.perf_counter()
-        names = {}
-        for row in rows:
-            data = self.dump.image_bytes(row.image)
-            if data is None:
-                raise DumpError(f"Line {row.line}: the image {row.image} disappeared.")
-            name = image_name(
-                dataset=self.dataset,
-                example_id=row.example_id,
-                content_type=sniff_content_type(data[:16]),
-            )
-            if self.overwrite and default_storage.exists(name):
-                # A retry after a killed attempt: the file belongs to no committed example.
-                default_storage.delete(name)
-            names[row.example_id] = default_storage.save(name, ContentFile(data))
-            self.saved_images.append(names[row.example_id])
-        self.seconds_images += time.perf_counter() - started
-        return names
-
     def _create_examples(self, rows: list[CleanRow], images: dict[str, str]) -> None:
         Example.objects.bulk_create(
             [
@@ -335,7 +365,9 @@ class Writer:
                     split=row.split,
                     source=row.source,
                     metadata=row.metadata,
-                    image=images[row.example_id],
+                    image=images[row.example_id][0],
+                    image_offset=images[row.example_id][1],
+                    image_size=images[row.example_id][2],
                 )
                 for row in rows
             ],
@@ -393,6 +425,8 @@ class Writer:
                 "source",
                 "metadata",
                 "image",
+                "image_offset",
+                "image_size",
                 "thumbnail",
                 "created_at",
             ],
@@ -406,7 +440,7 @@ class Writer:
                     row.split,
                     row.source,
                     json.dumps(row.metadata),
-                    images[row.example_id],
+                    *images[row.example_id],
                     "",
                     now,
                 )
@@ -442,10 +476,6 @@ class Writer:
                 for (pk, label, split), row in predictions
             ),
         )
-
-    def discard_images(self) -> None:
-        for name in self.saved_images:
-            default_storage.delete(name)
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -487,13 +517,13 @@ def write(
             created_by=job.created_by,
             has_probabilities=bool(report.header.prob_columns),
         )
-        writer = Writer(dataset=dataset, run=run, dump=dump, overwrite=job.attempts > 1)
-        try:
-            _write_rows(dump=dump, report=report, writer=writer, progress=progress)
-            _swap(job=job, dataset=dataset, run=run, report=report)
-        except BaseException:
-            writer.discard_images()
-            raise
+        writer = Writer(dataset=dataset, run=run, images=report.images)
+        _write_rows(dump=dump, report=report, writer=writer, progress=progress)
+        _swap(job=job, dataset=dataset, run=run, report=report)
+        # The deferred foreign-key checks run at commit: part of the database's work.
+        commit_started = time.perf_counter()
+    writer.seconds_db += time.perf_counter() - commit_started
+    writer.db_parts["commit_s"] = time.perf_counter() - commit_started
     return run, writer
 
 
@@ -526,6 +556,11 @@ def _ready_run(*, dataset: Dataset, name: str):
 def _swap(*, job: ImportJob, dataset: Dataset, run: ModelRun, report: Report) -> None:
     from mlstrat.analytics.services import snapshot_request
 
+    current = ImportJob.objects.select_for_update().filter(pk=job.pk).values_list("attempts")
+    if current.first() != (job.attempts,):
+        # This attempt was taken for dead (its lease expired) and another one started:
+        # its work must not land beside the other's.
+        raise AttemptSuperseded(f"Attempt {job.attempts} was superseded by a newer attempt.")
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     older = list(_ready_run(dataset=dataset, name=job.run_name).select_for_update())
     if older and not job.replace:

@@ -8,6 +8,8 @@ chunks (`thumbnails_make`).
 import io
 import logging
 import os
+import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 
@@ -22,11 +24,11 @@ from django.utils import timezone
 from PIL import Image
 
 from mlstrat.accounts.models import Project
-from mlstrat.datasets.images import open_image
+from mlstrat.datasets.images import open_image, read_stored
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
 
-from . import pipeline
-from .dumps import DumpError, open_dump
+from . import packs, pipeline
+from .dumps import DumpError, is_zip, open_dump
 from .models import ImportJob, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -151,14 +153,34 @@ def _enqueue(*, job_id: int) -> None:
 @contextmanager
 def _open_job_dump(job: ImportJob):
     if job.upload:
-        with default_storage.open(job.upload.name, "rb") as handle:
-            with open_dump(
-                fileobj=handle, images_dir=job.images_dir, file_name=job.upload.name
-            ) as dump:
+        with _local_upload(job.upload.name) as path:
+            if not job.images_dir and not is_zip(path):
+                raise DumpError(
+                    "An uploaded table alone needs the images folder on the server "
+                    "(images_dir); or upload a zip holding the table and the images."
+                )
+            with open_dump(path=path, images_dir=job.images_dir) as dump:
                 yield dump
     else:
         with open_dump(path=job.server_path, images_dir=job.images_dir) as dump:
             yield dump
+
+
+@contextmanager
+def _local_upload(name: str):
+    """A path on this machine holding the uploaded dump: the stored file itself on local
+    storage, else a temporary copy (a zip is read at random, and by several processes)."""
+    if hasattr(default_storage, "path"):
+        yield default_storage.path(name)
+        return
+    suffix = "-" + os.path.basename(name)
+    with (
+        default_storage.open(name, "rb") as remote,
+        tempfile.NamedTemporaryFile(suffix=suffix) as local,
+    ):
+        shutil.copyfileobj(remote, local, 1 << 20)
+        local.flush()
+        yield local.name
 
 
 def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = False) -> ImportJob:
@@ -169,6 +191,10 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
     if job.status == JobStatus.THUMBNAILS and job.run and job.run.status == RunStatus.READY:
         return _resume(job=job, inline=inline_thumbnails)
     job.attempts += 1
+    # Packs written by earlier attempts belong to no committed example (an attempt that
+    # committed would have left the job at its thumbnails): remove them.
+    for attempt in range(1, job.attempts):
+        packs.delete_attempt_files(job_id=job.pk, attempt=attempt)
     job.status = JobStatus.VALIDATING
     job.started_at = timezone.now()
     job.finished_at = None
@@ -185,7 +211,7 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
     try:
         with _open_job_dump(job) as dump:
             dataset = Dataset.objects.filter(project=job.project, name=job.dataset_name).first()
-            report = pipeline.validate(dump=dump, dataset=dataset, progress=progress)
+            report = pipeline.validate(dump=dump, dataset=dataset, progress=progress, job=job)
             job.timings["validate_s"] = round(time.perf_counter() - started, 3)
             job.rows_total = job.rows_validated = report.rows_total
             job.errors, job.error_count = report.errors, report.error_count
@@ -200,7 +226,6 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
             run, writer = pipeline.write(job=job, dump=dump, report=report, progress=progress)
             job.timings.update(
                 write_s=round(time.perf_counter() - write_started, 3),
-                images_s=round(writer.seconds_images, 3),
                 db_s=round(writer.seconds_db, 3),
                 **{name: round(value, 3) for name, value in writer.db_parts.items()},
             )
@@ -245,6 +270,7 @@ def _success_message(job: ImportJob) -> str:
 
 
 def _fail(job: ImportJob, *, message: str, report=None) -> ImportJob:
+    packs.delete_attempt_files(job_id=job.pk, attempt=job.attempts)
     job.status = JobStatus.FAILED
     job.message = message
     if report is not None:
@@ -312,19 +338,27 @@ def _resume(*, job: ImportJob, inline: bool) -> ImportJob:
 
 
 def thumbnail_for(data) -> bytes | None:
-    """A PNG at most THUMBNAIL_SIDE pixels on its longer side, or None when the image is
-    already its own thumbnail (that small, in a format every browser shows): reading its
-    header is then enough, and no second copy is stored."""
+    """The thumbnail of an image given as bytes or a binary file (see `thumbnail_of`)."""
     Image.MAX_IMAGE_PIXELS = settings.MLSTRAT_IMAGE_MAX_PIXELS
+    if isinstance(data, bytes | bytearray):
+        data = io.BytesIO(data)
     with open_image(data) as image:
-        if max(image.size) <= THUMBNAIL_SIDE and image.format in SHOWN_AS_IS:
-            return None
-        image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-        if image.mode not in ("RGB", "RGBA", "L", "LA"):
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        out = io.BytesIO()
-        image.save(out, "PNG", compress_level=1)
+        return thumbnail_of(image)
+
+
+def thumbnail_of(image: Image.Image) -> bytes | None:
+    """The thumbnail pass over one opened image: a PNG at most THUMBNAIL_SIDE pixels on its
+    longer side, or None when the image is already its own thumbnail (that small, in a
+    format every browser shows): its header is then enough, and no second copy is stored.
+    Anything else to learn from every imported image belongs here (one call per image)."""
+    if max(image.size) <= THUMBNAIL_SIDE and image.format in SHOWN_AS_IS:
+        return None
+    image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=1)
     return out.getvalue()
 
 
@@ -360,18 +394,18 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     as_is, named, renamed = [], [], {}
     unreadable = 0
     examples = Example.objects.filter(pk__in=example_ids, thumbnail="").values_list(
-        "pk", "dataset_id", "image"
+        "pk", "dataset_id", "image", "image_offset", "image_size"
     )
-    for pk, dataset_id, image in examples:
+    for pk, dataset_id, image, offset, size in examples:
         try:
-            with default_storage.open(image, "rb") as handle:
-                data = thumbnail_for(handle)
+            data = thumbnail_for(read_stored(image, offset, size))
             if data is None:
                 as_is.append(pk)
                 continue
             saved, usual = _thumbnail_save(dataset_id=dataset_id, example_pk=pk, data=data)
         except Exception:
-            # Validated at import; a file lost since then keeps the full image as fallback.
+            # Checked at import; a file lost or damaged since keeps the full image as the
+            # fallback, and the job counts it as failed, not done.
             logger.warning("No thumbnail for example %s", pk, exc_info=True)
             unreadable += 1
             continue
@@ -384,14 +418,17 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     # another job's chunk made meanwhile, never skew the count.
     with transaction.atomic():
         missing = Example.objects.filter(thumbnail="")
-        missing.filter(pk__in=as_is).update(thumbnail=F("image"))
+        missing.filter(pk__in=as_is).update(
+            thumbnail=F("image"), thumbnail_offset=F("image_offset"), thumbnail_size=F("image_size")
+        )
         missing.filter(pk__in=named).update(thumbnail=_thumbnail_name_sql())
         for pk, saved in renamed.items():
             missing.filter(pk=pk).update(thumbnail=saved)
         _count_thumbnails(
             job_id=job_id,
             chunk=example_ids[0],
-            done=len(example_ids),
+            done=len(example_ids) - unreadable,
+            failed=unreadable,
             seconds=time.perf_counter() - started,
         )
     if unreadable:
@@ -399,23 +436,33 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     return len(as_is) + len(named) + len(renamed)
 
 
-def _count_thumbnails(*, job_id: int, chunk: int, done: int, seconds: float) -> None:
+def _count_thumbnails(*, job_id: int, chunk: int, done: int, failed: int, seconds: float) -> None:
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job_id)
         if job.status != JobStatus.THUMBNAILS or chunk in job.thumbnail_chunks:
             return
         job.thumbnail_chunks.append(chunk)
         job.thumbnails_done = min(job.thumbnails_total, job.thumbnails_done + done)
+        job.thumbnails_failed = min(job.thumbnails_total, job.thumbnails_failed + failed)
         job.timings["thumbnails_s"] = round(job.timings.get("thumbnails_s", 0) + seconds, 3)
-        if job.thumbnails_done >= job.thumbnails_total:
+        job.heartbeat_at = timezone.now()
+        if job.thumbnails_done + job.thumbnails_failed >= job.thumbnails_total:
             job.status = JobStatus.SUCCEEDED
             job.finished_at = timezone.now()
+            if job.thumbnails_failed:
+                job.message = (
+                    f"{job.message} {job.thumbnails_failed} thumbnail(s) could not be made: "
+                    "those examples show their full image."
+                ).strip()
         job.save(
             update_fields=[
                 "thumbnails_done",
+                "thumbnails_failed",
                 "thumbnail_chunks",
                 "timings",
                 "status",
                 "finished_at",
+                "message",
+                "heartbeat_at",
             ]
         )

@@ -6,7 +6,9 @@ checks that need the database (labels already stored) or the images live in pipe
 
 import io
 import math
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -175,7 +177,13 @@ def clean_row(
 
 
 def image_problem(data: bytes | None) -> str | None:
-    """Why these bytes are not an acceptable image, or None if they are."""
+    """Why these bytes are not an acceptable image, or None if they are.
+
+    Accepted means decoded, not only a header read: a PNG whose pixel stream is short, a
+    JPEG cut off halfway, any image whose data does not decode is refused. The decode is
+    bounded: at most MLSTRAT_IMAGE_MAX_PIXELS pixels (checked on the header, before any
+    pixel is decompressed), and a PNG's pixel stream is inflated piece by piece into no
+    more bytes than its header announces (`_png_pixels_complete`), never a whole bitmap."""
     if data is None:
         return "no such file in the dump"
     Image.MAX_IMAGE_PIXELS = settings.MLSTRAT_IMAGE_MAX_PIXELS
@@ -184,6 +192,9 @@ def image_problem(data: bytes | None) -> str | None:
         try:
             with open_image(io.BytesIO(data)) as image:
                 image.verify()
+                image_format = image.format
+            if not _decodes(data, image_format):
+                raise ValueError("the pixel data does not decode")
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             return (
                 f"the image has more than {settings.MLSTRAT_IMAGE_MAX_PIXELS} pixels "
@@ -193,3 +204,61 @@ def image_problem(data: bytes | None) -> str | None:
             allowed = ", ".join(ALLOWED_FORMATS)
             return f"not a readable image ({allowed} only)"
     return None
+
+
+def _decodes(data: bytes, image_format: str) -> bool:
+    if image_format == "PNG":
+        complete = _png_pixels_complete(data)
+        if complete is not None:
+            return complete
+    with open_image(io.BytesIO(data)) as image:
+        if image_format == "JPEG":
+            # Scaled DCT: every coefficient is still entropy-decoded (a truncated or
+            # corrupt stream raises), for an eighth of the pixels.
+            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+        image.load()
+    return True
+
+
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_INFLATE_STEP = 1 << 18
+
+
+def _png_pixels_complete(data: bytes) -> bool | None:
+    """Whether a PNG's IDAT stream inflates to exactly the bytes its header announces,
+    with a valid filter byte starting each row; None for an interlaced PNG (Pillow decodes
+    those). Inflated in steps of 256 KiB, each dropped once its row filters are checked."""
+    width, height, depth, color, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    if interlace or color not in _PNG_CHANNELS:
+        return None
+    stride = 1 + (width * _PNG_CHANNELS[color] * depth + 7) // 8
+    expected = stride * height
+    inflater = zlib.decompressobj()
+    produced = 0
+    position = 8
+    try:
+        while position + 8 <= len(data):
+            length, kind = struct.unpack_from(">I4s", data, position)
+            body = data[position + 8 : position + 8 + length]
+            position += 12 + length
+            if kind == b"IEND":
+                break
+            if kind != b"IDAT":
+                continue
+            while body:
+                out = inflater.decompress(body, _INFLATE_STEP)
+                body = inflater.unconsumed_tail
+                first = (-produced) % stride
+                if out[first::stride] and max(out[first::stride]) > 4:
+                    return False
+                produced += len(out)
+                if produced > expected:
+                    return False
+        while produced <= expected and not inflater.eof:
+            out = inflater.decompress(b"", _INFLATE_STEP)
+            if not out:
+                break
+            produced += len(out)
+    except zlib.error:
+        return False
+    return produced == expected and inflater.eof
