@@ -32,6 +32,7 @@ TABLE_NAMES = [
 GZIP_MAGIC = b"\x1f\x8b"
 # Members smaller than this are never refused for their ratio (tiny text compresses well).
 RATIO_MIN_BYTES = 64 * 1024
+_IMAGE_STEP = 256 * 1024
 
 
 class DumpError(Exception):
@@ -120,7 +121,7 @@ class Dump:
             if compressed.read(2) == GZIP_MAGIC or self.table_name.endswith(".gz"):
                 compressed.seek(0)
                 expanded = _Counted(
-                    gzip.GzipFile(fileobj=compressed), what="The gzip table", source=compressed
+                    _Gunzip(compressed), what="The gzip table", source=compressed
                 )
             else:
                 compressed.seek(0)
@@ -145,6 +146,48 @@ class Dump:
         if clean is None:
             return None
         return self._read_image(clean)
+
+
+class _Gunzip(io.RawIOBase):
+    """A gzip stream (one member or several) decompressed in small steps: compressed input
+    is read 4 KiB at a time and each call yields at most what was asked, so the bytes
+    counted in and out (`_Counted`) are what the decompressor really consumed and made."""
+
+    STEP = 4096
+
+    def __init__(self, source):
+        self._source = source
+        self._inflater = zlib.decompressobj(wbits=31)
+        self._pending = b""
+        self._done = False
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not self._done:
+            if not self._pending:
+                self._pending = self._source.read(self.STEP)
+                if not self._pending:
+                    if not self._inflater.eof:
+                        raise gzip.BadGzipFile("the gzip stream ends early")
+                    self._done = True
+                    break
+            data = self._inflater.decompress(self._pending, len(buffer))
+            self._pending = self._inflater.unconsumed_tail
+            if self._inflater.eof:
+                # Another member may follow (concatenated gzip files).
+                rest = self._inflater.unused_data + self._pending
+                self._inflater = zlib.decompressobj(wbits=31)
+                self._pending = rest
+                if not rest:
+                    self._pending = self._source.read(self.STEP)
+                    if not self._pending:
+                        self._done = True
+            if data:
+                buffer[: len(data)] = data
+                return len(data)
+        return 0
 
 
 class _Counted(io.RawIOBase):
@@ -373,12 +416,18 @@ def _read_capped(handle) -> bytes:
     """At most MLSTRAT_IMPORT_MAX_IMAGE_BYTES from the handle, counted as they are
     decompressed (whatever size the archive declares); more is refused."""
     limit = settings.MLSTRAT_IMPORT_MAX_IMAGE_BYTES
-    data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise UnreadableMember(
-            f"the image holds more than {limit} bytes (MLSTRAT_IMPORT_MAX_IMAGE_BYTES)"
-        )
-    return data
+    # Small reads: zipfile decompresses as much as one read asks for before it cuts the
+    # output at the declared size, so one big read of a forged member would expand it all.
+    pieces = []
+    total = 0
+    while piece := handle.read(_IMAGE_STEP):
+        total += len(piece)
+        if total > limit:
+            raise UnreadableMember(
+                f"the image holds more than {limit} bytes (MLSTRAT_IMPORT_MAX_IMAGE_BYTES)"
+            )
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 class _Rewindable(io.RawIOBase):

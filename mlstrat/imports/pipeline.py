@@ -99,13 +99,36 @@ class Progress:
             self._side.close()
 
 
+class LineSet:
+    """A set of line numbers in one bit each: a table of a million bad rows costs 125 KB."""
+
+    def __init__(self):
+        self._bits = bytearray()
+        self._count = 0
+
+    def add(self, line: int) -> None:
+        byte, bit = divmod(line, 8)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(byte + 1 - len(self._bits) + len(self._bits) // 2))
+        if not self._bits[byte] & (1 << bit):
+            self._bits[byte] |= 1 << bit
+            self._count += 1
+
+    def __contains__(self, line: int) -> bool:
+        byte, bit = divmod(line, 8)
+        return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
+
+    def __len__(self) -> int:
+        return self._count
+
+
 class Report:
     """What validation found: the first errors, their total, and which lines are bad."""
 
     def __init__(self):
         self.errors: list[dict] = []
         self.error_count = 0
-        self.bad_lines: set[int] = set()
+        self.bad_lines = LineSet()
         self.rows_total = 0
         self.valid_rows = 0
         self.classes: set[str] = set()
