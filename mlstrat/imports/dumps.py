@@ -120,9 +120,7 @@ class Dump:
             compressed = _Counted(raw, what="The table")
             if compressed.read(2) == GZIP_MAGIC or self.table_name.endswith(".gz"):
                 compressed.seek(0)
-                expanded = _Counted(
-                    _Gunzip(compressed), what="The gzip table", source=compressed
-                )
+                expanded = _Counted(_Gunzip(compressed), what="The gzip table", source=compressed)
             else:
                 compressed.seek(0)
                 expanded = compressed
