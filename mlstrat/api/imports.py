@@ -87,6 +87,13 @@ class ImportJobViewSet(
     filterset_fields = ["project__slug", "status"]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
+    def retrieve(self, request, *args, **kwargs):
+        # Reading an unfinished job notices a dead worker's attempt (its lease expired).
+        job = self.get_object()
+        if not job.is_finished and services.import_job_check_lease(job_id=job.pk):
+            job.refresh_from_db()
+        return Response(self.get_serializer(job).data)
+
     @extend_schema(
         request=ImportJobCreateSerializer,
         responses={202: ImportJobSerializer, 503: OpenApiTypes.OBJECT},

@@ -211,6 +211,10 @@ class ImageChecker:
         if processes > 1 and expected_images >= PARALLEL_MIN_IMAGES and dump.can_reopen:
             global _CHILD_DUMP
             _CHILD_DUMP = dump
+            # A Celery prefork child is a "daemonic" process, which multiprocessing lets
+            # have no children of its own (they could outlive it). Ours cannot: they die
+            # with their parent (`_child_start`), so the flag is lifted while they run.
+            self._daemon = multiprocessing.current_process()._config.pop("daemon", None)
             context = multiprocessing.get_context("fork")
             self._pool = context.Pool(processes, initializer=_child_start)
             self._window = 2 * processes
@@ -236,4 +240,6 @@ class ImageChecker:
             self._pool.terminate()
             self._pool.join()
             self._pool = None
+            if self._daemon is not None:
+                multiprocessing.current_process()._config["daemon"] = self._daemon
         _CHILD_DUMP = None

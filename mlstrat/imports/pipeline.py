@@ -68,6 +68,8 @@ class Progress:
 
     def __init__(self, *, job: ImportJob, listener: Callable[[dict], None] | None = None):
         self.job_id = job.pk
+        # Counters land only while this attempt owns the job (a newer one fences it off).
+        self.attempt = job.attempts
         self.listener = listener
         self.fields: dict = {}
         self._last = 0.0
@@ -85,13 +87,13 @@ class Progress:
             return
         self._last = now
         if self._side is None:
-            ImportJob.objects.filter(pk=self.job_id).update(**self.fields)
+            ImportJob.objects.filter(pk=self.job_id, attempts=self.attempt).update(**self.fields)
             return
         columns = ", ".join(f'"{name}" = %s' for name in self.fields)
         with self._side.cursor() as cursor:
             cursor.execute(
-                f'UPDATE "imports_importjob" SET {columns} WHERE "id" = %s',
-                [*self.fields.values(), self.job_id],
+                f'UPDATE "imports_importjob" SET {columns} WHERE "id" = %s AND "attempts" = %s',
+                [*self.fields.values(), self.job_id, self.attempt],
             )
 
     def close(self) -> None:
@@ -246,12 +248,11 @@ class _Checks:
         if not new:
             return
         if self.images is None:
-            # A dump whose first batch is its last is small: no child processes.
             self.images = ImageChecker(
                 dump=self.dump,
                 job_id=self.job.pk,
                 attempt=self.job.attempts,
-                expected_images=0 if last else len(new),
+                expected_images=len(new) if last else BATCH_ROWS,
             )
         for start in range(0, len(new), PACK_ROWS):
             items = []

@@ -8,16 +8,19 @@ chunks (`thumbnails_make`).
 import io
 import logging
 import os
+import platform
 import shutil
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import CharField, F, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
@@ -190,22 +193,47 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
         return job
     if job.status == JobStatus.THUMBNAILS and job.run and job.run.status == RunStatus.READY:
         return _resume(job=job, inline=inline_thumbnails)
-    job.attempts += 1
+    job = _claim_attempt(job_id=job_id)
+    if job is None:
+        return ImportJob.objects.get(pk=job_id)
     # Packs written by earlier attempts belong to no committed example (an attempt that
     # committed would have left the job at its thumbnails): remove them.
     for attempt in range(1, job.attempts):
         packs.delete_attempt_files(job_id=job.pk, attempt=attempt)
-    job.status = JobStatus.VALIDATING
-    job.started_at = timezone.now()
-    job.finished_at = None
-    job.message = ""
-    job.errors = []
-    job.error_count = 0
-    job.rows_total = job.rows_validated = job.rows_written = job.rows_skipped = 0
-    job.thumbnails_total = job.thumbnails_done = 0
-    job.thumbnail_chunks = []
-    job.timings = {}
-    job.save()
+    with Heartbeat(job=job):
+        return _run_attempt(job=job, listener=listener, inline_thumbnails=inline_thumbnails)
+
+
+def _claim_attempt(*, job_id: int) -> ImportJob | None:
+    """Start a new attempt: its number is taken under the job's row lock, so two attempts
+    never share one (a newer attempt fences an older one off: pipeline._swap)."""
+    with transaction.atomic():
+        job = (
+            ImportJob.objects.select_for_update(of=("self",))
+            .select_related("project", "created_by", "run")
+            .get(pk=job_id)
+        )
+        if job.is_finished or job.status == JobStatus.THUMBNAILS:
+            return None
+        job.attempts += 1
+        job.status = JobStatus.VALIDATING
+        job.started_at = timezone.now()
+        job.finished_at = None
+        job.message = ""
+        job.errors = []
+        job.error_count = 0
+        job.rows_total = job.rows_validated = job.rows_written = job.rows_skipped = 0
+        job.thumbnails_total = job.thumbnails_done = job.thumbnails_failed = 0
+        job.thumbnail_chunks = []
+        job.timings = {}
+        if _leases_kept():
+            job.heartbeat_at = timezone.now()
+            job.worker = f"{platform.node()}:{os.getpid()}"
+        job.save()
+    return job
+
+
+def _run_attempt(*, job: ImportJob, listener, inline_thumbnails: bool) -> ImportJob:
     progress = pipeline.Progress(job=job, listener=listener)
     started = time.perf_counter()
     try:
@@ -229,6 +257,11 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
                 db_s=round(writer.seconds_db, 3),
                 **{name: round(value, 3) for name, value in writer.db_parts.items()},
             )
+    except pipeline.AttemptSuperseded:
+        # Taken for dead while it was only slow: the newer attempt owns the job now.
+        logger.warning("Import job %s: attempt %s was superseded", job.pk, job.attempts)
+        packs.delete_attempt_files(job_id=job.pk, attempt=job.attempts)
+        return ImportJob.objects.get(pk=job.pk)
     except pipeline.ValidationFailed as exc:
         return _fail(job, message=str(exc), report=exc.report)
     except (DumpError, pipeline.RunExistsError) as exc:
@@ -253,6 +286,122 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
     job.message = _success_message(job)
     _discard_upload(job)
     return _start_thumbnails(job=job, run=run, inline=inline_thumbnails)
+
+
+# ---------------------------------------------------------------------- leases
+
+
+RUNNING = [JobStatus.VALIDATING, JobStatus.WRITING, JobStatus.THUMBNAILS]
+
+
+def _leases_kept() -> bool:
+    """Leases need a database other processes can read while an import writes: on
+    SQLite (the embedded, single-process mode) no lease is kept and none expires."""
+    return connection.vendor == "postgresql"
+
+
+class Heartbeat:
+    """While an attempt runs, a thread writes the job's `heartbeat_at` every
+    MLSTRAT_IMPORT_HEARTBEAT_SECONDS through its own connection (the attempt's own
+    connection sits in one long transaction while it writes). A worker killed with
+    SIGKILL stops beating with it; `import_job_check_lease` notices the silence."""
+
+    def __init__(self, *, job: ImportJob):
+        self.job_id = job.pk
+        self.attempt = job.attempts
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        if _leases_kept():
+            self._thread = threading.Thread(
+                target=self._beat, name=f"import-{self.job_id}-heartbeat", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+
+    def _beat(self) -> None:
+        from django.db import connection as own  # this thread's connection
+
+        try:
+            while not self._stop.wait(settings.MLSTRAT_IMPORT_HEARTBEAT_SECONDS):
+                try:
+                    ImportJob.objects.filter(
+                        pk=self.job_id, attempts=self.attempt, status__in=RUNNING
+                    ).update(heartbeat_at=timezone.now())
+                except Exception:  # a database gone for a moment: beat again later
+                    logger.warning("Import job %s: heartbeat failed", self.job_id, exc_info=True)
+                    own.close()
+        finally:
+            own.close()
+
+
+def import_job_check_lease(*, job_id: int) -> bool:
+    """If the job's running attempt has been silent past MLSTRAT_IMPORT_LEASE_SECONDS, its
+    worker is dead (killed, out of memory, machine lost): remove the files it wrote and
+    queue the job again, or fail it honestly after MLSTRAT_IMPORT_MAX_ATTEMPTS; at the
+    thumbnails, send its missing chunks again. True when it did something.
+
+    Run by Celery beat every 30 s (`imports.check_leases`) and by every read of an
+    unfinished job (its page, the API), so a dead attempt is noticed within minutes even
+    where beat does not run."""
+    expired = timezone.now() - timedelta(seconds=settings.MLSTRAT_IMPORT_LEASE_SECONDS)
+    with transaction.atomic():
+        job = (
+            ImportJob.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("run")
+            .filter(pk=job_id, status__in=RUNNING, heartbeat_at__lt=expired)
+            .first()
+        )
+        if job is None:
+            return False
+        if job.status == JobStatus.THUMBNAILS:
+            job.heartbeat_at = timezone.now()
+            job.save(update_fields=["heartbeat_at"])
+            transaction.on_commit(lambda: _resend_thumbnails(job_id=job_id))
+            return True
+        lost = job.attempts
+        job.lost_attempts += 1
+        job.heartbeat_at = timezone.now()
+        silent = int(settings.MLSTRAT_IMPORT_LEASE_SECONDS)
+        if job.attempts >= settings.MLSTRAT_IMPORT_MAX_ATTEMPTS:
+            job.status = JobStatus.FAILED
+            job.finished_at = timezone.now()
+            job.message = (
+                f"The worker running attempt {lost} stopped answering (no heartbeat for "
+                f"{silent} s), and {lost} attempts is the most tried: nothing was imported. "
+                "Start the import again."
+            )
+            _discard_upload(job)
+        else:
+            job.status = JobStatus.QUEUED
+            job.message = (
+                f"The worker running attempt {lost} stopped answering (no heartbeat for "
+                f"{silent} s): its files were removed and the import was queued again."
+            )
+            transaction.on_commit(lambda: _enqueue(job_id=job_id))
+        job.save()
+    packs.delete_attempt_files(job_id=job_id, attempt=lost)
+    logger.warning("Import job %s: attempt %s lost with its worker", job_id, lost)
+    return True
+
+
+def import_jobs_check_leases() -> int:
+    """The lease check of every running job whose heartbeat is overdue."""
+    expired = timezone.now() - timedelta(seconds=settings.MLSTRAT_IMPORT_LEASE_SECONDS)
+    overdue = ImportJob.objects.filter(status__in=RUNNING, heartbeat_at__lt=expired)
+    return sum(import_job_check_lease(job_id=pk) for pk in overdue.values_list("pk", flat=True))
+
+
+def _resend_thumbnails(*, job_id: int) -> None:
+    job = ImportJob.objects.select_related("run").get(pk=job_id)
+    if job.status == JobStatus.THUMBNAILS and job.run is not None:
+        _start_thumbnails(job=job, run=job.run, inline=False)
 
 
 def _failed_message(report) -> str:
@@ -305,6 +454,10 @@ def _start_thumbnails(*, job: ImportJob, run: ModelRun, inline: bool) -> ImportJ
         return job
     job.thumbnails_total = examples.count()
     job.status = JobStatus.THUMBNAILS
+    if _leases_kept():
+        # Chunks beat for the job from here (thumbnails_make); a lease that expires
+        # means its chunks were lost with a worker, and they are sent again.
+        job.heartbeat_at = timezone.now()
     job.save()
     counted = set(job.thumbnail_chunks)
     chunk = []
@@ -391,6 +544,10 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     """Make the missing thumbnails of these examples; idempotent. Returns how many it
     recorded (images that are their own thumbnail included)."""
     started = time.perf_counter()
+    if _leases_kept():
+        ImportJob.objects.filter(pk=job_id, status=JobStatus.THUMBNAILS).update(
+            heartbeat_at=timezone.now()
+        )
     as_is, named, renamed = [], [], {}
     unreadable = 0
     examples = Example.objects.filter(pk__in=example_ids, thumbnail="").values_list(

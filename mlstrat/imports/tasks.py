@@ -19,3 +19,9 @@ def import_job_run_task(job_id: int) -> None:
 @shared_task(name="imports.make_thumbnails", **CRASH_SAFE)
 def thumbnails_make_task(job_id: int, example_ids: list[int]) -> None:
     services.thumbnails_make(job_id=job_id, example_ids=example_ids)
+
+
+@shared_task(name="imports.check_leases", **CRASH_SAFE)
+def check_leases_task() -> int:
+    """Run by Celery beat (docker-compose's `beat` service) every 30 s."""
+    return services.import_jobs_check_leases()

@@ -220,6 +220,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("dashboards"))
 CELERY_TASK_ROUTES = {"mlstrat.analytics.tasks.recompute_snapshot": {"queue": "dashboards"}}
+# Celery beat (one `celery -A mlstrat beat` process, docker-compose's `beat` service):
+# notices import attempts whose worker died (their lease expired) within a minute or two.
+CELERY_BEAT_SCHEDULE = {
+    "imports-check-leases": {"task": "imports.check_leases", "schedule": 30.0},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
