@@ -21,6 +21,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .parquet import parquet_rows
 from .ziparchive import DuplicateMember, IndexedZipFile, Member
 
 TABLE_NAMES = [
@@ -28,6 +29,7 @@ TABLE_NAMES = [
     "predictions.jsonl",
     "predictions.csv.gz",
     "predictions.jsonl.gz",
+    "predictions.parquet",
 ]
 GZIP_MAGIC = b"\x1f\x8b"
 # Members smaller than this are never refused for their ratio (tiny text compresses well).
@@ -116,6 +118,10 @@ class Dump:
         MLSTRAT_IMPORT_MAX_EXPANDED_BYTES), a line holds at most
         MLSTRAT_IMPORT_MAX_LINE_BYTES characters and a field (CSV cell, JSON string) at
         most MLSTRAT_IMPORT_MAX_FIELD_BYTES. Nothing is read whole."""
+        if self.table_name.endswith(".parquet"):
+            with self._open_table() as raw:
+                yield from parquet_rows(_Counted(raw, what="The table"))
+            return
         with self._open_table() as raw:
             compressed = _Counted(raw, what="The table")
             if compressed.read(2) == GZIP_MAGIC or self.table_name.endswith(".gz"):
@@ -355,7 +361,10 @@ def _find_table(names) -> str:
     for wanted in TABLE_NAMES:
         if wanted in by_base:
             return by_base[wanted]
-    raise DumpError("No predictions.csv or predictions.jsonl (optionally .gz) found in the dump.")
+    raise DumpError(
+        "No predictions.csv, predictions.jsonl (optionally .gz) or predictions.parquet "
+        "found in the dump."
+    )
 
 
 def is_zip(path: str) -> bool:

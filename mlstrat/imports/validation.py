@@ -157,6 +157,8 @@ def clean_row(
     metadata = {}
     for column in header.meta_columns:
         value = row.get(column)
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)  # JSON (and so the metadata column) holds no NaN
         if value is not None and value != "":
             metadata[column] = value
     return (
