@@ -30,7 +30,7 @@ from mlstrat.accounts.models import Project
 from mlstrat.datasets.images import open_image, read_stored
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
 
-from . import packs, pipeline
+from . import packs, pipeline, uploads
 from .dumps import DumpError, is_zip, open_dump
 from .models import ImportJob, JobStatus
 
@@ -79,6 +79,7 @@ def import_job_create(
     dataset_name: str,
     run_name: str,
     upload=None,
+    chunked_upload=None,
     server_path: str = "",
     images_dir: str = "",
     replace: bool = False,
@@ -88,8 +89,15 @@ def import_job_create(
 ) -> ImportJob:
     """Record an import and hand it to a worker. Refuses at once what can be refused."""
     dataset_name, run_name = _check_names(dataset_name=dataset_name, run_name=run_name)
-    if bool(upload) == bool(server_path):
+    if sum(map(bool, (upload, chunked_upload, server_path))) != 1:
         raise ValidationError({"file": "Upload a dump, or give a path on the server (not both)."})
+    if chunked_upload is not None and not chunked_upload.is_complete:
+        raise ValidationError(
+            {
+                "upload": f"The upload holds {chunked_upload.received} of its "
+                f"{chunked_upload.size} bytes: send the rest first."
+            }
+        )
     if upload is not None and upload.size > settings.MLSTRAT_IMPORT_MAX_UPLOAD_BYTES:
         raise ValidationError(
             {"file": f"The upload is over {settings.MLSTRAT_IMPORT_MAX_UPLOAD_BYTES} bytes."}
@@ -105,10 +113,8 @@ def import_job_create(
         if path and not os.path.exists(path):
             raise ValidationError({field: f"No such file or folder on the server: {path}"})
     dataset = Dataset.objects.filter(project=project, name=dataset_name).first()
-    if (
-        dataset
-        and not replace
-        and ModelRun.objects.filter(dataset=dataset, name=run_name, status=RunStatus.READY).exists()
+    if not replace and run_name_taken(
+        project=project, dataset_name=dataset_name, run_name=run_name
     ):
         raise RunExistsError(
             pipeline.run_exists_message(run_name=run_name, dataset_name=dataset_name)
@@ -124,6 +130,7 @@ def import_job_create(
             images_dir=os.path.abspath(images_dir) if images_dir else "",
             replace=replace,
             skip_invalid=skip_invalid,
+            chunked_upload=chunked_upload,
         )
         if upload is not None:
             job.upload.save(os.path.basename(upload.name) or "dump.zip", upload, save=False)
@@ -131,6 +138,15 @@ def import_job_create(
         if enqueue:
             transaction.on_commit(lambda: _enqueue(job_id=job.pk))
     return job
+
+
+def run_name_taken(*, project: Project, dataset_name: str, run_name: str) -> bool:
+    return ModelRun.objects.filter(
+        dataset__project=project,
+        dataset__name=dataset_name.strip(),
+        name=run_name.strip(),
+        status=RunStatus.READY,
+    ).exists()
 
 
 class QueueUnavailable(Exception):
@@ -155,8 +171,13 @@ def _enqueue(*, job_id: int) -> None:
 
 @contextmanager
 def _open_job_dump(job: ImportJob):
-    if job.upload:
-        with _local_upload(job.upload.name) as path:
+    if job.upload or job.chunked_upload_id:
+        local = (
+            uploads.joined(job.chunked_upload)
+            if job.chunked_upload_id
+            else _local_upload(job.upload.name)
+        )
+        with local as path:
             if not job.images_dir and not is_zip(path):
                 raise DumpError(
                     "An uploaded table alone needs the images folder on the server "
@@ -437,6 +458,11 @@ def _discard_upload(job: ImportJob) -> None:
     if job.upload:
         default_storage.delete(job.upload.name)
         job.upload = ""
+    if job.chunked_upload_id:
+        upload = job.chunked_upload
+        job.chunked_upload = None
+        ImportJob.objects.filter(pk=job.pk).update(chunked_upload=None)
+        uploads.import_upload_delete(upload=upload)
 
 
 def _start_thumbnails(*, job: ImportJob, run: ModelRun, inline: bool) -> ImportJob:

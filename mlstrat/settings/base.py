@@ -224,6 +224,7 @@ CELERY_TASK_ROUTES = {"mlstrat.analytics.tasks.recompute_snapshot": {"queue": "d
 # notices import attempts whose worker died (their lease expired) within a minute or two.
 CELERY_BEAT_SCHEDULE = {
     "imports-check-leases": {"task": "imports.check_leases", "schedule": 30.0},
+    "imports-expire-uploads": {"task": "imports.expire_uploads", "schedule": 3600.0},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
