@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('datasets', '0005_one_index_for_example_and_uniqueness'),
+        ('datasets', '0006_figure_state'),
     ]
 
     operations = [
