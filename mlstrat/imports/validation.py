@@ -67,6 +67,18 @@ class Header:
         return [c for c in REQUIRED_COLUMNS if c not in self.columns]
 
 
+SPLITS = frozenset(Split.values)
+
+
+def _any_nul(row: dict) -> bool:
+    """Whether any value may hold a NUL: one scan of the joined text for a row of strings
+    (a CSV row), the careful walk otherwise."""
+    try:
+        return "\x00" in "".join(row.values()) or "\x00" in "".join(row)
+    except TypeError:  # not all strings (JSON Lines, Parquet)
+        return True
+
+
 def _has_nul(value) -> bool:
     """A NUL anywhere in the value, nested JSON included (PostgreSQL stores none)."""
     if isinstance(value, str):
@@ -85,6 +97,15 @@ def _text(value) -> str:
 
 
 def _probability(value) -> tuple[float | None, str | None]:
+    if type(value) is str:
+        # The common case first (a CSV cell holding a number), without the checks below.
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if 0 <= number <= 1:  # False for NaN
+                return number, None
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, None
     if isinstance(value, bool):
@@ -110,9 +131,10 @@ def clean_row(
     for column in REQUIRED_COLUMNS:
         if column not in row:
             bad(column, "is missing from this row")
-    for column, value in row.items():
-        if _has_nul(value):
-            bad(column, "contains a NUL character")
+    if _any_nul(row):
+        for column, value in row.items():
+            if _has_nul(value):
+                bad(column, "contains a NUL character")
     if errors:
         return None, errors
     example_id = _text(row["example_id"])
@@ -133,7 +155,7 @@ def clean_row(
             "image",
             f"{image!r} must be a relative path inside the dump (no absolute path, no '..')",
         )
-    if split not in Split.values:
+    if split not in SPLITS:
         bad("split", f"unknown split {split!r}: use train, train_dev, dev or test")
     if len(source) > MAX_SOURCE:
         bad("source", f"is longer than {MAX_SOURCE} characters")
