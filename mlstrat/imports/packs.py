@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import signal
 import tempfile
-from array import array
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -131,43 +130,6 @@ def check_and_pack(dump, name: str, items: list[tuple[int, str]]) -> PackedBatch
         raise
     batch.pack = writer.close()
     return batch
-
-
-class PackedImages:
-    """Where each accepted new example's image went, by line, in flat arrays (25 bytes a
-    row: a million rows cost 25 MB, not a dict of tuples)."""
-
-    def __init__(self):
-        self.packs: list[str] = []
-        self._lines = array("Q")
-        self._packs = array("L")
-        self._offsets = array("Q")
-        self._sizes = array("L")
-        self._cursor = 0
-
-    def add(self, *, pack: str, line: int, offset: int, size: int) -> None:
-        if not self.packs or self.packs[-1] != pack:
-            self.packs.append(pack)
-        self._lines.append(line)
-        self._packs.append(len(self.packs) - 1)
-        self._offsets.append(offset)
-        self._sizes.append(size)
-
-    def __len__(self) -> int:
-        return len(self._lines)
-
-    def at_line(self, line: int) -> tuple[str, int, int]:
-        """(pack, offset, size) of the image of this line. Lines are asked for in
-        increasing order (the write pass reads the dump in the same order)."""
-        while self._cursor < len(self._lines) and self._lines[self._cursor] < line:
-            self._cursor += 1
-        if self._cursor >= len(self._lines) or self._lines[self._cursor] != line:
-            raise KeyError(line)
-        i = self._cursor
-        return self.packs[self._packs[i]], self._offsets[i], self._sizes[i]
-
-    def rewind(self) -> None:
-        self._cursor = 0
 
 
 # The dump the children read, set in the parent before they are forked.

@@ -1,13 +1,15 @@
-"""The import pipeline: validate the whole dump (streaming), then write it in one transaction.
+"""The import pipeline: one pass over the dump that checks every row and writes the rows
+it accepts, in one transaction that commits only when the whole dump is good.
 
-Pass 1 reads every row, checks it and the labels of known examples, and has the images of
-new examples checked (decoded, bounded) and stored in packs as they are read, by child
-processes for a big dump (packs.py); it collects row errors. Pass 2 (only if pass 1 allows
-it) reads the table again and writes: the run is created STAGING, examples (pointing at
-their packed images) and predictions are written in batches (COPY on PostgreSQL,
-bulk_create elsewhere), and the run flips to READY at the end of the same transaction. A
-job killed at any point therefore leaves nothing behind but its attempt's packs, which
-the next attempt (or the lease check, services.py) removes.
+Each row is checked on its own (validation.py), against the dataset (labels already
+stored for known examples), and for a new example its image is decoded (bounded) and
+stored in a pack as it is read, by child processes for a big dump (packs.py), so both
+cores work while this process parses the table and writes. Accepted rows are written in
+batches as their checks come back (COPY on PostgreSQL, bulk_create elsewhere) into a run
+created STAGING; at the end, if any row was refused (and skipping was not asked for) the
+transaction rolls back and nothing is written; else the run flips to READY in the same
+transaction. A job killed at any point therefore leaves nothing behind but its attempt's
+packs, which the next attempt (or the lease check, services.py) removes.
 """
 
 import io
@@ -23,7 +25,7 @@ from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunS
 
 from .dumps import Dump, DumpError
 from .models import ImportJob, JobStatus
-from .packs import PACK_ROWS, ImageChecker, PackedImages
+from .packs import PACK_ROWS, ImageChecker
 from .validation import (
     MAX_COLUMNS,
     MAX_ERRORS_KEPT,
@@ -34,6 +36,8 @@ from .validation import (
 )
 
 BATCH_ROWS = 20000
+# Accepted rows are written (COPY) in batches of this many.
+WRITE_ROWS = 10000
 
 
 class RunExistsError(Exception):
@@ -135,8 +139,7 @@ class Report:
         self.valid_rows = 0
         self.classes: set[str] = set()
         self.header: Header | None = None
-        # Where the accepted images of new examples were packed, by line.
-        self.images = PackedImages()
+        self.rows_written = 0
 
     def add(self, error: RowError) -> None:
         self.error_count += 1
@@ -160,19 +163,6 @@ def _rows(dump: Dump, report: Report | None = None) -> Iterator[tuple[int, dict 
                 report.header = Header(row["__header__"])
             continue
         yield line, row, problem
-
-
-def validate(*, dump: Dump, dataset: Dataset | None, progress: Progress, job: ImportJob) -> Report:
-    report = Report()
-    checker = _Checks(dump=dump, dataset=dataset, report=report, job=job)
-    try:
-        _validate_rows(
-            dump=dump, dataset=dataset, report=report, checker=checker, progress=progress
-        )
-    finally:
-        checker.close()
-    progress.update(rows_total=report.rows_total, rows_validated=report.rows_total, force=True)
-    return report
 
 
 def _validate_rows(*, dump, dataset, report, checker, progress) -> None:
@@ -214,7 +204,11 @@ def _validate_rows(*, dump, dataset, report, checker, progress) -> None:
         if len(batch) >= BATCH_ROWS:
             checker.check(batch, last=False)
             batch = []
-            progress.update(rows_total=report.rows_total, rows_validated=report.rows_total)
+            progress.update(
+                rows_total=report.rows_total,
+                rows_validated=report.rows_total,
+                rows_written=report.rows_written,
+            )
     if report.header is None or report.rows_total == 0:
         raise DumpError("The table has no rows.")
     checker.check(batch, last=True)
@@ -225,16 +219,30 @@ class _Checks:
     """The checks of a batch of clean rows that need more than the row: labels already
     stored for known examples (one query), and the images of new examples, checked and
     packed by an ImageChecker (in child processes for a big dump) whose results are
-    applied in line order as they come back."""
+    applied in line order as they come back. Accepted rows go to the writer in batches;
+    once a row is refused (and refused rows are not to be skipped) nothing more is
+    written: the transaction will roll back, the checks go on to list every problem."""
 
-    def __init__(self, *, dump: Dump, dataset: Dataset | None, report: Report, job: ImportJob):
+    def __init__(
+        self,
+        *,
+        dump: Dump,
+        dataset: Dataset | None,
+        report: Report,
+        job: ImportJob,
+        writer: "Writer",
+        progress: Progress,
+    ):
+        self.progress = progress
         self.dump = dump
         self.dataset = dataset
         self.report = report
         self.job = job
+        self.writer = writer
         self.images: ImageChecker | None = None
-        # Rows whose image is being checked: line -> (path, label, prediction).
-        self._waiting: dict[int, tuple[str, str, str]] = {}
+        # Rows whose image is being checked, by line.
+        self._waiting: dict[int, CleanRow] = {}
+        self._ready: list[CleanRow] = []
 
     def check(self, batch: list[CleanRow], *, last: bool) -> None:
         stored = self._stored(batch)
@@ -244,7 +252,7 @@ class _Checks:
             if known is None:
                 new.append(row)
             elif self._label_agrees(row, *known):
-                self._accept(row.label, row.prediction)
+                self._accept(row)
         if not new:
             return
         if self.images is None:
@@ -257,7 +265,7 @@ class _Checks:
         for start in range(0, len(new), PACK_ROWS):
             items = []
             for row in new[start : start + PACK_ROWS]:
-                self._waiting[row.line] = (row.image, row.label, row.prediction)
+                self._waiting[row.line] = row
                 items.append((row.line, row.image))
             for packed in self.images.submit(items):
                 self._apply(packed)
@@ -266,6 +274,18 @@ class _Checks:
         if self.images is not None:
             for packed in self.images.finish():
                 self._apply(packed)
+
+    def flush(self) -> None:
+        """Write the rows accepted and not written yet."""
+        if self._ready and self._writing:
+            self.writer.write(self._ready)
+            self.report.rows_written += len(self._ready)
+            self.progress.update(rows_written=self.report.rows_written, force=True)
+        self._ready = []
+
+    @property
+    def _writing(self) -> bool:
+        return self.job.skip_invalid or not self.report.error_count
 
     def close(self) -> None:
         if self.images is not None:
@@ -306,28 +326,32 @@ class _Checks:
 
     def _apply(self, packed) -> None:
         for line, problem, offset, size in packed.results:
-            path, label, prediction = self._waiting.pop(line)
+            row = self._waiting.pop(line)
             if problem:
-                self.report.add(RowError(line, "image", f"{path}: {problem}"))
+                self.report.add(RowError(line, "image", f"{row.image}: {problem}"))
                 continue
-            self.report.images.add(pack=packed.pack, line=line, offset=offset, size=size)
-            self._accept(label, prediction)
+            row.stored = (packed.pack, offset, size)
+            self._accept(row)
 
-    def _accept(self, label: str, prediction: str) -> None:
+    def _accept(self, row: CleanRow) -> None:
         self.report.valid_rows += 1
-        self.report.classes.add(label)
-        self.report.classes.add(prediction)
+        self.report.classes.add(row.label)
+        self.report.classes.add(row.prediction)
+        if self._writing:
+            self._ready.append(row)
+            if len(self._ready) >= WRITE_ROWS:
+                self.flush()
 
 
 class Writer:
     """Writes batches of clean rows as examples and predictions of one run."""
 
-    def __init__(self, *, dataset: Dataset, run: ModelRun, images: PackedImages):
+    def __init__(self, *, dataset: Dataset, run: ModelRun):
         self.dataset = dataset
         self.run = run
-        self.images = images
         self.seconds_db = 0.0
         self.db_parts: dict[str, float] = {}
+        self.timings: dict[str, float] = {}
         self.copy = connection.vendor == "postgresql"
         # A dataset with no examples yet (the first import): nothing to look up.
         self.had_examples = Example.objects.filter(dataset=dataset).exists()
@@ -336,7 +360,7 @@ class Writer:
         with self._timed("lookup_s"):
             known = self._known([row.example_id for row in rows]) if self.had_examples else {}
         new_rows = [row for row in rows if row.example_id not in known]
-        images = {row.example_id: self.images.at_line(row.line) for row in new_rows}
+        images = {row.example_id: row.stored for row in new_rows}
         if new_rows:
             with self._timed("examples_s"):
                 if self.copy:
@@ -502,10 +526,11 @@ class Writer:
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def write(
-    *, job: ImportJob, dump: Dump, report: Report, progress: Progress
-) -> tuple[ModelRun, Writer]:
-    """Write the valid rows and swap the run in, all in one transaction."""
+def import_dump(
+    *, job: ImportJob, dump: Dump, progress: Progress
+) -> tuple[Report, ModelRun, Writer]:
+    """Check and write the dump in one pass and swap the run in, all in one transaction;
+    ValidationFailed (after listing every problem) when it must not be imported."""
     from mlstrat.datasets.services import dataset_get_or_create
     from mlstrat.review.services import category_ensure_builtins
 
@@ -518,42 +543,51 @@ def write(
                 run_exists_message(run_name=job.run_name, dataset_name=dataset.name)
             )
         run = ModelRun.objects.create(
-            dataset=dataset,
-            name=job.run_name,
-            status=RunStatus.STAGING,
-            created_by=job.created_by,
-            has_probabilities=bool(report.header.prob_columns),
+            dataset=dataset, name=job.run_name, status=RunStatus.STAGING, created_by=job.created_by
         )
-        writer = Writer(dataset=dataset, run=run, images=report.images)
-        _write_rows(dump=dump, report=report, writer=writer, progress=progress)
+        writer = Writer(dataset=dataset, run=run)
+        report = Report()
+        started = time.perf_counter()
+        checks = _Checks(
+            dump=dump,
+            dataset=None if created else dataset,
+            report=report,
+            job=job,
+            writer=writer,
+            progress=progress,
+        )
+        try:
+            _validate_rows(
+                dump=dump, dataset=dataset, report=report, checker=checks, progress=progress
+            )
+        finally:
+            checks.close()
+        progress.update(rows_total=report.rows_total, rows_validated=report.rows_total, force=True)
+        if report.error_count and not job.skip_invalid:
+            raise ValidationFailed(report, failed_message(report))
+        if report.valid_rows == 0:
+            raise ValidationFailed(report, "No valid rows to import.")
+        writer.timings["validate_s"] = time.perf_counter() - started
+        progress.update(status=JobStatus.WRITING, force=True)
+        finishing = time.perf_counter()
+        checks.flush()
+        progress.update(rows_written=report.rows_written, force=True)
+        run.has_probabilities = bool(report.header.prob_columns)
+        run.save(update_fields=["has_probabilities"])
         _swap(job=job, dataset=dataset, run=run, report=report)
         # The deferred foreign-key checks run at commit: part of the database's work.
         commit_started = time.perf_counter()
     writer.seconds_db += time.perf_counter() - commit_started
     writer.db_parts["commit_s"] = time.perf_counter() - commit_started
-    return run, writer
+    writer.timings["write_s"] = time.perf_counter() - finishing
+    return report, run, writer
 
 
-def _write_rows(*, dump: Dump, report: Report, writer: Writer, progress: Progress) -> None:
-    classes = _allowed_classes(dataset=writer.dataset, header=report.header)
-    batch: list[CleanRow] = []
-    written = 0
-    for line, row, _ in _rows(dump):
-        if row is None or line in report.bad_lines:
-            continue
-        clean, errors = clean_row(line=line, row=row, header=report.header, classes=classes)
-        if clean is None:
-            raise DumpError(f"Line {line} changed while importing: {errors[0].message}")
-        batch.append(clean)
-        if len(batch) >= BATCH_ROWS:
-            writer.write(batch)
-            written += len(batch)
-            batch = []
-            progress.update(rows_written=written)
-    if batch:
-        writer.write(batch)
-        written += len(batch)
-    progress.update(rows_written=written, force=True)
+def failed_message(report: Report) -> str:
+    return (
+        f"Nothing was imported: {report.error_count} problem(s) in "
+        f"{len(report.bad_lines)} row(s). Fix them, or tick “skip invalid rows”."
+    )
 
 
 def _ready_run(*, dataset: Dataset, name: str):

@@ -259,25 +259,16 @@ def _run_attempt(*, job: ImportJob, listener, inline_thumbnails: bool) -> Import
     started = time.perf_counter()
     try:
         with _open_job_dump(job) as dump:
-            dataset = Dataset.objects.filter(project=job.project, name=job.dataset_name).first()
-            report = pipeline.validate(dump=dump, dataset=dataset, progress=progress, job=job)
-            job.timings["validate_s"] = round(time.perf_counter() - started, 3)
-            job.rows_total = job.rows_validated = report.rows_total
-            job.errors, job.error_count = report.errors, report.error_count
-            if report.error_count and not job.skip_invalid:
-                raise pipeline.ValidationFailed(report, _failed_message(report))
-            if report.valid_rows == 0:
-                raise pipeline.ValidationFailed(report, "No valid rows to import.")
-            job.rows_skipped = report.rows_total - report.valid_rows
-            job.status = JobStatus.WRITING
-            job.save(update_fields=["status", "rows_total", "rows_validated", "rows_skipped"])
-            write_started = time.perf_counter()
-            run, writer = pipeline.write(job=job, dump=dump, report=report, progress=progress)
-            job.timings.update(
-                write_s=round(time.perf_counter() - write_started, 3),
-                db_s=round(writer.seconds_db, 3),
-                **{name: round(value, 3) for name, value in writer.db_parts.items()},
-            )
+            report, run, writer = pipeline.import_dump(job=job, dump=dump, progress=progress)
+        job.rows_total = job.rows_validated = report.rows_total
+        job.errors, job.error_count = report.errors, report.error_count
+        job.rows_skipped = report.rows_total - report.valid_rows
+        job.timings.update(
+            check_and_write_s=round(time.perf_counter() - started, 3),
+            db_s=round(writer.seconds_db, 3),
+            **{name: round(value, 3) for name, value in writer.timings.items()},
+            **{name: round(value, 3) for name, value in writer.db_parts.items()},
+        )
     except pipeline.AttemptSuperseded:
         # Taken for dead while it was only slow: the newer attempt owns the job now.
         logger.warning("Import job %s: attempt %s was superseded", job.pk, job.attempts)
@@ -423,13 +414,6 @@ def _resend_thumbnails(*, job_id: int) -> None:
     job = ImportJob.objects.select_related("run").get(pk=job_id)
     if job.status == JobStatus.THUMBNAILS and job.run is not None:
         _start_thumbnails(job=job, run=job.run, inline=False)
-
-
-def _failed_message(report) -> str:
-    return (
-        f"Nothing was imported: {report.error_count} problem(s) in "
-        f"{len(report.bad_lines)} row(s). Fix them, or tick “skip invalid rows”."
-    )
 
 
 def _success_message(job: ImportJob) -> str:

@@ -50,6 +50,8 @@ class CleanRow:
     confidence: float | None = None
     probabilities: dict | None = None
     metadata: dict = field(default_factory=dict)
+    # Where its image was stored once checked: (pack, offset, size).
+    stored: tuple | None = None
 
 
 class Header:

@@ -126,20 +126,20 @@ def test_an_attempt_taken_for_dead_cannot_land_its_rows(project, alice, monkeypa
         upload=SimpleUploadedFile("d.zip", zip_dump(rows(4)).getvalue()),
         enqueue=False,
     )
-    real_write_rows = pipeline._write_rows
+    real_swap = pipeline._swap
 
     def meanwhile_a_newer_attempt_starts(**kwargs):
-        real_write_rows(**kwargs)
         # Another process claims attempt 2 (its own connection, committed).
         claim = threading.Thread(target=claim_attempt_2)
         claim.start()
         claim.join()
+        real_swap(**kwargs)
 
     def claim_attempt_2():
         ImportJob.objects.filter(pk=job.pk).update(attempts=2)
         connection.close()
 
-    monkeypatch.setattr(pipeline, "_write_rows", meanwhile_a_newer_attempt_starts)
+    monkeypatch.setattr(pipeline, "_swap", meanwhile_a_newer_attempt_starts)
     services.import_job_run(job_id=job.pk)
     assert not ModelRun.objects.exists() and not Example.objects.exists()
     assert not default_storage.exists(attempt_prefix(job_id=job.pk, attempt=1))

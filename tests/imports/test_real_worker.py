@@ -62,9 +62,9 @@ def test_a_worker_killed_mid_import_leaves_nothing_and_the_retry_imports_it_all(
 ):
     n = 12000
     job = start(project, alice, big_zip(n))
-    # Killed as soon as it writes (the images are packed while checking, so the write
-    # itself is a COPY of well under a second).
-    job = wait_for(job, lambda j: j.status == JobStatus.WRITING, poll=0.005)
+    # Killed once it has written rows (rows are written as they are checked, in the one
+    # transaction that commits at the end).
+    job = wait_for(job, lambda j: j.rows_written > 0 or j.status == JobStatus.WRITING, poll=0.005)
     killed = celery_worker.kill_pool()
     assert killed
     # Killed before its commit (the usual case): nothing of the run is visible, and the
