@@ -49,6 +49,18 @@ def open_image(fp) -> Image.Image:
     return Image.open(fp, formats=list(ALLOWED_FORMATS))
 
 
+def storage_is_local() -> bool:
+    """Whether the default storage keeps files on this machine's disk (it answers `path`;
+    remote storages such as S3 inherit a `path` that raises NotImplementedError)."""
+    from django.core.files.storage import default_storage
+
+    try:
+        default_storage.path("")
+    except NotImplementedError:
+        return False
+    return True
+
+
 def read_stored(name: str, offset: int | None = None, size: int | None = None) -> bytes:
     """The bytes of a stored object, or of `size` bytes at `offset` in it (a packed image).
     FileNotFoundError when it is gone."""
@@ -57,7 +69,7 @@ def read_stored(name: str, offset: int | None = None, size: int | None = None) -
     if offset is None or size is None:
         with default_storage.open(name, "rb") as handle:
             return handle.read()
-    if hasattr(default_storage, "path"):
+    if storage_is_local():
         with open(default_storage.path(name), "rb") as handle:
             handle.seek(offset)
             data = handle.read(size)

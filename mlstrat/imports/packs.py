@@ -25,6 +25,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
+from mlstrat.datasets.images import storage_is_local
+
 from .dumps import UnreadableMember
 from .validation import image_problem
 
@@ -51,7 +53,7 @@ def delete_attempt_files(*, job_id: int, attempt: int) -> int:
         return 0
     for name in files:
         default_storage.delete(f"{prefix}/{name}")
-    if hasattr(default_storage, "path"):
+    if storage_is_local():
         for folder in (prefix, os.path.dirname(prefix)):
             try:
                 os.rmdir(default_storage.path(folder))
@@ -67,7 +69,7 @@ class PackWriter:
     def __init__(self, name: str):
         self.name = name
         self.size = 0
-        if hasattr(default_storage, "path"):
+        if storage_is_local():
             self._final = default_storage.path(name)
             os.makedirs(os.path.dirname(self._final), exist_ok=True)
             self._path = self._final + ".part"

@@ -27,7 +27,7 @@ from django.utils import timezone
 from PIL import Image
 
 from mlstrat.accounts.models import Project
-from mlstrat.datasets.images import open_image, read_stored
+from mlstrat.datasets.images import open_image, read_stored, storage_is_local
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
 
 from . import packs, pipeline, uploads
@@ -194,7 +194,7 @@ def _open_job_dump(job: ImportJob):
 def _local_upload(name: str):
     """A path on this machine holding the uploaded dump: the stored file itself on local
     storage, else a temporary copy (a zip is read at random, and by several processes)."""
-    if hasattr(default_storage, "path"):
+    if storage_is_local():
         yield default_storage.path(name)
         return
     suffix = "-" + os.path.basename(name)

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mlstrat.accounts.models import Project
+from mlstrat.datasets.images import storage_is_local
 
 from .models import ImportUpload
 
@@ -100,7 +101,7 @@ def import_upload_delete(*, upload: ImportUpload) -> None:
         files = []
     for name in files:
         default_storage.delete(f"{_folder(upload)}/{name}")
-    if hasattr(default_storage, "path"):
+    if storage_is_local():
         try:
             os.rmdir(default_storage.path(_folder(upload)))
         except OSError:

@@ -12,7 +12,12 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from mlstrat.accounts.permissions import require_member
-from mlstrat.datasets.images import content_type_for, read_stored, sniff_content_type
+from mlstrat.datasets.images import (
+    content_type_for,
+    read_stored,
+    sniff_content_type,
+    storage_is_local,
+)
 from mlstrat.datasets.models import Example
 
 
@@ -34,7 +39,7 @@ def example_image(request, pk, kind):
         except FileNotFoundError as exc:
             raise Http404("The image file is missing from storage.") from exc
         return _safe(HttpResponse(data, content_type=sniff_content_type(data[:16])))
-    if not hasattr(default_storage, "path"):
+    if not storage_is_local():
         # Remote storage (S3): a short-lived signed URL, fetched by the browser directly.
         return HttpResponseRedirect(default_storage.url(field.name))
     try:
