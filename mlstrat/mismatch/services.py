@@ -341,8 +341,10 @@ def clean_recipe_filters(filters) -> dict:
     unknown = set(filters) - RECIPE_FILTERS
     if unknown:
         raise ValidationError(
-            {"filters": f"Unknown filter {', '.join(sorted(unknown))}; use label, source or "
-             "char_<characteristic>_min / _max."}
+            {
+                "filters": f"Unknown filter {', '.join(sorted(unknown))}; use label, source or "
+                "char_<characteristic>_min / _max."
+            }
         )
     clean = {}
     for key in ("label", "source"):
@@ -389,9 +391,7 @@ def _clean_recipe(
     name = (name or "").strip().lower()
     if not name or len(name) > 80 or not all(c.isalnum() or c in "-_" for c in name):
         errors["name"] = "A short name of letters, digits, - and _ (it becomes the source tag)."
-    elif (
-        SynthesisRecipe.objects.filter(dataset=dataset, name=name).exclude(pk=exclude_pk).exists()
-    ):
+    elif SynthesisRecipe.objects.filter(dataset=dataset, name=name).exclude(pk=exclude_pk).exists():
         errors["name"] = f"A recipe named “{name}” exists already."
     try:
         transforms = clean_transforms(transforms)
@@ -541,9 +541,11 @@ class _Overlays:
 
     def __init__(self, plan: dict):
         self.ids = plan.get("overlays") or []
-        self.names = dict(
-            OverlayImage.objects.filter(pk__in=self.ids).values_list("pk", "image")
-        ) if self.ids else {}
+        self.names = (
+            dict(OverlayImage.objects.filter(pk__in=self.ids).values_list("pk", "image"))
+            if self.ids
+            else {}
+        )
         self.opened = {}
 
     def __call__(self, position: int):
@@ -760,8 +762,10 @@ def _finish(*, job_id: int) -> None:
         locked.status = JobStatus.SUCCEEDED
         locked.finished_at = timezone.now()
         locked.timings["finish_s"] = round(time.perf_counter() - started, 3)
-        locked.message = f"Synthesized {locked.total} images from {variety['distinct_sources']} " \
+        locked.message = (
+            f"Synthesized {locked.total} images from {variety['distinct_sources']} "
             "training examples."
+        )
         locked.save(update_fields=["variety", "status", "finished_at", "timings", "message"])
 
 

@@ -197,8 +197,10 @@ def shift_sentence(
     median_subject: float,
     median_reference: float,
     label: str,
+    plural: bool = False,
 ) -> str:
     """ "dev is much blurrier than train (sharpness median 120 vs 850)" or "... look alike"."""
+    verb = "are" if plural else "is"
     if ks < NEGLIGIBLE_KS or median_subject == median_reference:
         return (
             f"{subject} and {reference} look alike in {label.lower()} "
@@ -207,6 +209,6 @@ def shift_sentence(
     strength = next(word for threshold, word in STRENGTH if ks >= threshold)
     direction = higher if median_subject > median_reference else lower
     return (
-        f"{subject} is {strength}{direction} than {reference} "
+        f"{subject} {verb} {strength}{direction} than {reference} "
         f"({label.lower()} median {_fmt(median_subject)} vs {_fmt(median_reference)})"
     )
