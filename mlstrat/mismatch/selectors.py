@@ -139,6 +139,14 @@ def _finding(*, name, subject, reference, a, b, edges, source="", plural=False) 
     }
 
 
+def _rank(finding: dict) -> tuple:
+    """Largest KS first; between equal KS (two fully separated distributions, say) the
+    larger ratio of medians, so "100 times blurrier" leads "a third flatter"."""
+    a, b = abs(finding["median_subject"]), abs(finding["median_reference"])
+    ratio = abs(math.log((a + 1e-9) / (b + 1e-9)))
+    return (-round(finding["ks"], 9), -ratio)
+
+
 def characteristics_comparison(*, dataset: Dataset) -> dict:
     """Per characteristic: histograms per split (and per split and source), and the
     distances between splits, ranked (largest KS first) so the first line says where dev
@@ -229,8 +237,8 @@ def _comparison(*, dataset: Dataset, count: int) -> dict:
                         source=source or "no source",
                     )
                 )
-    findings.sort(key=lambda f: (PAIRS.index((f["subject"], f["reference"])), -f["ks"]))
-    by_source.sort(key=lambda f: -f["ks"])
+    findings.sort(key=lambda f: (PAIRS.index((f["subject"], f["reference"])), *_rank(f)))
+    by_source.sort(key=_rank)
     dev_vs_train = [f for f in findings if (f["subject"], f["reference"]) == ("dev", "train")]
     return {
         "measured": count,
@@ -350,7 +358,7 @@ def errors_comparison(*, run: ModelRun, split: str = Split.DEV) -> dict:
             (w / (w + r)) if w + r else None for w, r in zip(wrong, right, strict=True)
         ]
         findings.append(finding)
-    findings.sort(key=lambda f: -f["ks"])
+    findings.sort(key=_rank)
     return {"findings": findings, "errors": errors, "correct": correct, "split": split}
 
 
@@ -530,3 +538,94 @@ def synthetic_outcome(*, job: SynthesisJob) -> list[dict]:
             }
         )
     return out
+
+
+# ---------------------------------------------------------------- previews
+
+
+def recipe_preview(*, recipe, count: int = 12, check: int = 100) -> dict:
+    """The job's first `count` outputs exactly as a job started now would write them, and
+    a check over the first `check` outputs: for every matched characteristic (and the
+    characteristics the transforms move), KS and Wasserstein-1 to dev before and after."""
+    import base64
+
+    from . import services
+    from .characteristics import measure_image
+    from .transforms import SPECS
+
+    plan = services.recipe_plan(recipe=recipe)
+    outputs = services.synthesize_range(plan=plan, indices=range(min(count, recipe.count)))
+    entries = [
+        {
+            "index": o["index"],
+            "source": o["source"],
+            "source_example_id": o["source_example_id"],
+            "source_thumbnail": reverse("example-image", args=[o["source"], "thumbnail"]),
+            "label": o["label"],
+            "transforms": o["transforms"],
+            "image": "data:image/png;base64," + base64.b64encode(o["png"]).decode(),
+        }
+        for o in outputs
+    ]
+    moved = sorted(
+        {
+            param.matches
+            for t in recipe.transforms
+            for param in SPECS[t["name"]].params
+            if param.matches
+        }
+    )
+    checks = []
+    if check and moved:
+        import io
+
+        from PIL import Image
+
+        sample = services.synthesize_range(plan=plan, indices=range(min(check, recipe.count)))
+        after = {name: [] for name in moved}
+        for output in sample:
+            with Image.open(io.BytesIO(output["png"])) as image:
+                values = measure_image(image)
+            for name in moved:
+                after[name].append(values[name])
+        sources = sorted({o["source"] for o in sample})
+        before = {
+            name: list(
+                ExampleCharacteristics.objects.filter(example_id__in=sources).values_list(
+                    name, flat=True
+                )
+            )
+            for name in moved
+        }
+        for name in moved:
+            dev = list(
+                ExampleCharacteristics.objects.filter(
+                    dataset=recipe.dataset, split=Split.DEV
+                ).values_list(name, flat=True)
+            )
+            if not dev or not before[name]:
+                continue
+            checks.append(
+                {
+                    "characteristic": name,
+                    "label": BY_NAME[name].label,
+                    "outputs": len(after[name]),
+                    "ks_before": stats.ks_statistic(before[name], dev),
+                    "ks_after": stats.ks_statistic(after[name], dev),
+                    "wasserstein_before": stats.wasserstein(before[name], dev),
+                    "wasserstein_after": stats.wasserstein(after[name], dev),
+                    "median_dev": stats.median(dev),
+                    "median_before": stats.median(before[name]),
+                    "median_after": stats.median(after[name]),
+                }
+            )
+    return {
+        "recipe": recipe.pk,
+        "pool_size": len(plan["pool"]),
+        "entries": entries,
+        "checks": checks,
+        "matching": {
+            position: {k: fit[k] for k in ("param", "characteristic", "model", "grid", "curve")}
+            for position, fit in plan["matching"].items()
+        },
+    }

@@ -177,7 +177,7 @@ def share_difference(k1: int, n1: int, k2: int, n2: int) -> dict:
 # ------------------------------------------------------------------ words
 
 
-def _fmt(value: float) -> str:
+def fmt(value: float) -> str:
     if value == 0:
         return "0"
     if abs(value) >= 100:
@@ -204,11 +204,11 @@ def shift_sentence(
     if ks < NEGLIGIBLE_KS or median_subject == median_reference:
         return (
             f"{subject} and {reference} look alike in {label.lower()} "
-            f"(median {_fmt(median_subject)} vs {_fmt(median_reference)})"
+            f"(median {fmt(median_subject)} vs {fmt(median_reference)})"
         )
     strength = next(word for threshold, word in STRENGTH if ks >= threshold)
     direction = higher if median_subject > median_reference else lower
     return (
         f"{subject} {verb} {strength}{direction} than {reference} "
-        f"({label.lower()} median {_fmt(median_subject)} vs {_fmt(median_reference)})"
+        f"({label.lower()} median {fmt(median_subject)} vs {fmt(median_reference)})"
     )

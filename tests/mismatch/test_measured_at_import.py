@@ -32,10 +32,12 @@ def test_the_backfill_measures_what_the_import_did_not(run_import, digits_zip):
     ExampleCharacteristics.objects.filter(split="dev").delete()
     missing = Example.objects.filter(split="dev").count()
     out = StringIO()
-    call_command("measure_characteristics", "--project", "cat-app", "--dataset", "digits",
-                 stdout=out)
+    call_command(
+        "measure_characteristics", "--project", "cat-app", "--dataset", "digits", stdout=out
+    )
     assert f"{missing} example" in out.getvalue()
     assert ExampleCharacteristics.objects.count() == 1797
-    call_command("measure_characteristics", "--project", "cat-app", "--dataset", "digits",
-                 stdout=out)
+    call_command(
+        "measure_characteristics", "--project", "cat-app", "--dataset", "digits", stdout=out
+    )
     assert ExampleCharacteristics.objects.count() == 1797
