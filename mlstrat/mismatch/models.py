@@ -240,6 +240,10 @@ class SynthesisJob(models.Model):
         return self.status in FINISHED
 
     @property
+    def dataset(self):
+        return self.recipe.dataset
+
+    @property
     def folder(self) -> str:
         return f"mismatch/jobs/{self.pk}"
 
