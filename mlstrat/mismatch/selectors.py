@@ -579,12 +579,12 @@ def recipe_preview(*, recipe, count: int = 12, check: int = 100) -> dict:
     if check and moved:
         import io
 
-        from PIL import Image
+        from mlstrat.datasets.images import open_image
 
         sample = services.synthesize_range(plan=plan, indices=range(min(check, recipe.count)))
         after = {name: [] for name in moved}
         for output in sample:
-            with Image.open(io.BytesIO(output["png"])) as image:
+            with open_image(io.BytesIO(output["png"])) as image:
                 values = measure_image(image)
             for name in moved:
                 after[name].append(values[name])

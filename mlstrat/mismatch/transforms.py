@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageFilter
 
+from mlstrat.datasets.images import open_image
+
 
 class RecipeError(ValueError):
     """A recipe that cannot run; the message says why, in the recipe's words."""
@@ -284,7 +286,7 @@ def apply_one(
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=int(params["quality"]))
         buffer.seek(0)
-        with Image.open(buffer) as decoded:
+        with open_image(buffer) as decoded:
             decoded.load()
             return decoded.convert(image.mode)
     if name == "Downscale":

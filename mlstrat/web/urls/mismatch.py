@@ -18,9 +18,9 @@ urlpatterns = [
     path(D, mismatch.dataset_mismatch, name="mismatch-dataset"),
     path(D + "measure/", mismatch.measure, name="mismatch-measure"),
     path(D + "reviews/", mismatch.review_create, name="mismatch-review-create"),
-    path(D + "reviews/<int:review_pk>/", mismatch.review_sheet, name="mismatch-review"),
+    path(D + "reviews/<int:char_review_pk>/", mismatch.review_sheet, name="mismatch-review"),
     path(
-        D + "reviews/<int:review_pk>/figures/",
+        D + "reviews/<int:char_review_pk>/figures/",
         mismatch.review_figures,
         name="mismatch-review-figures",
     ),
@@ -32,9 +32,9 @@ urlpatterns = [
         mismatch.recipe_delete,
         name="mismatch-recipe-delete",
     ),
-    path("p/<slug:slug>/mismatch/jobs/<int:job_pk>/", mismatch.job_page, name="mismatch-job"),
+    path("p/<slug:slug>/mismatch/jobs/<int:synthesis_job_pk>/", mismatch.job_page, name="mismatch-job"),
     path(
-        "p/<slug:slug>/mismatch/jobs/<int:job_pk>/dump.zip",
+        "p/<slug:slug>/mismatch/jobs/<int:synthesis_job_pk>/dump.zip",
         mismatch.job_download,
         name="mismatch-job-download",
     ),

@@ -159,14 +159,16 @@ def review_create(request, slug, dataset_pk):
     messages.success(
         request, f"Review “{review.name}” started with {review.items.count()} examples."
     )
-    return redirect("mismatch-review", slug=slug, dataset_pk=dataset.pk, review_pk=review.pk)
+    return redirect(
+        "mismatch-review", slug=slug, dataset_pk=dataset.pk, char_review_pk=review.pk
+    )
 
 
 @login_required
 @require_GET
-def review_sheet(request, slug, dataset_pk, review_pk):
+def review_sheet(request, slug, dataset_pk, char_review_pk):
     project, membership, dataset = _dataset(request, slug, dataset_pk)
-    review = get_object_or_404(CharacteristicReview, pk=review_pk, dataset=dataset)
+    review = get_object_or_404(CharacteristicReview, pk=char_review_pk, dataset=dataset)
     config = {
         "review": review.pk,
         "blind": review.blind,
@@ -195,9 +197,9 @@ def review_sheet(request, slug, dataset_pk, review_pk):
 
 @login_required
 @require_GET
-def review_figures(request, slug, dataset_pk, review_pk):
+def review_figures(request, slug, dataset_pk, char_review_pk):
     project, membership, dataset = _dataset(request, slug, dataset_pk)
-    review = get_object_or_404(CharacteristicReview, pk=review_pk, dataset=dataset)
+    review = get_object_or_404(CharacteristicReview, pk=char_review_pk, dataset=dataset)
     figures = selectors.review_figures(review=review)
     return render(
         request,
@@ -419,11 +421,11 @@ def recipe_delete(request, slug, dataset_pk, recipe_pk):
 # ---------------------------------------------------------------- jobs
 
 
-def _job(request, slug, job_pk, role=Role.ANNOTATOR):
+def _job(request, slug, synthesis_job_pk, role=Role.ANNOTATOR):
     project, membership = project_for(request, slug, role=role)
     job = get_object_or_404(
         SynthesisJob.objects.select_related("recipe__dataset"),
-        pk=job_pk,
+        pk=synthesis_job_pk,
         recipe__dataset__project=project,
     )
     return project, membership, job
@@ -431,8 +433,8 @@ def _job(request, slug, job_pk, role=Role.ANNOTATOR):
 
 @login_required
 @require_GET
-def job_page(request, slug, job_pk):
-    project, membership, job = _job(request, slug, job_pk)
+def job_page(request, slug, synthesis_job_pk):
+    project, membership, job = _job(request, slug, synthesis_job_pk)
     return render(
         request,
         "mismatch/job.html",
@@ -458,9 +460,9 @@ def job_page(request, slug, job_pk):
 
 @login_required
 @require_GET
-def job_download(request, slug, job_pk):
-    _, _, job = _job(request, slug, job_pk)
+def job_download(request, slug, synthesis_job_pk):
+    _, _, job = _job(request, slug, synthesis_job_pk)
     if job.status != JobStatus.SUCCEEDED:
         messages.error(request, f"The job is {job.status}; no dump yet.")
-        return redirect("mismatch-job", slug=slug, job_pk=job.pk)
+        return redirect("mismatch-job", slug=slug, synthesis_job_pk=job.pk)
     return exports.dump_response(job)
