@@ -32,7 +32,11 @@ urlpatterns = [
         mismatch.recipe_delete,
         name="mismatch-recipe-delete",
     ),
-    path("p/<slug:slug>/mismatch/jobs/<int:synthesis_job_pk>/", mismatch.job_page, name="mismatch-job"),
+    path(
+        "p/<slug:slug>/mismatch/jobs/<int:synthesis_job_pk>/",
+        mismatch.job_page,
+        name="mismatch-job",
+    ),
     path(
         "p/<slug:slug>/mismatch/jobs/<int:synthesis_job_pk>/dump.zip",
         mismatch.job_download,

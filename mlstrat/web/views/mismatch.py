@@ -159,9 +159,7 @@ def review_create(request, slug, dataset_pk):
     messages.success(
         request, f"Review “{review.name}” started with {review.items.count()} examples."
     )
-    return redirect(
-        "mismatch-review", slug=slug, dataset_pk=dataset.pk, char_review_pk=review.pk
-    )
+    return redirect("mismatch-review", slug=slug, dataset_pk=dataset.pk, char_review_pk=review.pk)
 
 
 @login_required
