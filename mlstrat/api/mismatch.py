@@ -124,7 +124,9 @@ class DatasetMeasureView(StrictAPIView):
 
 
 class CharacteristicReviewSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     item_count = serializers.IntegerField(read_only=True)
     dataset = serializers.PrimaryKeyRelatedField(read_only=True)
 
@@ -280,7 +282,9 @@ class CharacteristicReviewViewSet(
 
 
 class OverlaySetSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     image_count = serializers.SerializerMethodField()
     dataset = serializers.PrimaryKeyRelatedField(read_only=True)
 
@@ -323,11 +327,13 @@ class OverlaySetViewSet(
 
 
 class RecipeSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     source_tag = serializers.CharField(read_only=True)
     pool_size = serializers.SerializerMethodField()
     dataset = serializers.PrimaryKeyRelatedField(read_only=True)
-    overlay_set = serializers.PrimaryKeyRelatedField(read_only=True)
+    overlay_set = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = SynthesisRecipe
