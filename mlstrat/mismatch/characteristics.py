@@ -124,13 +124,22 @@ def measure_stack(luma: np.ndarray, rgb: np.ndarray | None = None) -> dict[str, 
     return out
 
 
+def _array(image: Image.Image, channels: int) -> np.ndarray:
+    # Straight from the pixel bytes: cheaper than numpy's array interface on tiny images.
+    width, height = image.size
+    shape = (height, width, channels) if channels > 1 else (height, width)
+    return np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(shape)
+
+
 def pixels_of(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """(luma, rgb or None) of a decoded Pillow image, whatever its mode."""
-    if image.mode in ("L", "1", "I;16", "I", "F"):
-        return np.asarray(image.convert("F") if image.mode != "L" else image), None
+    if image.mode == "L":
+        return _array(image, 1), None
+    if image.mode in ("1", "I;16", "I", "F"):
+        return np.asarray(image.convert("F")), None
     if image.mode == "LA":
-        return np.asarray(image.getchannel("L")), None
-    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+        return _array(image.getchannel("L"), 1), None
+    rgb = _array(image if image.mode == "RGB" else image.convert("RGB"), 3)
     if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
         return rgb[..., 0], None  # a grey image stored as RGB
     return luma_of(rgb), rgb

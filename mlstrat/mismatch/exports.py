@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.http import StreamingHttpResponse
 
 from .models import SynthesisJob
-from .services import _image_name, output_example_id
+from .services import images_name
 
 READ_CHUNK = 1 << 16
 
@@ -40,30 +40,43 @@ class _Pipe:
         return data
 
 
-def _members(job: SynthesisJob) -> Iterator[tuple[str, str, int]]:
-    yield "predictions.csv", job.table_name, zipfile.ZIP_DEFLATED
-    for index in range(job.total):
-        example_id = output_example_id(recipe_name=job.recipe.name, job_pk=job.pk, index=index)
-        # PNGs are compressed already: stored as they are.
-        yield f"images/{example_id}.png", _image_name(job, example_id), zipfile.ZIP_STORED
+def _copy(handle, archive: zipfile.ZipFile, info: zipfile.ZipInfo, pipe: _Pipe):
+    with archive.open(info, "w") as out:
+        while True:
+            block = handle.read(READ_CHUNK)
+            if not block:
+                break
+            out.write(block)
+            if len(pipe.parts) > 16:
+                yield pipe.drain()
+
+
+def _info(name: str, job: SynthesisJob, method: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=job.finished_at.timetuple()[:6])
+    info.compress_type = method
+    info.external_attr = 0o644 << 16
+    return info
 
 
 def stream_dump(job: SynthesisJob) -> Iterator[bytes]:
+    """predictions.csv, then every chunk's images, re-packed under images/ as they go."""
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, "w") as archive:
-        for arcname, stored, method in _members(job):
-            info = zipfile.ZipInfo(arcname, date_time=job.finished_at.timetuple()[:6])
-            info.compress_type = method
-            info.external_attr = 0o644 << 16
-            with default_storage.open(stored, "rb") as source, archive.open(info, "w") as out:
-                while True:
-                    block = source.read(READ_CHUNK)
-                    if not block:
-                        break
-                    out.write(block)
-                    if pipe.position and len(pipe.parts) > 16:
-                        yield pipe.drain()
-            yield pipe.drain()
+        with default_storage.open(job.table_name, "rb") as table:
+            yield from _copy(
+                table, archive, _info("predictions.csv", job, zipfile.ZIP_DEFLATED), pipe
+            )
+        yield pipe.drain()
+        chunks = (job.total + job.chunk_size - 1) // job.chunk_size
+        for chunk in range(chunks):
+            with default_storage.open(images_name(job, chunk), "rb") as stored:
+                with zipfile.ZipFile(stored) as source:
+                    for member in source.infolist():
+                        with source.open(member) as image:
+                            # PNGs are compressed already: stored as they are.
+                            info = _info(f"images/{member.filename}", job, zipfile.ZIP_STORED)
+                            yield from _copy(image, archive, info, pipe)
+                    yield pipe.drain()
     yield pipe.drain()
 
 

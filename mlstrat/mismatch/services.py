@@ -15,7 +15,7 @@ import zipfile
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from mlstrat.datasets.images import open_image
@@ -53,6 +53,7 @@ MEASURE_CHUNK = 500
 MAX_OUTPUTS = 200_000
 MAX_OVERLAYS = 2000
 CHUNK_SIZE = 200
+FIXED_DATE = (2026, 1, 1, 0, 0, 0)  # zip members carry a fixed date: same bytes every run
 
 # ---------------------------------------------------------------- characteristics
 
@@ -79,8 +80,12 @@ class CharacteristicsRecorder:
 
 
 def characteristics_save(*, values: dict[int, dict]) -> int:
+    """Write measured rows (split and source copied from the example); rows that exist
+    already are left as they are."""
     if not values:
         return 0
+    if connection.vendor == "postgresql":
+        return _save_unnest(values)
     examples = Example.objects.filter(pk__in=list(values)).values_list(
         "pk", "dataset_id", "split", "source"
     )
@@ -96,6 +101,29 @@ def characteristics_save(*, values: dict[int, dict]) -> int:
     ]
     ExampleCharacteristics.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     return len(rows)
+
+
+def _save_unnest(values: dict[int, dict]) -> int:
+    # One statement for the whole chunk: the values travel as arrays, the example's
+    # dataset, split and source are joined in SQL, and a row written meanwhile (a backfill
+    # racing the thumbnail pass) is skipped rather than failing the pass.
+    table = ExampleCharacteristics._meta.db_table
+    pks = list(values)
+    columns = ", ".join(f'"{name}"' for name in NAMES)
+    arrays = ", ".join(
+        f"%s::{'integer' if name in ('width', 'height') else 'double precision'}[]"
+        for name in NAMES
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("example_id", "dataset_id", "split", "source", {columns}) '
+            f'SELECT e."id", e."dataset_id", e."split", e."source", {columns} '
+            f'FROM unnest(%s::bigint[], {arrays}) AS v("pk", {columns}) '
+            f'JOIN "{Example._meta.db_table}" e ON e."id" = v."pk" '
+            'ON CONFLICT ("example_id") DO NOTHING',
+            [pks, *([values[pk][name] for pk in pks] for name in NAMES)],
+        )
+        return cursor.rowcount
 
 
 def decoded_for_measure(handle):
@@ -639,8 +667,10 @@ def _rows_name(job: SynthesisJob, chunk: int) -> str:
     return f"{job.folder}/rows/{chunk:05d}.json"
 
 
-def _image_name(job: SynthesisJob, example_id: str) -> str:
-    return f"{job.folder}/images/{example_id}.png"
+def images_name(job: SynthesisJob, chunk: int) -> str:
+    """A chunk's images: one stored (uncompressed) zip per chunk, one object to write and
+    to serve instead of a file per image."""
+    return f"{job.folder}/images/{chunk:05d}.zip"
 
 
 def _save(name: str, data: bytes) -> None:
@@ -663,22 +693,28 @@ def synthesis_chunk_run(*, job_id: int, chunk: int) -> int:
     indices = range(first, min(job.total, first + job.chunk_size))
     rows = []
     step = 50
+    images = io.BytesIO()
     try:
-        for start in range(indices.start, indices.stop, step):
-            if SynthesisJob.objects.filter(pk=job.pk, status=JobStatus.CANCELLED).exists():
-                return 0
-            outputs = synthesize_range(
-                plan=job.plan, indices=range(start, min(indices.stop, start + step))
-            )
-            for output in outputs:
-                example_id = output_example_id(
-                    recipe_name=job.recipe.name, job_pk=job.pk, index=output["index"]
+        with zipfile.ZipFile(images, "w", zipfile.ZIP_STORED) as archive:
+            for start in range(indices.start, indices.stop, step):
+                if SynthesisJob.objects.filter(pk=job.pk, status=JobStatus.CANCELLED).exists():
+                    return 0
+                outputs = synthesize_range(
+                    plan=job.plan, indices=range(start, min(indices.stop, start + step))
                 )
-                _save(_image_name(job, example_id), output.pop("png"))
-                rows.append({"example_id": example_id, **output})
+                for output in outputs:
+                    example_id = output_example_id(
+                        recipe_name=job.recipe.name, job_pk=job.pk, index=output["index"]
+                    )
+                    archive.writestr(
+                        zipfile.ZipInfo(f"{example_id}.png", date_time=FIXED_DATE),
+                        output.pop("png"),
+                    )
+                    rows.append({"example_id": example_id, **output})
     except ValidationError as exc:
         _fail(job, " ".join(exc.messages))
         return 0
+    _save(images_name(job, chunk), images.getvalue())
     _save(_rows_name(job, chunk), json.dumps(rows).encode())
     _count_chunk(job_id=job.pk, chunk=chunk, done=len(rows), seconds=time.perf_counter() - started)
     return len(rows)
@@ -791,11 +827,5 @@ def synthesis_job_resume(*, job: SynthesisJob, inline: bool = False) -> Synthesi
 def _delete_job_files(job: SynthesisJob) -> None:
     for chunk in _chunks(job):
         default_storage.delete(_rows_name(job, chunk))
-    first = 0
-    for index in range(first, job.total):
-        default_storage.delete(
-            _image_name(
-                job, output_example_id(recipe_name=job.recipe.name, job_pk=job.pk, index=index)
-            )
-        )
+        default_storage.delete(images_name(job, chunk))
     default_storage.delete(job.table_name)
