@@ -62,8 +62,10 @@ def photo(rng):
     from PIL import Image, ImageFilter
 
     base = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
-    return Image.fromarray(base, "RGB").resize((320, 240), Image.BILINEAR).filter(
-        ImageFilter.GaussianBlur(1)
+    return (
+        Image.fromarray(base, "RGB")
+        .resize((320, 240), Image.BILINEAR)
+        .filter(ImageFilter.GaussianBlur(1))
     )
 
 

@@ -10,13 +10,16 @@ import json
 import logging
 import random
 import time
+import warnings
 import zipfile
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
+from PIL import Image
 
 from mlstrat.datasets.images import open_image
 from mlstrat.datasets.models import Dataset, Example, Split
@@ -312,10 +315,23 @@ def characteristic_review_delete(*, review: CharacteristicReview) -> None:
 # ---------------------------------------------------------------- overlays
 
 
+def _image_problem(data: bytes) -> str | None:
+    """Why these bytes are not an acceptable overlay image (decoded in full, bounded)."""
+    Image.MAX_IMAGE_PIXELS = settings.MLSTRAT_IMAGE_MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with open_image(io.BytesIO(data)) as image:
+                image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return f"more than {settings.MLSTRAT_IMAGE_MAX_PIXELS} pixels"
+    except Exception:
+        return "not a readable image (PNG, JPEG, GIF, WEBP or BMP)"
+    return None
+
+
 def _overlay_files(files) -> list[tuple[str, bytes]]:
     """(name, bytes) of uploaded images, a zip of images expanded (bounded)."""
-    from mlstrat.imports.validation import image_problem
-
     found = []
     for upload in files:
         data = upload.read()
@@ -335,7 +351,7 @@ def _overlay_files(files) -> list[tuple[str, bytes]]:
     if len(found) > MAX_OVERLAYS:
         raise ValidationError({"files": f"At most {MAX_OVERLAYS} overlay images."})
     for name, data in found:
-        problem = image_problem(data)
+        problem = _image_problem(data)
         if problem:
             raise ValidationError({"files": f"{name}: {problem}"})
     return found
