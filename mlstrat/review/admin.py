@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from .models import Comment, ErrorCategory, Review, ReviewItem, Tag, TagEvent
+from .models import (
+    Comment,
+    ErrorCategory,
+    ReferenceReview,
+    Review,
+    ReviewItem,
+    ReviewMark,
+    Tag,
+    TagEvent,
+)
 
 
 @admin.register(ErrorCategory)
@@ -43,3 +52,17 @@ class CommentAdmin(admin.ModelAdmin):
     list_display = ["example", "user", "run", "created_at"]
     search_fields = ["text", "example__example_id", "user__username"]
     raw_id_fields = ["run", "example", "user"]
+
+
+@admin.register(ReviewMark)
+class ReviewMarkAdmin(admin.ModelAdmin):
+    list_display = ["review", "item", "user", "reviewed", "updated_at"]
+    list_filter = ["reviewed"]
+    raw_id_fields = ["review", "item", "user"]
+    show_full_result_count = False
+
+
+@admin.register(ReferenceReview)
+class ReferenceReviewAdmin(admin.ModelAdmin):
+    list_display = ["run", "review", "chosen_by", "chosen_at"]
+    raw_id_fields = ["run", "review", "chosen_by"]

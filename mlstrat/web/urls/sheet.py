@@ -3,6 +3,8 @@
 - review-list (slug, run pk): the run's reviews with progress, and a form to start one.
 - review-sheet (slug, run pk, review pk): the sheet of one review.
 - run-sheet (slug, run pk): every misclassified example of the run (?split=, default dev).
+- review-reference (slug, run pk): POST, leads: the review that drives the headlines.
+- review-delete (slug, run pk, review pk): POST, its creator or a lead.
 Both sheets take ?label= &prediction= &source= &category=<id> &untagged=1 &assignee=me
 &sort=confidence|-confidence &after=<cursor> &view=mine|team|agreement &open=<example pk>.
 """
@@ -19,4 +21,14 @@ urlpatterns = [
         name="review-sheet",
     ),
     path("p/<slug:slug>/runs/<int:run_pk>/sheet/", sheet.run_sheet, name="run-sheet"),
+    path(
+        "p/<slug:slug>/runs/<int:run_pk>/reviews/reference/",
+        sheet.review_reference,
+        name="review-reference",
+    ),
+    path(
+        "p/<slug:slug>/runs/<int:run_pk>/reviews/<int:review_pk>/delete/",
+        sheet.review_delete,
+        name="review-delete",
+    ),
 ]
