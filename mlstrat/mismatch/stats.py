@@ -11,12 +11,11 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Mapping, Sequence
-from statistics import NormalDist
 
-from mlstrat.analytics.figures import wilson_interval
+from mlstrat.analytics.figures import Z95, wilson_interval
 
 # The 97.5% quantile of the standard normal: two-sided 95% intervals.
-Z975 = NormalDist().inv_cdf(0.975)
+Z975 = Z95
 
 # KS statistic -> how a person says it. Below the last one the two look alike.
 STRENGTH = [(0.5, "much "), (0.25, ""), (0.1, "slightly ")]

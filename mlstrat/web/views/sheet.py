@@ -218,6 +218,7 @@ def _sheet(request, *, project, membership, run, review):
             "after": query.after,
             "view": query.view,
             "open": query.open,
+            "ranges": {name: list(bounds) for name, bounds in query.ranges.items()},
         },
         "choices": selectors.filter_choices(run=run, review=review, split=query.split),
         "api": {
@@ -240,6 +241,14 @@ def _sheet(request, *, project, membership, run, review):
             "review": review,
             "config": config,
             "error": error,
+            "char_filters": [
+                {
+                    "name": name,
+                    "min": query.ranges.get(name, (None, None))[0],
+                    "max": query.ranges.get(name, (None, None))[1],
+                }
+                for name in selectors.characteristic_names()
+            ],
             "reviews_url": reverse("review-list", args=[project.slug, run.pk]),
             "can_extend": review is not None
             and (config["canManage"] or review.created_by_id == request.user.pk),
