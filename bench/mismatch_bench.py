@@ -13,13 +13,17 @@
    same source files (open, decode, transform, encode PNG, write), and by the synthesis
    job's chunks, in one worker process and in two.
 
-Prints the figures and the load average; docs/benchmarks.md keeps them.
+Prints wall-clock and CPU figures and the load average; docs/benchmarks.md keeps them.
+On a shared machine (load average above the 2 cores) wall clocks swing by 2x from run to
+run; the CPU time of the process doing the work (and of its worker children) does not,
+so ratios are given on both.
 """
 
 import argparse
 import io
 import os
 import random
+import resource
 import shutil
 import statistics
 import sys
@@ -100,7 +104,14 @@ class NoRecorder:
         return 0
 
 
-def import_seconds(*, project, user, dump: Path, run: str, measure: bool) -> float:
+def cpu() -> float:
+    """CPU seconds of this process and of its finished children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def import_seconds(*, project, user, dump: Path, run: str, measure: bool) -> tuple:
     from mlstrat.imports import services
     from mlstrat.imports.models import JobStatus
 
@@ -117,14 +128,14 @@ def import_seconds(*, project, user, dump: Path, run: str, measure: bool) -> flo
             allow_any_path=True,
             enqueue=False,
         )
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu()
         job = services.import_job_run(job_id=job.pk, inline_thumbnails=True)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu_used = time.perf_counter() - started, cpu() - cpu_started
     finally:
         services.CharacteristicsRecorder = original
     if job.status != JobStatus.SUCCEEDED:
         raise SystemExit(f"import failed: {job.message}")
-    return elapsed
+    return elapsed, cpu_used
 
 
 def bench_import(args, project, user) -> None:
@@ -142,12 +153,15 @@ def bench_import(args, project, user) -> None:
                 timings[measure].append(
                     import_seconds(project=project, user=user, dump=dump, run=name, measure=measure)
                 )
-        on, off = statistics.median(timings[True]), statistics.median(timings[False])
+        wall = {k: statistics.median(t[0] for t in v) for k, v in timings.items()}
+        used = {k: statistics.median(t[1] for t in v) for k, v in timings.items()}
         measured = ExampleCharacteristics.objects.filter(dataset__name__startswith="on-").count()
         print(
-            f"import {rows} {label}: {off:.2f} s without characteristics, {on:.2f} s with "
-            f"(+{(on - off) / off:.1%}); runs {[round(t, 2) for t in timings[False]]} / "
-            f"{[round(t, 2) for t in timings[True]]}; {measured} rows measured so far"
+            f"import {rows} {label}: wall {wall[False]:.2f} s without characteristics, "
+            f"{wall[True]:.2f} s with (+{(wall[True] - wall[False]) / wall[False]:.1%}); "
+            f"CPU of the importing process {used[False]:.2f} s / {used[True]:.2f} s "
+            f"(+{(used[True] - used[False]) / used[False]:.1%}); "
+            f"{measured} rows measured so far"
         )
 
 
@@ -169,7 +183,7 @@ def bare_pillow(sources: list[str], outputs: int, folder: Path) -> float:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     draw = random.Random(1)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu()
     for i in range(outputs):
         with Image.open(sources[i % len(sources)]) as image:
             image = image.convert("L") if image.mode == "L" else image.convert("RGB")
@@ -187,7 +201,7 @@ def bare_pillow(sources: list[str], outputs: int, folder: Path) -> float:
         out = io.BytesIO()
         image.save(out, "PNG", compress_level=1)
         (folder / f"{i:06d}.png").write_bytes(out.getvalue())
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu() - cpu_started
 
 
 def _worker(job_id: int, chunks: list[int]) -> None:
@@ -200,13 +214,13 @@ def _worker(job_id: int, chunks: list[int]) -> None:
         synthesis_chunk_run(job_id=job_id, chunk=chunk)
 
 
-def synthesis_seconds(*, recipe, user, workers: int) -> float:
+def synthesis_seconds(*, recipe, user, workers: int) -> tuple:
     from django.db import connections
 
     from mlstrat.mismatch.models import JobStatus, SynthesisJob
     from mlstrat.mismatch.services import synthesis_job_create
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu()
     job = synthesis_job_create(recipe=recipe, created_by=user, enqueue=False)
     chunks = list(range((job.total + job.chunk_size - 1) // job.chunk_size))
     connections.close_all()
@@ -218,11 +232,11 @@ def synthesis_seconds(*, recipe, user, workers: int) -> float:
         process.start()
     for process in processes:
         process.join()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu_used = time.perf_counter() - started, cpu() - cpu_started
     job = SynthesisJob.objects.get(pk=job.pk)
     if job.status != JobStatus.SUCCEEDED:
         raise SystemExit(f"synthesis failed: {job.status} {job.message}")
-    return elapsed
+    return elapsed, cpu_used
 
 
 def bench_synthesis(args, project, user) -> None:
@@ -254,7 +268,7 @@ def bench_synthesis(args, project, user) -> None:
                 split="train",
                 image=name,
             )
-        bare = bare_pillow(paths, outputs, OUT / "bare")
+        bare, bare_cpu = bare_pillow(paths, outputs, OUT / "bare")
         results = {}
         for workers in (1, 2):
             recipe = recipe_create(
@@ -266,10 +280,14 @@ def bench_synthesis(args, project, user) -> None:
                 seed=workers,
             )
             results[workers] = synthesis_seconds(recipe=recipe, user=user, workers=workers)
+        (one, one_cpu), (two, two_cpu) = results[1], results[2]
         print(
-            f"synthesis of {outputs} {label}: bare Pillow {outputs / bare:.0f}/s; job, one "
-            f"worker {outputs / results[1]:.0f}/s ({bare / results[1]:.2f}x bare Pillow); two "
-            f"workers {outputs / results[2]:.0f}/s ({results[1] / results[2]:.2f}x one worker)"
+            f"synthesis of {outputs} {label}: bare Pillow {outputs / bare:.0f}/s "
+            f"({outputs / bare_cpu:.0f} per CPU-second); job, one worker {outputs / one:.0f}/s "
+            f"({outputs / one_cpu:.0f} per CPU-second: {bare_cpu / one_cpu:.2f}x bare Pillow, "
+            f"wall {bare / one:.2f}x); two workers {outputs / two:.0f}/s wall "
+            f"({one / two:.2f}x one worker), {outputs / two_cpu:.0f} per CPU-second "
+            f"({one_cpu / two_cpu:.2f}x one worker's efficiency)"
         )
 
 

@@ -87,29 +87,43 @@ def luma_of(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) @ LUMA
 
 
+def _mean_var(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image (first axis): mean and population variance, from the sum and the sum of
+    squares (one pass each; the squares summed by einsum without a temporary array)."""
+    flat = values.reshape(values.shape[0], -1)
+    size = flat.shape[1]
+    mean = flat.sum(axis=1, dtype=np.float64) / size
+    squares = np.einsum("ij,ij->i", flat, flat, dtype=np.float64) / size
+    return mean, np.maximum(squares - mean * mean, 0.0)
+
+
 def measure_stack(luma: np.ndarray, rgb: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Brightness, contrast, sharpness, noise and colourfulness of N images of one shape.
 
-    `luma` is (N, H, W); `rgb` is (N, H, W, 3) or None for grey images. float32 throughout
-    (numpy's pairwise sums keep the error far below what a person reads)."""
-    luma = luma.astype(np.float32, copy=False)
+    `luma` is (N, H, W); `rgb` is (N, H, W, 3) or None for grey images. Pixels as float32,
+    sums in float64."""
+    luma = np.ascontiguousarray(luma, dtype=np.float32)
     count, height, width = luma.shape
-    axes = (1, 2)
-    out = {"brightness": luma.mean(axis=axes), "contrast": luma.std(axis=axes)}
+    brightness, variance = _mean_var(luma)
+    out = {"brightness": brightness, "contrast": np.sqrt(variance)}
     if height >= 3 and width >= 3:
         centre = luma[:, 1:-1, 1:-1]
         cross = luma[:, :-2, 1:-1] + luma[:, 2:, 1:-1]
         cross += luma[:, 1:-1, :-2]
         cross += luma[:, 1:-1, 2:]
         laplacian = cross - 4 * centre
-        out["sharpness"] = laplacian.var(axis=axes)
+        out["sharpness"] = _mean_var(laplacian)[1]
         residual = luma[:, :-2, :-2] + luma[:, :-2, 2:]
         residual += luma[:, 2:, :-2]
         residual += luma[:, 2:, 2:]
         residual -= 2 * cross
         residual += 4 * centre
         np.abs(residual, out=residual)
-        out["noise"] = NOISE_FACTOR * residual.mean(axis=axes)
+        out["noise"] = (
+            NOISE_FACTOR
+            * residual.reshape(count, -1).sum(axis=1, dtype=np.float64)
+            / ((height - 2) * (width - 2))
+        )
     else:
         out["sharpness"] = np.zeros(count)
         out["noise"] = np.zeros(count)
@@ -118,14 +132,14 @@ def measure_stack(luma: np.ndarray, rgb: np.ndarray | None = None) -> dict[str, 
     else:
         rgb = rgb.astype(np.float32, copy=False)
         red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-        rg = red - green
+        rg = np.ascontiguousarray(red - green)
         yb = red + green
         yb *= 0.5
         yb -= blue
-        spread = np.hypot(rg.std(axis=axes), yb.std(axis=axes))
-        centre_of = np.hypot(rg.mean(axis=axes), yb.mean(axis=axes))
-        out["colourfulness"] = spread + 0.3 * centre_of
-    return {name: values.astype(np.float64) for name, values in out.items()}
+        rg_mean, rg_var = _mean_var(rg)
+        yb_mean, yb_var = _mean_var(yb)
+        out["colourfulness"] = np.sqrt(rg_var + yb_var) + 0.3 * np.hypot(rg_mean, yb_mean)
+    return out
 
 
 def _array(image: Image.Image, channels: int) -> np.ndarray:
