@@ -1,10 +1,11 @@
 """Measured image characteristics: pure functions of pixels (numpy and Pillow, no Django).
 
 Every image is measured on its luma L = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601, what
-Pillow's "L" mode uses), as floats, at the size the thumbnail pass decoded it: at most
-256 px on the longer side (images that small are measured as they are), so a 4000-px
-photo and a 256-px crop are compared at one scale. Width, height and aspect are those of
-the original image.
+Pillow's "L" mode uses), as floats, at a working scale of at most 128 px on the longer
+side (a box reduction by an integer factor of the image the thumbnail pass decoded; images
+that small are measured as they are), so a 4000-px photo and a 200-px crop are compared at
+about one scale and a photo costs about a millisecond. Width, height and aspect are those
+of the original image.
 
 - brightness: mean of L (0..255).
 - contrast: RMS contrast, the standard deviation of L (population).
@@ -34,6 +35,8 @@ from PIL import Image
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 NOISE_FACTOR = math.sqrt(math.pi / 2) / 6
+# Images are measured at most this many pixels on their longer side (see working_scale).
+WORKING_SIDE = 128
 # Images up to this many pixels wait for a batch of their shape; larger ones are measured
 # at once (their per-pixel work dwarfs numpy's per-call cost).
 BATCH_MAX_PIXELS = 64 * 64
@@ -162,8 +165,18 @@ def pixels_of(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return luma_of(rgb), rgb
 
 
+def working_scale(image: Image.Image) -> Image.Image:
+    """The image reduced (box filter, an integer factor) to at most WORKING_SIDE pixels on
+    its longer side: every image is measured at about the same scale, at a fraction of the
+    cost of a full thumbnail."""
+    factor = math.ceil(max(image.size) / WORKING_SIDE)
+    return image.reduce(factor) if factor > 1 else image
+
+
 def measure_image(image: Image.Image, original_size: tuple[int, int] | None = None) -> dict:
     """Every characteristic of one decoded image (see the module's docstring)."""
+    original_size = original_size or image.size
+    image = working_scale(image)
     luma, rgb = pixels_of(image)
     values = measure_stack(luma[None], None if rgb is None else rgb[None])
     width, height = original_size or image.size

@@ -89,3 +89,12 @@ def test_a_batch_measures_like_one_image_at_a_time():
     results = batch.results()
     for key, image in enumerate(images):
         assert results[key] == pytest.approx(measure_image(image))
+
+
+def test_a_large_image_is_measured_at_the_working_scale():
+    rng = np.random.default_rng(4)
+    big = Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8), "RGB")
+    # 300 px -> reduced by 3 (box filter) to 100 x 67, at most 128 px
+    expected = measure_image(big.reduce(3), original_size=(300, 200))
+    assert measure_image(big) == pytest.approx(expected)
+    assert (expected["width"], expected["height"]) == (300, 200)
