@@ -154,10 +154,9 @@ def characteristics_measure(*, example_ids: list[int]) -> int:
         if pk in done:
             continue
         try:
-            with default_storage.open(name, "rb") as handle:
-                image, original = decoded_for_measure(handle)
-                with image:
-                    batch.add(pk, image, original)
+            image, original = example_image(name)
+            with image:
+                batch.add(pk, image, original)
         except Exception:
             logger.warning("Could not measure example %s", pk, exc_info=True)
     return characteristics_save(values=batch.results())
@@ -516,10 +515,15 @@ def recipe_delete(*, recipe: SynthesisRecipe) -> None:
 # ---------------------------------------------------------------- plans and previews
 
 
-def _open_example_image(name: str):
+def example_image(name: str):
+    """An example's stored image decoded as the thumbnail pass decodes it, and its original
+    size. The one place this app reads an example's image file."""
     with default_storage.open(name, "rb") as handle:
-        image, _ = decoded_for_measure(handle)
-    return image
+        return decoded_for_measure(handle)
+
+
+def _open_example_image(name: str):
+    return example_image(name)[0]
 
 
 def _dev_targets(*, dataset: Dataset, characteristics: set[str]) -> dict[str, list[float]]:
