@@ -463,7 +463,6 @@ class RecipeViewSet(
 class JobSerializer(serializers.ModelSerializer):
     recipe_name = serializers.CharField(source="recipe.name", read_only=True)
     is_finished = serializers.BooleanField(read_only=True)
-    pool_size = serializers.SerializerMethodField()
 
     class Meta:
         model = SynthesisJob
@@ -486,9 +485,6 @@ class JobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_pool_size(self, obj) -> int:
-        return len(obj.plan.get("pool", []))
-
 
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScopedViewSet):
     """Synthesis jobs: progress (`done` of `total`), the variety report with its
@@ -499,7 +495,11 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectScoped
     permission_classes = [LeadWrites]
     filterset_fields = ["recipe", "status"]
     project_path = "recipe__dataset__project"
-    queryset = SynthesisJob.objects.select_related("recipe__dataset__project").order_by("-id")
+    queryset = (
+        SynthesisJob.objects.select_related("recipe__dataset__project")
+        .defer("plan")
+        .order_by("-id")
+    )
 
     def retrieve(self, request, pk=None):
         job = self.get_object()

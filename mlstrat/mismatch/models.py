@@ -214,6 +214,8 @@ class SynthesisJob(models.Model):
     message = models.TextField(blank=True)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
+    # Source examples drawn from (the plan holds their ids; lists read this instead).
+    pool_size = models.PositiveIntegerField(default=0)
     chunk_size = models.PositiveIntegerField(default=200)
     chunks_done = models.JSONField(default=list, blank=True)
     # What the recipe said when the job started, with everything a chunk needs: the pool

@@ -56,6 +56,7 @@ MEASURE_CHUNK = 500
 MAX_OUTPUTS = 200_000
 MAX_OVERLAYS = 2000
 CHUNK_SIZE = 200
+MAX_POOL = 100_000  # source examples a job draws from at most (a seeded sample beyond)
 FIXED_DATE = (2026, 1, 1, 0, 0, 0)  # zip members carry a fixed date: same bytes every run
 
 # ---------------------------------------------------------------- characteristics
@@ -550,6 +551,10 @@ def recipe_plan(*, recipe: SynthesisRecipe) -> dict:
     )
     if not pool:
         raise ValidationError({"filters": "No training example matches the recipe's filter."})
+    matching_total = len(pool)
+    if len(pool) > MAX_POOL:
+        # Every chunk reads the plan: a seeded sample keeps it small (and says so).
+        pool = sorted(random.Random(recipe.seed).sample(pool, MAX_POOL))
     overlays = (
         list(recipe.overlay_set.images.order_by("pk").values_list("pk", flat=True))
         if recipe.overlay_set
@@ -563,6 +568,7 @@ def recipe_plan(*, recipe: SynthesisRecipe) -> dict:
         "count": recipe.count,
         "transforms": recipe.transforms,
         "pool": pool,
+        "pool_matching": matching_total,
         "overlays": overlays,
         "matching": {},
     }
@@ -653,6 +659,7 @@ def synthesis_job_create(*, recipe: SynthesisRecipe, created_by, enqueue: bool =
         total=recipe.count,
         chunk_size=CHUNK_SIZE,
         plan=plan,
+        pool_size=len(plan["pool"]),
         created_by=created_by,
     )
     if enqueue:

@@ -395,7 +395,7 @@ def recipe_page(request, slug, dataset_pk, recipe_pk):
             "characteristics": CHARACTERISTICS,
             "pool_size": services.recipe_pool(dataset=dataset, filters=recipe.filters).count(),
             "overlay_sets": OverlaySet.objects.filter(dataset=dataset),
-            "jobs": recipe.jobs.all()[:20],
+            "jobs": recipe.jobs.defer("plan")[:20],
             "labels": dataset.class_names,
             "config": {
                 "preview": reverse("synthesis-recipe-preview", args=[recipe.pk]),
