@@ -5,6 +5,7 @@ from mlstrat.review.models import INCORRECT_LABEL
 
 from . import figures
 from .models import AnalysisSettings, AnalysisSnapshot, TeamRule
+from .snapshot import SCHEMA
 
 SPLIT_NAMES = {"train": "train", "train_dev": "train-dev", "dev": "dev", "test": "test"}
 
@@ -101,6 +102,17 @@ def _review_figures(review: dict, splits: list[dict], rule: str) -> dict:
     }
 
 
+def _calibration(counts: dict) -> dict:
+    """Per split: the reliability diagram, ECE and right/wrong confidence histograms
+    (None for a split whose predictions carry no confidence, or none at all)."""
+    out = {}
+    for split in SPLIT_ORDER:
+        c = counts.get("calibration", {}).get(str(split))
+        figure = c and figures.calibration(c["correct"], c["wrong"], c["confidence_sum"])
+        out[str(split)] = figure if figure and figure["n"] else None
+    return out
+
+
 def figures_from_counts(
     *,
     counts: dict,
@@ -134,6 +146,13 @@ def figures_from_counts(
         "by_source": _breakdown(counts["split_source"], counts["sources"]),
         "by_class": _breakdown(counts["split_class"], counts["classes"]),
         "confusion": confusion,
+        "class_metrics": {
+            str(split): figures.class_metrics(
+                counts["confusion"].get(str(split), []), counts["classes"]
+            )
+            for split in SPLIT_ORDER
+        },
+        "calibration": _calibration(counts),
         "reviews": reviews,
     }
 
@@ -158,7 +177,7 @@ def run_figures(
         "compute_seconds": snap.compute_seconds if snap else None,
     }
     counts = snap.figures if snap and snap.computed_at else None
-    if not counts or counts.get("schema") != 1:
+    if not counts or counts.get("schema") != SCHEMA:
         return {**header, "ready": False}
     figs = figures_from_counts(
         counts=counts,

@@ -57,6 +57,11 @@ def snapshot_ensure(*, run: ModelRun) -> AnalysisSnapshot:
     snap, created = AnalysisSnapshot.objects.get_or_create(
         run=run, defaults={"requested_at": timezone.now()}
     )
+    outdated = snap.computed_at is not None and snap.figures.get("schema") != snapshot.SCHEMA
+    if outdated and not snap.is_stale:
+        # Stored by an older version of the snapshot's shape: compute it again.
+        _mark_requested(run=run)
+        snap.refresh_from_db()
     if snap.is_stale and not _is_enqueued(snap):
         if snap.requested_at is None:
             AnalysisSnapshot.objects.filter(pk=snap.pk).update(requested_at=timezone.now())
