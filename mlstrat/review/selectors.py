@@ -18,7 +18,15 @@ from mlstrat.labels.models import CorrectionStatus, LabelCorrection
 from mlstrat.labels.selectors import label_score_for
 
 from .agreement import category_agreement
-from .models import Comment, ErrorCategory, Review, ReviewItem, Tag, TagEvent
+from .models import (
+    CategoryEvent,
+    Comment,
+    ErrorCategory,
+    Review,
+    ReviewItem,
+    Tag,
+    TagEvent,
+)
 
 User = get_user_model()
 PAGE_SIZE = 100
@@ -200,6 +208,45 @@ def categories_for(*, dataset_id: int) -> list[dict]:
     ]
 
 
+def category_free_key(*, dataset_id: int, name: str = "") -> str:
+    """The key the new-category dialog proposes: the first letter or digit of the name
+    that no active category holds and the sheet does not use for itself, then any free
+    letter, then any free digit; "" when all 36 are taken."""
+    from .services import RESERVED_KEYS
+
+    taken = set(
+        ErrorCategory.objects.filter(dataset_id=dataset_id, archived=False)
+        .exclude(key="")
+        .values_list("key", flat=True)
+    )
+    candidates = [c for c in name.lower() if c.isascii() and c.isalnum()]
+    # Not 0: the sheet's "nothing applies" key.
+    candidates += list("abcdefghijklmnopqrstuvwxyz123456789")
+    candidates = [c for c in candidates if c != "0"]
+    return next((c for c in candidates if c not in taken and c not in RESERVED_KEYS), "")
+
+
+def category_events(*, dataset_id: int, limit: int = 200) -> list[dict]:
+    """The dataset's category audit trail, newest first."""
+    events = (
+        CategoryEvent.objects.filter(dataset_id=dataset_id)
+        .select_related("category", "user")
+        .order_by("-id")[:limit]
+    )
+    return [
+        {
+            "id": e.pk,
+            "category": e.category_id,
+            "category_name": e.category.name,
+            "user": e.user.username if e.user else None,
+            "action": e.action,
+            "details": e.details,
+            "at": e.at,
+        }
+        for e in events
+    ]
+
+
 def category_payload(category: ErrorCategory) -> dict:
     return {
         "id": category.pk,
@@ -210,6 +257,7 @@ def category_payload(category: ErrorCategory) -> dict:
         "order": category.order,
         "archived": category.archived,
         "builtin": category.builtin,
+        "merged_into": category.merged_into_id,
     }
 
 

@@ -366,7 +366,7 @@
     commentRow = row;
     $("comment-title").textContent = `Comments on ${row.example_id}`;
     renderCommentList(row);
-    $("comment-text").value = "";
+    $("comment-text").value = draft(row.example);
     $("comment-error").textContent = "";
     $("comment-dialog").showModal();
     $("comment-text").focus();
@@ -378,6 +378,8 @@
     try {
       const saved = await apiFetch(cfg.api.comments, { method: "POST", body: { example: commentRow.example, text } });
       addComment({ id: saved.id, example: saved.example, user: saved.user, text: saved.text, at: saved.created_at });
+      $("comment-text").value = "";
+      keepDraft(commentRow.example, "");
       $("comment-dialog").close();
       poll();
     } catch (error) {
@@ -385,9 +387,23 @@
     }
   });
   $("comment-cancel").addEventListener("click", () => $("comment-dialog").close());
+  // Enter sends, Shift+Enter starts a new line (not while an input method composes).
   $("comment-text").addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("comment-form").requestSubmit();
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    $("comment-form").requestSubmit();
   });
+  // An unsent comment survives closing the dialog (and a reload): one draft per example.
+  const draftKey = (exampleId) => `mlstrat.comment-draft.${cfg.run}.${exampleId}`;
+  function draft(exampleId) {
+    try { return localStorage.getItem(draftKey(exampleId)) || ""; } catch (error) { return ""; }
+  }
+  function keepDraft(exampleId, text) {
+    try {
+      if (text.trim()) localStorage.setItem(draftKey(exampleId), text); else localStorage.removeItem(draftKey(exampleId));
+    } catch (error) { /* private mode: the draft lives until the page closes */ }
+  }
+  $("comment-text").addEventListener("input", () => { if (commentRow) keepDraft(commentRow.example, $("comment-text").value); });
 
   function addComment(c) {
     const index = rowIndex.get(c.example);
@@ -606,10 +622,34 @@
       const palette = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f"];
       form.color.value = palette[state.categories.length % palette.length];
     }
+    keyTouched = Boolean(editing);
+    $("category-key-note").textContent = "";
     $("category-error").textContent = "";
     catDialog.showModal();
     form.name.focus();
+    if (!editing) proposeKey();
   }
+  // A new category gets a key nobody holds: the server proposes one from the name's letters.
+  let keyTouched = false;
+  let proposeTimer = null;
+  async function proposeKey() {
+    const form = $("category-form");
+    if (keyTouched) return;
+    const params = new URLSearchParams({ dataset: cfg.dataset, name: form.name.value });
+    try {
+      const { key } = await apiFetch(`${cfg.api.categories}free-key/?${params}`);
+      if (keyTouched) return;
+      form.key.value = key;
+      $("category-key-note").textContent = key ? `Key “${key}” is free.` : "Every key is taken: the column will have none.";
+    } catch (error) {
+      $("category-key-note").textContent = "";
+    }
+  }
+  $("category-form").name.addEventListener("input", () => {
+    clearTimeout(proposeTimer);
+    proposeTimer = setTimeout(proposeKey, 200);
+  });
+  $("category-form").key.addEventListener("input", () => { keyTouched = true; $("category-key-note").textContent = ""; });
   $("category-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.target;
@@ -647,7 +687,9 @@
         el("button", { type: "button", "data-act": "up", "data-id": c.id, disabled: i === 0, title: "Move left", text: "←" }),
         el("button", { type: "button", "data-act": "down", "data-id": c.id, disabled: i === cats.length - 1, title: "Move right", text: "→" }),
         el("button", { type: "button", "data-act": "edit", "data-id": c.id, text: "Edit" }),
-        c.builtin ? "" : el("button", { type: "button", "data-act": c.archived ? "restore" : "archive", "data-id": c.id, text: c.archived ? "Restore" : "Archive" })))));
+        c.builtin || c.merged_into ? "" : el("button", { type: "button", "data-act": c.archived ? "restore" : "archive", "data-id": c.id, text: c.archived ? "Restore" : "Archive" }),
+        c.builtin || c.archived ? "" : el("button", { type: "button", "data-act": "merge", "data-id": c.id, text: "Merge…" }),
+        c.merged_into ? el("span", { class: "meta", text: `merged into ${(catById(c.merged_into) || {}).name || "another"}` }) : ""))));
     paintDataStyles(body);
   }
   $("columns-body").addEventListener("click", async (event) => {
@@ -658,6 +700,7 @@
     $("columns-error").textContent = "";
     try {
       if (act === "edit") { $("columns-dialog").close(); openCategoryDialog(catById(id)); return; }
+      if (act === "merge") { openMergeDialog(catById(id)); return; }
       if (act === "archive" || act === "restore") {
         upsertCategory(await apiFetch(`${cfg.api.categories}${id}/`, { method: "PATCH", body: { archived: act === "archive" } }));
       } else {
@@ -674,6 +717,32 @@
       $("columns-error").textContent = error.message;
     }
   });
+
+  // Merge (leads): move every tick of one category to another; the live feed redraws.
+  let merging = null;
+  function openMergeDialog(category) {
+    merging = category;
+    $("merge-title").textContent = `Merge “${category.name}”`;
+    const others = active().filter((c) => c.id !== category.id && !c.builtin);
+    $("merge-into").replaceChildren(...others.map((c) => el("option", { value: c.id, text: c.name })));
+    $("merge-error").textContent = others.length ? "" : "There is no other active category to merge into.";
+    $("merge-save").disabled = !others.length;
+    $("merge-dialog").showModal();
+  }
+  $("merge-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const into = Number($("merge-into").value);
+    try {
+      const result = await apiFetch(`${cfg.api.categories}${merging.id}/merge/`, { method: "POST", body: { into } });
+      $("merge-dialog").close();
+      $("columns-dialog").close();
+      toast(`Merged “${result.from_name}” into “${result.into_name}”: ${result.moved} tick(s) moved`, "info");
+      poll();
+    } catch (error) {
+      $("merge-error").textContent = error.data ? Object.values(error.data).flat().join(" ") : error.message;
+    }
+  });
+  $("merge-cancel").addEventListener("click", () => $("merge-dialog").close());
 
   // ------------------------------------------------------------ live updates
   let polling = false;
