@@ -20,7 +20,7 @@ from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import has_role, require_member
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus, Split
 from mlstrat.review import selectors, services
-from mlstrat.review.models import AssignmentMode, Comment, ErrorCategory, Review
+from mlstrat.review.models import AssignmentMode, Comment, ErrorCategory, Review, SavedView
 
 from .filters import allow_query_params
 from .permissions import LeadWrites, RolePermission
@@ -355,6 +355,86 @@ class CategoryViewSet(
         return Response(CategorySerializer(categories, many=True).data)
 
 
+# ---------------------------------------------------------------- saved views
+
+
+class SavedViewSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    params = serializers.JSONField(required=False, default=dict)
+    columns = serializers.JSONField(required=False, default=list)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SavedView
+        fields = [
+            "id",
+            "run",
+            "review",
+            "name",
+            "params",
+            "columns",
+            "url",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = ["id", "url", "created_by", "created_at"]
+        validators = []
+
+    def get_url(self, view) -> str:
+        return selectors.saved_view_url(view, slug=view.run.dataset.project.slug)
+
+
+class SavedViewViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    ProjectScopedViewSet,
+):
+    """Saved views of the sheet, shared with the project: a name, the sheet's filters and
+    sort (`params`: label, prediction, source, category, untagged, assignee, sort, view,
+    split, layout=gallery) and the category columns shown (`columns`: ids in order, []
+    for all). `url` opens it. Any member saves one; its author or a lead deletes it.
+    Filter with ?run=<id>."""
+
+    serializer_class = SavedViewSerializer
+    permission_classes = [RolePermission]
+    filterset_fields = ["run", "review"]
+    queryset = SavedView.objects.select_related("run__dataset__project", "created_by")
+    project_path = "run__dataset__project"
+
+    def create(self, request, *args, **kwargs):
+        serializer = SavedViewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        run = data["run"]
+        require_member(user=request.user, project=run.dataset.project)
+        if run.status != RunStatus.READY:
+            raise ValidationError({"run": "This run is not imported yet."})
+        view = services.saved_view_create(
+            run=run,
+            review=data.get("review"),
+            name=data["name"],
+            params=data.get("params") or {},
+            columns=data.get("columns") or [],
+            user=request.user,
+        )
+        return Response(SavedViewSerializer(view).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        view = self.get_object()
+        project = view.run.dataset.project
+        try:
+            services.saved_view_delete(
+                view=view,
+                user=request.user,
+                is_lead=has_role(user=request.user, project=project, role=Role.LEAD),
+            )
+        except PermissionError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 # ---------------------------------------------------------------- per-run endpoints
 
 
@@ -564,6 +644,7 @@ def can_manage_categories(*, user, project) -> bool:
 def register(router):
     router.register("reviews", ReviewViewSet, basename="review")
     router.register("categories", CategoryViewSet, basename="category")
+    router.register("views", SavedViewViewSet, basename="saved-view")
 
 
 urlpatterns = [

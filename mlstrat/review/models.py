@@ -196,3 +196,29 @@ class Comment(models.Model):
 
     def __str__(self):
         return f"{self.user} on {self.example}: {self.text[:40]}"
+
+
+class SavedView(models.Model):
+    """A named sheet (or gallery) state shared with the project: its filters and sort as
+    URL parameters, and which category columns it shows, in order ([] = every column)."""
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="saved_views")
+    review = models.ForeignKey(
+        Review, null=True, blank=True, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    name = models.CharField(max_length=100)
+    params = models.JSONField(default=dict, blank=True)
+    columns = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "name"], name="saved_view_unique_name"),
+        ]
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name

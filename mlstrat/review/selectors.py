@@ -24,6 +24,7 @@ from .models import (
     ErrorCategory,
     Review,
     ReviewItem,
+    SavedView,
     Tag,
     TagEvent,
 )
@@ -597,3 +598,43 @@ def example_detail(*, run: ModelRun, example: Example) -> dict:
         "corrections": corrections,
         "label_score": label_score_for(run=run, example=example),
     }
+
+
+# ---------------------------------------------------------------- saved views
+
+
+def saved_view_url(view: SavedView, *, slug: str) -> str:
+    """Where a view opens: its sheet (or gallery) with its parameters and columns."""
+    from urllib.parse import urlencode
+
+    params = dict(view.params)
+    gallery = params.pop("layout", "") == "gallery"
+    if view.review_id:
+        name = "review-gallery" if gallery else "review-sheet"
+        path = reverse(name, args=[slug, view.run_id, view.review_id])
+    else:
+        path = reverse("run-gallery" if gallery else "run-sheet", args=[slug, view.run_id])
+    if view.columns:
+        params["cols"] = ",".join(str(c) for c in view.columns)
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def saved_views_for_run(*, run: ModelRun) -> list[dict]:
+    """The run's saved views, by name, each with where it opens."""
+    slug = run.dataset.project.slug
+    views = SavedView.objects.filter(run=run).select_related("created_by", "review")
+    return [
+        {
+            "id": v.pk,
+            "name": v.name,
+            "review": v.review_id,
+            "review_name": v.review.name if v.review else None,
+            "params": v.params,
+            "columns": v.columns,
+            "created_by": v.created_by.username if v.created_by else None,
+            "created_by_id": v.created_by_id,
+            "created_at": v.created_at,
+            "url": saved_view_url(v, slug=slug),
+        }
+        for v in views
+    ]

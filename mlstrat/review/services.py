@@ -28,6 +28,7 @@ from .models import (
     ErrorCategory,
     Review,
     ReviewItem,
+    SavedView,
     Tag,
     TagAction,
     TagEvent,
@@ -671,3 +672,87 @@ def category_ensure_builtins(*, dataset: Dataset) -> ErrorCategory:
         },
     )
     return category
+
+
+# ---------------------------------------------------------------- saved views
+
+# The sheet's URL state a view keeps (never the page cursor or the open example);
+# "layout": "gallery" opens it as the gallery.
+SAVED_VIEW_PARAMS = (
+    "label",
+    "prediction",
+    "source",
+    "category",
+    "untagged",
+    "assignee",
+    "sort",
+    "view",
+    "split",
+    "layout",
+)
+
+
+def _clean_view_params(*, params, review) -> dict:
+    from .selectors import BadSheetQuery, SheetQuery
+
+    if not isinstance(params, dict):
+        raise ValidationError({"params": "An object of sheet parameters."})
+    unknown = sorted(set(params) - set(SAVED_VIEW_PARAMS))
+    if unknown:
+        kept = ", ".join(SAVED_VIEW_PARAMS)
+        raise ValidationError({"params": f"Unknown {', '.join(unknown)}; a view keeps {kept}."})
+    clean = {k: str(v) for k, v in params.items() if v not in (None, "", False)}
+    if clean.get("view") == "mine":
+        del clean["view"]  # the default: a view shows it to each person as their own
+    if clean.get("layout", "gallery") != "gallery":
+        raise ValidationError({"params": "layout is gallery, or left out for the sheet."})
+    if review is not None:
+        clean.pop("split", None)  # a review has its own split
+    try:
+        SheetQuery.from_params(clean)
+    except BadSheetQuery as exc:
+        raise ValidationError({"params": str(exc)}) from exc
+    return clean
+
+
+def saved_view_create(
+    *, run: ModelRun, review: Review | None, name: str, params: dict, columns: list, user
+) -> SavedView:
+    """Save the sheet's filters, sort and columns under a name the whole project sees."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A view needs a name."})
+    if len(name) > 100:
+        raise ValidationError({"name": "At most 100 characters."})
+    if review is not None and review.run_id != run.pk:
+        raise ValidationError({"review": "That review belongs to another run."})
+    if not isinstance(columns, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) for c in columns
+    ):
+        raise ValidationError({"columns": "A list of category ids."})
+    known = set(
+        ErrorCategory.objects.filter(dataset_id=run.dataset_id).values_list("pk", flat=True)
+    )
+    if set(columns) - known:
+        raise ValidationError({"columns": "Some columns are not categories of this dataset."})
+    if SavedView.objects.filter(run=run, name__iexact=name).exists():
+        raise ValidationError({"name": f"There is already a view “{name}” of this run."})
+    try:
+        with transaction.atomic():
+            return SavedView.objects.create(
+                run=run,
+                review=review,
+                name=name,
+                params=_clean_view_params(params=params, review=review),
+                columns=list(dict.fromkeys(columns)),
+                created_by=user,
+            )
+    except IntegrityError as exc:
+        raise ValidationError({"name": f"There is already a view “{name}” of this run."}) from exc
+
+
+def saved_view_delete(*, view: SavedView, user, is_lead: bool) -> None:
+    """Its author or a lead removes a view."""
+    if view.created_by_id != user.pk and not is_lead:
+        raise PermissionError("Only its author or a lead deletes a view.")
+    view.delete()

@@ -35,10 +35,17 @@
     progress: cfg.progress,
     view: cfg.query.view,
     openExample: null,
+    cols: cfg.query.cols && cfg.query.cols.length ? cfg.query.cols : null,
   };
   const me = cfg.me;
   const rowIndex = new Map();
-  const active = () => state.categories.filter((c) => !c.archived);
+  // The columns shown: every active category, or those a view chose (?cols=3,1), in order.
+  const allActive = () => state.categories.filter((c) => !c.archived);
+  function active() {
+    const all = allActive();
+    if (!state.cols) return all;
+    return state.cols.map((id) => all.find((c) => c.id === id)).filter(Boolean);
+  }
   const catById = (id) => state.categories.find((c) => c.id === Number(id));
   const catByKey = (key) => active().find((c) => c.key && c.key === key);
   const userName = (id) => cfg.users[String(id)] || "someone";
@@ -589,6 +596,7 @@
     const form = new FormData($("filters"));
     const url = new URL(window.location.pathname, window.location.origin);
     for (const [k, v] of form.entries()) if (v) url.searchParams.set(k, v);
+    if (state.cols) url.searchParams.set("cols", state.cols.join(","));
     window.location.assign(url);
   });
   function pagerLinks() {
@@ -670,6 +678,7 @@
   function upsertCategory(saved) {
     const i = state.categories.findIndex((c) => c.id === saved.id);
     if (i >= 0) state.categories[i] = saved; else state.categories.push(saved);
+    if (i < 0 && state.cols) { state.cols.push(saved.id); pushUrl({ cols: state.cols.join(",") }, true); }
     state.categories.sort((a, b) => a.order - b.order || a.id - b.id);
     renderHead(); renderBody(); renderFoot();
   }
@@ -723,7 +732,7 @@
   function openMergeDialog(category) {
     merging = category;
     $("merge-title").textContent = `Merge “${category.name}”`;
-    const others = active().filter((c) => c.id !== category.id && !c.builtin);
+    const others = allActive().filter((c) => c.id !== category.id && !c.builtin);
     $("merge-into").replaceChildren(...others.map((c) => el("option", { value: c.id, text: c.name })));
     $("merge-error").textContent = others.length ? "" : "There is no other active category to merge into.";
     $("merge-save").disabled = !others.length;
@@ -743,6 +752,62 @@
     }
   });
   $("merge-cancel").addEventListener("click", () => $("merge-dialog").close());
+
+  // ------------------------------------------------------------ columns shown, saved views
+  function renderShowColumns() {
+    const list = $("show-columns-list");
+    list.replaceChildren(...allActive().map((c) => el("label", { class: "check", "data-color": c.color },
+      el("input", { type: "checkbox", value: c.id, checked: active().some((a) => a.id === c.id) }),
+      el("span", { class: "swatch" }), c.name)));
+    paintDataStyles(list);
+  }
+  $("show-columns-list").addEventListener("change", () => {
+    const checked = [...$("show-columns-list").querySelectorAll("input:checked")].map((box) => Number(box.value));
+    const all = allActive().map((c) => c.id);
+    const keep = (state.cols || all).filter((id) => checked.includes(id));
+    const added = checked.filter((id) => !keep.includes(id));
+    const cols = keep.concat(added);
+    state.cols = cols.length === all.length ? null : cols;
+    pushUrl({ cols: state.cols ? state.cols.join(",") : null }, true);
+    renderHead(); renderBody(); renderFoot();
+  });
+  $("show-columns").addEventListener("toggle", renderShowColumns);
+
+  function currentViewParams() {
+    const url = new URL(window.location.href);
+    const params = {};
+    cfg.viewParams.forEach((key) => { const v = url.searchParams.get(key); if (v) params[key] = v; });
+    if (cfg.layout === "gallery") params.layout = "gallery";
+    return params;
+  }
+  function renderSavedViews() {
+    const select = $("saved-views");
+    select.replaceChildren(el("option", { value: "", text: `Saved views (${state.views.length})` }),
+      ...state.views.map((v) => el("option", { value: v.url, text: v.name + (v.review_name ? ` · ${v.review_name}` : "") + (v.created_by ? ` — ${v.created_by}` : "") })));
+  }
+  $("saved-views").addEventListener("change", (event) => { if (event.target.value) window.location.assign(event.target.value); });
+  $("save-view").addEventListener("click", () => {
+    $("view-form").reset();
+    $("view-error").textContent = "";
+    $("view-summary").textContent = Object.entries(currentViewParams()).map(([k, v]) => `${k}=${v}`).join(" · ") || "no filter, default sort";
+    $("view-dialog").showModal();
+    $("view-form").name.focus();
+  });
+  $("view-cancel").addEventListener("click", () => $("view-dialog").close());
+  $("view-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { run: cfg.run, review: cfg.review, name: event.target.name.value, params: currentViewParams(), columns: state.cols || [] };
+    try {
+      const saved = await apiFetch(cfg.api.views, { method: "POST", body });
+      state.views.push(saved);
+      state.views.sort((a, b) => a.name.localeCompare(b.name));
+      renderSavedViews();
+      $("view-dialog").close();
+      toast(`Saved view “${saved.name}”: the whole project sees it on the run's page`, "info");
+    } catch (error) {
+      $("view-error").textContent = error.data ? Object.values(error.data).flat().join(" ") : error.message;
+    }
+  });
 
   // ------------------------------------------------------------ live updates
   let polling = false;
@@ -838,6 +903,8 @@
   }
 
   // ------------------------------------------------------------ start
+  state.views = cfg.savedViews;
+  renderSavedViews();
   renderAll();
   renderBulk();
   renderAgreement(cfg.agreement);

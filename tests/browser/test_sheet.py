@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from playwright.sync_api import expect
 
 from mlstrat.labels.models import LabelCorrection
-from mlstrat.review.models import Comment, ErrorCategory, Tag
+from mlstrat.review.models import Comment, ErrorCategory, SavedView, Tag
 from mlstrat.review.services import category_create, comment_add, review_create, tag_set
 from tests.factories import DatasetFactory, ExampleFactory, PredictionFactory, RunFactory
 
@@ -418,3 +418,35 @@ def test_a_lead_archives_and_reorders_columns(page, live_server, project, sheet,
     page.click(f"#columns-body button[data-act='up'][data-id='{faint.pk}']")
     expect(page.locator("#sheet-head th.col-cat").nth(1)).to_have_text("Faintf")
     assert cell(page, 0, "Faint").locator("input.tick").is_checked()
+
+
+def test_a_saved_view_keeps_filters_sort_and_columns(page, live_server, project, sheet, carol):
+    open_sheet(page, live_server, project, sheet, carol)
+    page.select_option("#filters select[name=sort]", "-confidence")
+    page.wait_for_url("**sort=-confidence**")
+    page.wait_for_selector("#sheet-body tr")
+    page.click("#show-columns summary")
+    page.uncheck("#show-columns-list label:has-text('Incorrectly labeled') input")
+    page.wait_for_selector(
+        "#sheet-head th.col-cat:has-text('Incorrectly labeled')", state="detached"
+    )
+    page.click("#save-view")
+    page.fill("#view-form input[name=name]", "Least sure last, no label column")
+    page.click("#view-save")
+    expect(page.locator("#toast")).to_contain_text("Saved view")
+    view = SavedView.objects.get()
+    assert view.params == {"sort": "-confidence"} and view.created_by == carol
+    blurry, faint = (
+        ErrorCategory.objects.get(name="Blurry"),
+        ErrorCategory.objects.get(name="Faint"),
+    )
+    assert view.columns == [blurry.pk, faint.pk]
+    # The run page lists it; opening it restores the sheet as saved.
+    page.goto(f"{live_server.url}/p/{project.slug}/runs/{sheet['run'].pk}/reviews/")
+    screenshot(page, "run-page-saved-views")
+    page.click("#saved-views a:has-text('Least sure last')")
+    page.wait_for_selector("#sheet-body tr")
+    assert page.locator("#sheet-head th.col-cat .cat-name").all_inner_texts() == ["Blurry", "Faint"]
+    expect(page.locator("#filters select[name=sort]")).to_have_value("-confidence")
+    page.keyboard.press("l")  # the hidden column's key does nothing here
+    assert page.locator("#label-dialog[open]").count() == 0

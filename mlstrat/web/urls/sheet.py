@@ -3,8 +3,11 @@
 - review-list (slug, run pk): the run's reviews with progress, and a form to start one.
 - review-sheet (slug, run pk, review pk): the sheet of one review.
 - run-sheet (slug, run pk): every misclassified example of the run (?split=, default dev).
-Both sheets take ?label= &prediction= &source= &category=<id> &untagged=1 &assignee=me
-&sort=confidence|-confidence &after=<cursor> &view=mine|team|agreement &open=<example pk>.
+- saved-view-delete (slug, run pk, view pk): POST, its author or a lead.
+- review-gallery, run-gallery: the same rows as large thumbnails (same parameters).
+Sheets and galleries take ?label= &prediction= &source= &category=<id> &untagged=1 &assignee=me
+&sort=confidence|-confidence &after=<cursor> &view=mine|team|agreement &open=<example pk>
+&cols=<category ids shown, in order>.
 """
 
 from django.urls import path
@@ -19,4 +22,15 @@ urlpatterns = [
         name="review-sheet",
     ),
     path("p/<slug:slug>/runs/<int:run_pk>/sheet/", sheet.run_sheet, name="run-sheet"),
+    path(
+        "p/<slug:slug>/runs/<int:run_pk>/reviews/<int:review_pk>/gallery/",
+        sheet.review_gallery,
+        name="review-gallery",
+    ),
+    path("p/<slug:slug>/runs/<int:run_pk>/gallery/", sheet.run_gallery, name="run-gallery"),
+    path(
+        "p/<slug:slug>/runs/<int:run_pk>/views/<int:view_pk>/delete/",
+        sheet.saved_view_delete,
+        name="saved-view-delete",
+    ),
 ]
