@@ -285,3 +285,22 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
         "categories": categories,
         "gaps": [{"key": g["key"], "name": g["name"]} for g in figures.GAPS],
     }
+
+
+def runs_overview(*, runs: list[ModelRun]) -> dict[int, dict]:
+    """For a list of runs (the project page): the dev error with its interval and errors,
+    from each run's snapshot, reading only that part of the stored counts."""
+    rows = AnalysisSnapshot.objects.filter(run__in=runs).values(
+        "run_id", "computed_at", "requested_at", "figures__splits__dev"
+    )
+    overview = {}
+    for row in rows:
+        dev = row["figures__splits__dev"] if row["computed_at"] else None
+        timing = AnalysisSnapshot(computed_at=row["computed_at"], requested_at=row["requested_at"])
+        overview[row["run_id"]] = {
+            "dev_error": None
+            if dev is None
+            else figures.rate(dev.get("errors", 0), dev.get("examples", 0)),
+            "stale": timing.is_stale,
+        }
+    return overview
