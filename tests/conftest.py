@@ -5,7 +5,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from mlstrat.accounts.models import Role
-from mlstrat.analytics import services as analytics_services
+from mlstrat.datasets import staleness
 
 from .factories import MembershipFactory, ProjectFactory, UserFactory
 
@@ -14,7 +14,7 @@ from .factories import MembershipFactory, ProjectFactory, UserFactory
 def _broker_backoff_forgotten(monkeypatch):
     """Each test starts with the broker presumed up (a test that took it down leaves the
     process-wide backoff behind)."""
-    monkeypatch.setattr(analytics_services, "_broker_down_until", 0.0)
+    monkeypatch.setattr(staleness, "_broker_down_until", 0.0)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from .models import AnalysisSettings, AnalysisSnapshot
 
 @admin.register(AnalysisSnapshot)
 class AnalysisSnapshotAdmin(admin.ModelAdmin):
-    list_display = ["run", "computed_at", "requested_at", "enqueued_at", "compute_seconds"]
+    list_display = ["run", "computed_at", "compute_seconds"]
     search_fields = ["run__name", "run__dataset__name"]
 
 

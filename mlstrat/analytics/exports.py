@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from django.http import StreamingHttpResponse
 
 from mlstrat.datasets.models import ModelRun, Prediction
-from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, Tag
+from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, ReviewMark, Tag
 
 CHUNK_SIZE = 2000
 # What a spreadsheet may run as a formula (NUL: some readers drop it and read on).
@@ -62,8 +62,8 @@ def _in_order(prediction_ids: list[int]) -> list[Prediction]:
 
 def sheet_records(*, run: ModelRun, review: Review | None = None) -> Iterator[dict]:
     """One record per example of the review (or every error of the run): labels,
-    prediction, who ticked each category, and the comments. Tags and comments are
-    fetched per chunk of examples, never all at once."""
+    prediction, who ticked each category, who marked it reviewed in the review, and the
+    comments. Tags and comments are fetched per chunk of examples, never all at once."""
     categories = {c.pk: c.name for c in ErrorCategory.objects.filter(dataset_id=run.dataset_id)}
     if review is not None:
         ids = (
@@ -92,6 +92,16 @@ def sheet_records(*, run: ModelRun, review: Review | None = None) -> Iterator[di
             ticks.setdefault(example_id, {}).setdefault(categories[category_id], []).append(
                 username
             )
+        reviewed_by: dict[int, list[str]] = {}
+        if review is not None:
+            for example_id, username in (
+                ReviewMark.objects.filter(
+                    review=review, reviewed=True, item__example_id__in=example_ids
+                )
+                .order_by("user__username")
+                .values_list("item__example_id", "user__username")
+            ):
+                reviewed_by.setdefault(example_id, []).append(username)
         comments: dict[int, list[dict]] = {}
         for example_id, username, text, at in (
             Comment.objects.filter(run=run, example_id__in=example_ids)
@@ -112,6 +122,7 @@ def sheet_records(*, run: ModelRun, review: Review | None = None) -> Iterator[di
                 "predicted_label": p.predicted_label,
                 "confidence": p.confidence,
                 "tags": ticks.get(p.example_id, {}),
+                "reviewed_by": reviewed_by.get(p.example_id, []),
                 "comments": comments.get(p.example_id, []),
             }
 
@@ -123,7 +134,7 @@ def sheet_header(*, run: ModelRun) -> tuple[list[str], list[str]]:
         .values_list("name", flat=True)
     )
     fixed = ["example_id", "split", "source", "label", "original_label", "predicted_label"]
-    return fixed + ["confidence"] + names + ["comments"], names
+    return fixed + ["confidence", "reviewed_by"] + names + ["comments"], names
 
 
 def sheet_csv_rows(*, run: ModelRun, review: Review | None = None) -> Iterator[list]:
@@ -132,6 +143,7 @@ def sheet_csv_rows(*, run: ModelRun, review: Review | None = None) -> Iterator[l
     for record in sheet_records(run=run, review=review):
         yield [
             *(record[k] for k in header[:7]),
+            "; ".join(record["reviewed_by"]),
             *("; ".join(record["tags"].get(name, [])) for name in names),
             " | ".join(f"{c['user']}: {c['text']}" for c in record["comments"]),
         ]
@@ -202,46 +214,62 @@ def summary_csv_rows(figures: dict) -> Iterator[list]:
                         "",
                     ]
     yield from _evaluation_rows(figures)
+    reference = figures.get("reference") or {}
     for review in figures["reviews"]:
-        for c in review["categories"]:
+        label = review["name"] + (" (reference)" if review["id"] == reference.get("id") else "")
+        note = f"rule {review['rule']}; {review['reviewed']} of {review['items']} reviewed"
+        yield [
+            "reviewed",
+            label,
+            review["split"],
+            review["reviewed"],
+            "",
+            "",
+            review["reviewed"],
+            review["items"],
+            note,
+        ]
+        rows = [*review["categories"], {"name": "other (no category)", **review["other"]}]
+        for c in rows:
+            item = f"{label}: {c['name']}"
             yield [
                 "category share",
-                f"{review['name']}: {c['name']}",
+                item,
                 review["split"],
                 c["share"],
                 c["share_low"],
                 c["share_high"],
                 c["k"],
                 c["n"],
-                "archived" if c["archived"] else "",
-            ]
-            yield [
-                "attributable error",
-                f"{review['name']}: {c['name']}",
-                review["split"],
-                c["attributable"],
-                c["attributable_low"],
-                c["attributable_high"],
-                "",
-                "",
-                "",
+                "archived" if c.get("archived") else note,
             ]
             yield [
                 "ceiling",
-                f"{review['name']}: {c['name']}",
+                item,
                 review["split"],
                 c["ceiling"],
-                "",
-                "",
-                "",
-                "",
-                "",
+                c["ceiling_low"],
+                c["ceiling_high"],
+                c["k"],
+                c["n"],
+                "E x share: the most error fixing it can remove",
+            ]
+            yield [
+                "best error if fixed",
+                item,
+                review["split"],
+                c["best_error"],
+                c["best_error_low"],
+                c["best_error_high"],
+                c["k"],
+                c["n"],
+                "E x (1 - share)",
             ]
     impact = figures["label_impact"]
     yield [
         "label-error impact",
         "due to labels",
-        "dev",
+        impact.get("split", "dev"),
         impact["due_to_labels"],
         "",
         "",
@@ -252,7 +280,7 @@ def summary_csv_rows(figures: dict) -> Iterator[list]:
     yield [
         "label-error impact",
         "other causes",
-        "dev",
+        impact.get("split", "dev"),
         impact["other_causes"],
         "",
         "",

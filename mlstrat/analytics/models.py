@@ -1,23 +1,20 @@
 from django.conf import settings
 from django.db import models
 
-from mlstrat.datasets.models import Dataset, ModelRun
+from mlstrat.datasets.models import Dataset, FigureState, ModelRun
 
 
 class AnalysisSnapshot(models.Model):
     """A run's figures as last computed by a worker, shown at once by the dashboard.
 
-    `requested_at` later than `computed_at` means a recompute is pending: the
+    Whether they are out of date is the run's FigureState (datasets/staleness.py):
+    `requested_at` later than `computed_at` means a recompute is pending, and the
     dashboard shows the figures with their "as of" time and says they are catching up.
-    `enqueued_at` is set while a recompute task waits in the queue, so that a burst of
-    changes enqueues one task, not one per change.
     """
 
     run = models.OneToOneField(ModelRun, on_delete=models.CASCADE, related_name="snapshot")
     figures = models.JSONField(default=dict)
     computed_at = models.DateTimeField(null=True, blank=True)
-    requested_at = models.DateTimeField(null=True, blank=True)
-    enqueued_at = models.DateTimeField(null=True, blank=True)
     compute_seconds = models.FloatField(null=True, blank=True)
 
     def __str__(self):
@@ -25,14 +22,15 @@ class AnalysisSnapshot(models.Model):
 
     @property
     def is_stale(self) -> bool:
-        if self.computed_at is None:
-            return True
-        return self.requested_at is not None and self.requested_at > self.computed_at
+        from mlstrat.datasets.staleness import is_stale
+
+        state = FigureState.objects.filter(run_id=self.run_id).first()
+        return is_stale(state=state, computed_at=self.computed_at)
 
 
 class TeamRule(models.TextChoices):
-    MAJORITY = "majority", "Majority of the annotators who ticked anything"
-    ANY = "any", "Any annotator"
+    MAJORITY = "majority", "Majority of the people who reviewed the example"
+    ANY = "any", "Any person who reviewed the example"
 
 
 class AnalysisSettings(models.Model):

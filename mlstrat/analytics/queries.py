@@ -4,11 +4,11 @@ Each function returns plain counts; analytics/figures.py turns them into figures
 """
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 
 from mlstrat.datasets.models import ModelRun, Prediction
 from mlstrat.labels.models import LabelChange
-from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, Tag
+from mlstrat.review.models import ErrorCategory, Review
 
 from .figures import CONFIDENCE_BINS, CONFIDENCE_EDGES
 
@@ -74,6 +74,13 @@ def prediction_counts(*, run: ModelRun) -> list[dict]:
     ]
 
 
+def split_counts(*, run: ModelRun, split: str) -> dict:
+    """Examples and errors of a run on one split (an index-only scan)."""
+    return Prediction.objects.filter(run=run, split=split).aggregate(
+        examples=Count("id"), errors=Count("id", filter=Q(is_error=True))
+    )
+
+
 def _tune_for_one_big_aggregate() -> None:
     """On PostgreSQL, let this transaction hash the join and the groups in memory (the
     default work_mem spills a million-row sort to disk) and skip JIT compilation, which
@@ -104,53 +111,7 @@ def dataset_categories(*, run: ModelRun) -> list[dict]:
     )
 
 
-def run_reviews(*, run: ModelRun) -> list[dict]:
+def run_reviews(*, run: ModelRun) -> list[Review]:
     return list(
-        Review.objects.filter(run=run)
-        .order_by("created_at", "id")
-        .values("id", "name", "split", "filters", "sample_size", "created_at")
+        Review.objects.filter(run=run).prefetch_related("annotators").order_by("created_at", "id")
     )
-
-
-def review_progress(*, review_id: int, run_id: int) -> dict:
-    """Items of a review, and how many were reviewed (someone ticked or commented)."""
-    items = ReviewItem.objects.filter(review_id=review_id)
-    touched = Q(Exists(Tag.objects.filter(run_id=run_id, example_id=OuterRef("example_id")))) | Q(
-        Exists(Comment.objects.filter(run_id=run_id, example_id=OuterRef("example_id")))
-    )
-    return items.aggregate(items=Count("id"), reviewed=Count("id", filter=touched))
-
-
-def review_category_counts(*, review_id: int, run_id: int) -> dict[int, dict]:
-    """Per category, the reviewed examples that carry it under each team rule.
-
-    "any": at least one annotator ticked it; "majority": more than half of the
-    annotators who ticked anything on that example ticked it.
-    """
-    tag = Tag._meta.db_table
-    item = ReviewItem._meta.db_table
-    sql = f"""
-        WITH items AS (
-            SELECT example_id FROM {item} WHERE review_id = %s
-        ), ticks AS (
-            SELECT t.example_id, t.category_id, t.user_id
-            FROM {tag} t JOIN items i ON i.example_id = t.example_id
-            WHERE t.run_id = %s
-        ), annotators AS (
-            SELECT example_id, COUNT(DISTINCT user_id) AS n FROM ticks GROUP BY example_id
-        ), per_category AS (
-            SELECT example_id, category_id, COUNT(*) AS n
-            FROM ticks GROUP BY example_id, category_id
-        )
-        SELECT pc.category_id,
-               SUM(CASE WHEN 2 * pc.n > a.n THEN 1 ELSE 0 END) AS majority,
-               COUNT(*) AS any_
-        FROM per_category pc JOIN annotators a ON a.example_id = pc.example_id
-        GROUP BY pc.category_id
-    """  # noqa: S608 - table names come from the models, values are parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [review_id, run_id])
-        return {
-            category_id: {"majority": int(majority), "any": int(any_)}
-            for category_id, majority, any_ in cursor.fetchall()
-        }

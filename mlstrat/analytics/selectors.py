@@ -1,18 +1,30 @@
 """Reads for the dashboards: a run's figures from its snapshot, runs compared, exports."""
 
-from mlstrat.datasets.models import SPLIT_ORDER, Dataset, ModelRun, RunStatus
-from mlstrat.review.models import INCORRECT_LABEL
+from types import SimpleNamespace
 
-from . import figures
+from mlstrat.datasets import staleness
+from mlstrat.datasets.models import SPLIT_ORDER, Dataset, ModelRun, RunStatus
+from mlstrat.review.models import INCORRECT_LABEL, ReferenceReview
+from mlstrat.review.selectors import shares_from_tally, tally_from_patterns
+
+from . import figures, queries
 from .models import AnalysisSettings, AnalysisSnapshot, TeamRule
 from .snapshot import SCHEMA
 
+OTHER_COLOR = "#9aa0a6"
 SPLIT_NAMES = {"train": "train", "train_dev": "train-dev", "dev": "dev", "test": "test"}
 
 
 def team_rule_for(*, dataset: Dataset) -> str:
     settings = AnalysisSettings.objects.filter(dataset=dataset).first()
     return settings.team_rule if settings else TeamRule.MAJORITY
+
+
+def split_error(*, run: ModelRun, split: str) -> float | None:
+    """A run's error on one split, counted now (the review API's E; the dashboard reads
+    the same count from its snapshot)."""
+    c = queries.split_counts(run=run, split=split)
+    return figures.rate(c["errors"], c["examples"])["rate"]
 
 
 def _split_rows(counts: dict) -> list[dict]:
@@ -73,31 +85,31 @@ def _breakdown(per_split: dict, keys: list[str]) -> list[dict]:
     ]
 
 
-def _review_figures(review: dict, splits: list[dict], rule: str) -> dict:
+def _review_figures(review: dict, splits: list[dict], rule: str, categories: list[dict]) -> dict:
+    """One review's figures under a rule: the tally (review_tally, the one "k of n"),
+    each category's share, ceiling and best error if fixed, the "other" row, which idea
+    first, and the label-error impact on its split."""
     error = next(row["error"] for row in splits if row["split"] == review["split"])
-    n = review["reviewed"]
-    categories = [
-        {
-            "id": c["id"],
-            "name": c["name"],
-            "color": c["color"],
-            "archived": c["archived"],
-            "builtin": c["builtin"],
-            **figures.category_share(c[rule], n, error["rate"]),
-        }
-        for c in review["categories"]
-    ]
-    incorrect = next((c for c in categories if c["builtin"] == INCORRECT_LABEL), None)
+    tally = tally_from_patterns(review, rule)
+    shares = shares_from_tally(tally=tally, categories=categories, error_rate=error["rate"])
+    incorrect = next((c for c in shares["categories"] if c["builtin"] == INCORRECT_LABEL), None)
+    n = shares["reviewed"]
     impact = figures.label_error_impact(
         error["rate"], incorrect["share"] if incorrect and n else None
     )
     if incorrect and incorrect["share"] is not None and error["rate"] is not None:
         impact["label_error_rate"] = error["rate"] * incorrect["share"]
     return {
-        **{k: review[k] for k in ("id", "name", "split", "filters", "items", "reviewed")},
+        **{k: review[k] for k in ("id", "name", "split", "filters", "created_at")},
         "split_name": SPLIT_NAMES.get(review["split"], review["split"]),
         "error": error,
-        "categories": categories,
+        "rule": rule,
+        "items": shares["sampled"],
+        "reviewed": n,
+        "complete": shares["complete"],
+        "categories": shares["categories"],
+        "other": shares["other"],
+        "ranking": shares["ranking"],
         "label_impact": impact,
     }
 
@@ -113,6 +125,47 @@ def _calibration(counts: dict) -> dict:
     return out
 
 
+def default_reference(reviews: list[dict]) -> dict | None:
+    """The review that drives a run's headlines when no lead chose one: the unfiltered dev
+    review with the most reviewed examples (the oldest among equals). Starting another
+    review never changes it: a new review has nothing reviewed yet."""
+    candidates = [r for r in reviews if r["split"] == "dev" and not r["filters"] and r["reviewed"]]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda r: (r["reviewed"], -r["id"]))
+
+
+def reference_review(*, run: ModelRun, reviews: list[dict]) -> tuple[dict | None, bool]:
+    """(the run's reference review among `reviews`, whether a lead chose it)."""
+    chosen = ReferenceReview.objects.filter(run=run).values_list("review_id", flat=True).first()
+    if chosen is not None:
+        found = next((r for r in reviews if r["id"] == chosen), None)
+        if found is not None:
+            return found, True
+    return default_reference(reviews), False
+
+
+def reference_summary(review: dict | None, chosen: bool) -> dict | None:
+    """How every headline names its review: "“Dev sample” · 71 of 75 reviewed"."""
+    if review is None:
+        return None
+    return {
+        "id": review["id"],
+        "name": review["name"],
+        "split": review["split"],
+        "split_name": review["split_name"],
+        "reviewed": review["reviewed"],
+        "items": review["items"],
+        "complete": review["complete"],
+        "rule": review["rule"],
+        "chosen": chosen,
+        "label": (
+            f"“{review['name']}” ({review['split_name']}) · {review['reviewed']} of "
+            f"{review['items']} reviewed" + ("" if review["complete"] else ", still moving")
+        ),
+    }
+
+
 def figures_from_counts(
     *,
     counts: dict,
@@ -125,7 +178,8 @@ def figures_from_counts(
     Pages ask for one split's confusion matrix, limited to the classes with most errors."""
     splits = _split_rows(counts)
     human = dataset.human_level_error
-    reviews = [_review_figures(r, splits, rule) for r in counts["reviews"]]
+    categories = counts.get("categories", [])
+    reviews = [_review_figures(r, splits, rule, categories) for r in counts["reviews"]]
     confusion = {
         split: figures.confusion_matrix(cells, counts["classes"], limit=confusion_limit)
         for split, cells in counts["confusion"].items()
@@ -165,7 +219,8 @@ def run_figures(
     confusion_limit: int | None = None,
 ) -> dict:
     """A run's dashboard: its snapshot's figures with "as of" and whether a recompute is
-    pending. Empty figures (computing) when the snapshot was never computed."""
+    pending, and the reference review that drives the headlines. Empty figures
+    (computing) when the snapshot was never computed."""
     dataset = run.dataset
     rule = rule or team_rule_for(dataset=dataset)
     snap = AnalysisSnapshot.objects.filter(run=run).first()
@@ -186,19 +241,25 @@ def run_figures(
         confusion_splits=confusion_splits,
         confusion_limit=confusion_limit,
     )
-    figs["label_impact"] = _dev_label_impact(run=run, figs=figs, rule=rule)
+    reference, chosen = reference_review(run=run, reviews=figs["reviews"])
+    figs["reference"] = reference_summary(reference, chosen)
+    figs["label_impact"] = _label_impact(run=run, figs=figs, reference=reference, rule=rule)
     return {**header, "ready": True, **figs}
 
 
-def _dev_label_impact(*, run: ModelRun, figs: dict, rule: str) -> dict:
-    """Label-error impact on dev: from this run's own review, or else carried over from
-    the latest earlier run reviewed on dev (dev labels do not change with the model)."""
-    own = _latest_reviewed(figs["reviews"])
+def _label_impact(*, run: ModelRun, figs: dict, reference: dict | None, rule: str) -> dict:
+    """Label-error impact on the reference review's split: from that review, or when this
+    run has none, carried over from the latest earlier run's reference review on dev (dev
+    labels do not change with the model)."""
+    if reference is not None:
+        return {
+            **reference["label_impact"],
+            "split": reference["split"],
+            "source": f"reference review “{reference['name']}” of this run",
+        }
     dev_error = next(r["error"]["rate"] for r in figs["splits"] if r["split"] == "dev")
-    if own is not None:
-        return {**own["label_impact"], "source": f"review “{own['name']}” of this run"}
     if run.imported_at is None:
-        return {**figures.label_error_impact(dev_error, None), "source": ""}
+        return {**figures.label_error_impact(dev_error, None), "split": "dev", "source": ""}
     earlier = (
         AnalysisSnapshot.objects.filter(
             run__dataset_id=run.dataset_id,
@@ -210,26 +271,27 @@ def _dev_label_impact(*, run: ModelRun, figs: dict, rule: str) -> dict:
         .order_by("-run__imported_at")
     )
     for snap in earlier[:10]:
+        if snap.figures.get("schema") != SCHEMA:
+            continue
         older = figures_from_counts(
             counts=snap.figures, dataset=run.dataset, rule=rule, confusion_splits=[]
         )
-        reviewed = _latest_reviewed(older["reviews"])
-        if reviewed and reviewed["label_impact"].get("label_error_rate") is not None:
-            impact = figures.label_error_impact(
-                dev_error, label_error_rate=reviewed["label_impact"]["label_error_rate"]
-            )
-            return {**impact, "source": f"carried over from run “{snap.run.name}”"}
-    return {**figures.label_error_impact(dev_error, None), "source": ""}
-
-
-def _latest_reviewed(reviews: list[dict]) -> dict | None:
-    dev = [r for r in reviews if r["split"] == "dev" and r["reviewed"] and not r["filters"]]
-    return dev[-1] if dev else None
+        theirs, _ = reference_review(run=snap.run, reviews=older["reviews"])
+        rate = theirs["label_impact"].get("label_error_rate") if theirs else None
+        if theirs and theirs["split"] == "dev" and rate is not None:
+            impact = figures.label_error_impact(dev_error, label_error_rate=rate)
+            return {
+                **impact,
+                "split": "dev",
+                "source": f"carried over from “{theirs['name']}” of run “{snap.run.name}”",
+            }
+    return {**figures.label_error_impact(dev_error, None), "split": "dev", "source": ""}
 
 
 def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
-    """The dataset's runs oldest to newest: split errors, decomposition and category
-    shares on dev, each with the change since the run before."""
+    """The dataset's runs oldest to newest: split errors, decomposition, and category
+    shares from each run's reference review (named, with its completeness), each with the
+    change since the run before."""
     rule = rule or team_rule_for(dataset=dataset)
     runs = list(
         ModelRun.objects.filter(dataset=dataset, status=RunStatus.READY)
@@ -238,13 +300,14 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
     )
     entries = []
     carried = None  # (label error rate, run name): dev labels do not change with the model
+    colors: dict[str, str] = {}
     for run in runs:
         snap = getattr(run, "snapshot", None)
         base = {
             "run": {"id": run.pk, "name": run.name, "imported_at": run.imported_at},
             "as_of": snap.computed_at.isoformat() if snap and snap.computed_at else None,
         }
-        if not snap or not snap.computed_at:
+        if not snap or not snap.computed_at or snap.figures.get("schema") != SCHEMA:
             entries.append(
                 {**base, "ready": False, "splits": {}, "decomposition": {}, "shares": {}}
             )
@@ -252,11 +315,12 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
         figs = figures_from_counts(
             counts=snap.figures, dataset=dataset, rule=rule, confusion_splits=[]
         )
-        review = _latest_reviewed(figs["reviews"])
+        review, chosen = reference_review(run=run, reviews=figs["reviews"])
         dev_error = next(r["error"]["rate"] for r in figs["splits"] if r["split"] == "dev")
-        if review and review["label_impact"].get("label_error_rate") is not None:
-            impact = {**review["label_impact"], "source": "own review"}
-            carried = (review["label_impact"]["label_error_rate"], run.name)
+        rate = review["label_impact"].get("label_error_rate") if review else None
+        if review and review["split"] == "dev" and rate is not None:
+            impact = {**review["label_impact"], "source": "own reference review"}
+            carried = (rate, run.name)
         elif carried:
             impact = {
                 **figures.label_error_impact(dev_error, label_error_rate=carried[0]),
@@ -264,6 +328,12 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
             }
         else:
             impact = {**figures.label_error_impact(dev_error, None), "source": ""}
+        shares = {}
+        if review:
+            for c in review["categories"]:
+                shares[c["name"]] = c["share"]
+                colors.setdefault(c["name"], c["color"])
+            shares["other (no category)"] = review["other"]["share"]
         entries.append(
             {
                 **base,
@@ -271,36 +341,62 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
                 "splits": {r["split"]: r["error"]["rate"] for r in figs["splits"]},
                 "decomposition": {t["key"]: t["value"] for t in figs["decomposition"]["terms"]},
                 "largest_gap": figs["decomposition"]["largest"],
+                "reference": reference_summary(review, chosen),
                 "review": review["name"] if review else None,
-                "shares": {c["name"]: c["share"] for c in review["categories"]} if review else {},
+                "shares": shares,
                 "label_impact": impact,
             }
         )
     compared = figures.runs_comparison(entries)
-    categories = sorted({name for e in entries for name in e["shares"]})
+    names = sorted({name for e in entries for name in e["shares"]} - {"other (no category)"})
+    if any("other (no category)" in e["shares"] for e in entries):
+        names.append("other (no category)")
+        colors["other (no category)"] = OTHER_COLOR
     return {
         "dataset": {"id": dataset.pk, "name": dataset.name},
         "team_rule": rule,
         "runs": compared,
-        "categories": categories,
+        "categories": names,
+        "colors": colors,
         "gaps": [{"key": g["key"], "name": g["name"]} for g in figures.GAPS],
     }
 
 
 def runs_overview(*, runs: list[ModelRun]) -> dict[int, dict]:
     """For a list of runs (the project page): the dev error with its interval and errors,
-    from each run's snapshot, reading only that part of the stored counts."""
+    and the reference review's progress, from each run's snapshot, reading only those
+    parts of the stored counts (never the confusion matrices)."""
     rows = AnalysisSnapshot.objects.filter(run__in=runs).values(
-        "run_id", "computed_at", "requested_at", "figures__splits__dev"
+        "run_id",
+        "computed_at",
+        "run__figure_state__requested_at",
+        "figures__schema",
+        "figures__splits",
+        "figures__reviews",
+        "figures__categories",
     )
+    by_id = {run.pk: run for run in runs}
+    rules: dict[int, str] = {}
     overview = {}
     for row in rows:
-        dev = row["figures__splits__dev"] if row["computed_at"] else None
-        timing = AnalysisSnapshot(computed_at=row["computed_at"], requested_at=row["requested_at"])
-        overview[row["run_id"]] = {
-            "dev_error": None
-            if dev is None
-            else figures.rate(dev.get("errors", 0), dev.get("examples", 0)),
-            "stale": timing.is_stale,
+        run = by_id[row["run_id"]]
+        # The run's figure state as read in the same query (staleness.is_stale reads it).
+        state = SimpleNamespace(requested_at=row["run__figure_state__requested_at"])
+        entry = {
+            "dev_error": None,
+            "reference": None,
+            "stale": staleness.is_stale(state=state, computed_at=row["computed_at"]),
         }
+        overview[run.pk] = entry
+        if row["computed_at"] is None or row["figures__schema"] != SCHEMA:
+            continue
+        splits = _split_rows({"splits": row["figures__splits"]})
+        entry["dev_error"] = next(r["error"] for r in splits if r["split"] == "dev")
+        if run.dataset_id not in rules:
+            rules[run.dataset_id] = team_rule_for(dataset=run.dataset)
+        reviews = [
+            _review_figures(r, splits, rules[run.dataset_id], row["figures__categories"] or [])
+            for r in row["figures__reviews"] or []
+        ]
+        entry["reference"] = reference_summary(*reference_review(run=run, reviews=reviews))
     return overview

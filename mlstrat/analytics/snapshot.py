@@ -6,12 +6,14 @@ them shows at once.
 """
 
 from mlstrat.datasets.models import SPLIT_ORDER, ModelRun
+from mlstrat.review.selectors import review_patterns
 
 from . import queries
 from .figures import CONFIDENCE_BINS
 
-# 2: per split, predictions right and wrong and their summed confidence per confidence bin.
-SCHEMA = 2
+# 2: reviews store reviewed patterns (explicit reviewed marks), categories once.
+# 3: per split, predictions right and wrong and their summed confidence per confidence bin.
+SCHEMA = 3
 
 
 def _add(target: dict, row: dict) -> None:
@@ -70,33 +72,20 @@ def run_counts(*, run: ModelRun) -> dict:
 
 
 def review_counts(*, run: ModelRun) -> list[dict]:
-    categories = queries.dataset_categories(run=run)
-    reviews = []
-    for review in queries.run_reviews(run=run):
-        progress = queries.review_progress(review_id=review["id"], run_id=run.pk)
-        counts = queries.review_category_counts(review_id=review["id"], run_id=run.pk)
-        reviews.append(
-            {
-                "id": review["id"],
-                "name": review["name"],
-                "split": review["split"],
-                "filters": review["filters"] or {},
-                "created_at": review["created_at"].isoformat(),
-                "items": progress["items"],
-                "reviewed": progress["reviewed"],
-                "categories": [
-                    {
-                        **category,
-                        "majority": counts.get(category["id"], {}).get("majority", 0),
-                        "any": counts.get(category["id"], {}).get("any", 0),
-                    }
-                    for category in categories
-                    # Archived categories count while they hold tags of this review.
-                    if not category["archived"] or category["id"] in counts
-                ],
-            }
-        )
-    return reviews
+    """Each review's sample size and reviewed patterns (review.selectors.review_patterns):
+    the team's tally under either rule is derived from them when read."""
+    return [
+        {
+            "id": review.pk,
+            "name": review.name,
+            "split": review.split,
+            "filters": review.filters or {},
+            "assignment": review.assignment,
+            "created_at": review.created_at.isoformat(),
+            **review_patterns(review=review),
+        }
+        for review in queries.run_reviews(run=run)
+    ]
 
 
 COUNT_KEYS = (
@@ -123,5 +112,6 @@ def build(*, run: ModelRun, previous: dict | None = None) -> dict:
         "schema": SCHEMA,
         "fingerprint": fingerprint,
         **counts,
+        "categories": queries.dataset_categories(run=run),
         "reviews": review_counts(run=run),
     }

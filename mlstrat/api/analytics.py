@@ -13,6 +13,7 @@ from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import require_member
 from mlstrat.analytics import exports, selectors, services
 from mlstrat.analytics.models import TeamRule
+from mlstrat.datasets import staleness
 from mlstrat.datasets.models import Dataset
 from mlstrat.datasets.selectors import visible_runs
 from mlstrat.review.models import Review
@@ -49,9 +50,11 @@ class RunFiguresView(StrictAPIView):
     """Every figure of a run's dashboard: split errors (labels in force and original),
     bias / variance / data mismatch with the largest gap and its remedies, the general
     table per source, error per source and class, confusion matrices, category shares
-    per review with 95% Wilson intervals, attributable error and ceilings, and the
-    label-error impact. `as_of` is when the figures were computed; `stale` says a
-    recompute is pending. Rates are fractions (0.01 = 1%); a missing figure is null."""
+    per review under the team rule (n reviewed of N sampled, the "other" row) with 95%
+    Wilson intervals, ceilings (E·f) and best errors if fixed (E·(1−f)), which idea first,
+    the reference review that drives the headlines, and the label-error impact. `as_of`
+    is when the figures were computed; `stale` says a recompute is pending. Rates are
+    fractions (0.01 = 1%); a missing figure is null."""
 
     query_params_allowed = ("rule",)
 
@@ -87,14 +90,14 @@ class RunRecomputeView(StrictAPIView):
     def post(self, request, pk):
         run = _run_for(request, pk)
         require_member(user=request.user, project=run.dataset.project, role=Role.LEAD)
-        services.snapshot_recompute_now(run=run)
+        staleness.figures_recompute_now(run=run)
         return Response({"detail": "Recompute requested."}, status=status.HTTP_202_ACCEPTED)
 
 
 class RunsComparedView(StrictAPIView):
     """A dataset's runs, oldest to newest: split errors, decomposition and category
-    shares on dev (latest unfiltered dev review of each run), with the change since the
-    run before."""
+    shares from each run's reference review (named, with its completeness), with the
+    change since the run before."""
 
     query_params_allowed = ("rule",)
 

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.urls import path
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
@@ -18,9 +19,18 @@ from rest_framework.response import Response
 
 from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import has_role, require_member
+from mlstrat.analytics.models import TeamRule
+from mlstrat.analytics.selectors import split_error, team_rule_for
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus, Split
 from mlstrat.review import selectors, services
-from mlstrat.review.models import AssignmentMode, Comment, ErrorCategory, Review, SavedView
+from mlstrat.review.models import (
+    AssignmentMode,
+    Comment,
+    ErrorCategory,
+    ReferenceReview,
+    Review,
+    SavedView,
+)
 
 from .filters import allow_query_params
 from .permissions import LeadWrites, RolePermission
@@ -53,11 +63,57 @@ class TagWriteSerializer(serializers.Serializer):
     example = serializers.IntegerField(required=False)
     examples = serializers.ListField(child=serializers.IntegerField(), required=False)
     proposed_label = serializers.CharField(required=False)
+    review = serializers.IntegerField(
+        required=False,
+        help_text="The review whose sheet the tick is made on: the examples must be in it, "
+        "and the caller is marked as having reviewed them there.",
+    )
+
+
+class MarkWriteSerializer(serializers.Serializer):
+    """`set`: the caller reviewed these examples (nothing applies unless they tick);
+    `clear`: takes the mark back. Ticks are untouched."""
+
+    action = serializers.ChoiceField(choices=["set", "clear"])
+    example = serializers.IntegerField(required=False)
+    examples = serializers.ListField(child=serializers.IntegerField(), required=False)
 
 
 class CommentWriteSerializer(serializers.Serializer):
     example = serializers.IntegerField(required=False)
     text = serializers.CharField()
+    review = serializers.IntegerField(required=False)
+
+
+RULE_PARAMETER = OpenApiParameter(
+    "rule",
+    str,
+    enum=TeamRule.values,
+    description="How several people's reviews and ticks count (default: the dataset's).",
+)
+
+
+def _rule_for(request, dataset) -> str:
+    rule = request.query_params.get("rule")
+    if rule in (None, ""):
+        return team_rule_for(dataset=dataset)
+    if rule not in TeamRule.values:
+        raise ValidationError({"rule": "Use majority or any."})
+    return rule
+
+
+def _example_ids(data) -> list[int]:
+    """`example: id` or `examples: [ids]` (1 to 1000), as numbers."""
+    if "examples" in data:
+        ids = data["examples"]
+        if not isinstance(ids, list) or not ids or len(ids) > 1000:
+            raise ValidationError({"examples": "A list of 1 to 1000 example ids."})
+    else:
+        ids = [data.get("example")]
+    try:
+        return [int(i) for i in ids]
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"examples": "Example ids are numbers."}) from exc
 
 
 # Every key SheetQuery.from_params reads (the strict filter backend refuses others).
@@ -128,27 +184,83 @@ class ReviewSerializer(serializers.ModelSerializer):
         extra_kwargs = {"seed": {"required": False, "allow_null": True}}
 
 
+def _review_figures(request, review) -> dict:
+    rule = _rule_for(request, review.run.dataset)
+    return selectors.review_shares(
+        review=review, rule=rule, error_rate=split_error(run=review.run, split=review.split)
+    )
+
+
 class ReviewViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, ProjectScopedViewSet
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    ProjectScopedViewSet,
 ):
-    """Reviews of a run's errors. Any member starts one; a lead or its creator extends it.
-    Filter with ?run=<id>. The detail carries progress and the % of total row."""
+    """Reviews of a run's errors. Any member starts one; a lead or its creator extends or
+    deletes it. Filter with ?run=<id>. The detail carries progress and the figures."""
 
     serializer_class = ReviewSerializer
     permission_classes = [RolePermission]
     filterset_fields = ["run"]
-    query_params_allowed = ()  # the rows action widens it (mlstrat.api.filters)
+    query_params_allowed = ()  # the rows and figures actions widen it (mlstrat.api.filters)
     queryset = Review.objects.select_related(
         "run__dataset__project", "created_by"
     ).prefetch_related("annotators")
     project_path = "run__dataset__project"
 
+    def initial(self, request, *args, **kwargs):
+        if self.action == "retrieve":
+            self.query_params_allowed = ("rule",)
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(parameters=[RULE_PARAMETER], responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["get"], query_params_allowed=("rule",))
+    def figures(self, request, pk=None):
+        """The review's "k of n" under the team rule (named, with n reviewed of N
+        sampled), each category's share with its 95% interval, ceiling (E·f) and best
+        error if fixed (E·(1−f)), the "other (no category)" row, and which idea first."""
+        review = self.get_object()
+        return Response(_review_figures(request, review))
+
+    @extend_schema(parameters=[RULE_PARAMETER], responses=OpenApiTypes.OBJECT)
     def retrieve(self, request, *args, **kwargs):
+        """The review, its progress and its figures (as `figures` returns them)."""
         review = self.get_object()
         data = ReviewSerializer(review).data
-        data["progress"] = selectors.progress(run=review.run, review=review)
-        data["shares"] = selectors.category_shares(run=review.run, review=review)
+        figures = _review_figures(request, review)
+        data["progress"] = selectors.progress(run=review.run, review=review, rule=figures["rule"])
+        data["figures"] = figures
         return Response(data)
+
+    def destroy(self, request, *args, **kwargs):
+        """Its creator or a lead deletes a review (its sample and reviewed marks; ticks
+        and comments belong to the run and stay)."""
+        review = self.get_object()
+        if review.created_by_id != request.user.pk:
+            require_member(user=request.user, project=review.run.dataset.project, role=Role.LEAD)
+        services.review_delete(review=review)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=MarkWriteSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"])
+    @_bad_query
+    def marks(self, request, pk=None):
+        """`{action: "set"|"clear", example: id}` or `examples: [ids]`: the caller reviewed
+        these examples of the review ("nothing applies" when they tick nothing), or takes
+        the mark back. A tick or a comment made with `review` marks too."""
+        review = self.get_object()
+        action_ = request.data.get("action")
+        if action_ not in ("set", "clear"):
+            raise ValidationError({"action": "“set” or “clear”."})
+        changed = services.marks_apply(
+            review=review,
+            examples=_example_ids(request.data),
+            user=request.user,
+            reviewed=action_ == "set",
+        )
+        return Response({"action": action_, "changed": {str(k): v for k, v in changed.items()}})
 
     def create(self, request, *args, **kwargs):
         serializer = ReviewSerializer(data=request.data)
@@ -181,8 +293,12 @@ class ReviewViewSet(
         if by is not None and (not isinstance(by, int) or isinstance(by, bool)):
             raise ValidationError({"by": "A whole number, or null for all remaining errors."})
         added = services.review_extend(review=review, by=by)
+        rule = team_rule_for(dataset=review.run.dataset)
         return Response(
-            {"added": added, "progress": selectors.progress(run=review.run, review=review)}
+            {
+                "added": added,
+                "progress": selectors.progress(run=review.run, review=review, rule=rule),
+            }
         )
 
     @extend_schema(responses=OpenApiTypes.OBJECT, parameters=SHEET_PARAMETERS)
@@ -450,13 +566,46 @@ def _run_for(request, run_id) -> ModelRun:
 
 
 def _review_for(request, run):
-    review_id = request.query_params.get("review") or request.data.get("review")
-    if not review_id:
+    review_id = request.query_params.get("review") or (
+        request.data.get("review") if isinstance(request.data, dict) else None
+    )
+    if review_id in (None, ""):
         return None
+    if isinstance(review_id, bool):
+        raise ValidationError({"review": "A review id."})
     try:
-        return get_object_or_404(Review, pk=int(review_id), run=run)
+        review_id = int(review_id)
     except (TypeError, ValueError) as exc:
         raise ValidationError({"review": "A review id."}) from exc
+    if not 0 < review_id < 2**63:
+        raise ValidationError({"review": "A review id."})
+    return get_object_or_404(Review, pk=review_id, run=run)
+
+
+@extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+@api_view(["GET", "PUT", "DELETE"])
+@allow_query_params()
+def reference_review(request, run_id):
+    """The review that drives the run's headlines. GET: which one, and whether a lead
+    chose it; PUT `{review: id}` (leads) chooses it; DELETE (leads) goes back to the
+    default, the unfiltered dev review with the most reviewed examples."""
+    run = _run_for(request, run_id)
+    if request.method != "GET":
+        require_member(user=request.user, project=run.dataset.project, role=Role.LEAD)
+        review = _review_for(request, run) if request.method == "PUT" else None
+        if request.method == "PUT" and review is None:
+            raise ValidationError({"review": "Which review (an id of this run's reviews)."})
+        services.reference_review_set(run=run, review=review, user=request.user)
+    chosen = ReferenceReview.objects.filter(run=run).select_related("review").first()
+    return Response(
+        {
+            "run": run.pk,
+            "chosen": chosen is not None,
+            "review": chosen.review_id if chosen else None,
+            "name": chosen.review.name if chosen else None,
+            "default": "the unfiltered dev review with the most reviewed examples",
+        }
+    )
 
 
 def _example_for(run, example_pk) -> Example:
@@ -491,16 +640,8 @@ def tags_write(request, run_id):
     (one transaction). Ticking *Incorrectly labeled* needs `proposed_label`."""
     run = _run_for(request, run_id)
     category = _category_for(run, request.data.get("category"))
-    if "examples" in request.data:
-        ids = request.data["examples"]
-        if not isinstance(ids, list) or not ids or len(ids) > 1000:
-            raise ValidationError({"examples": "A list of 1 to 1000 example ids."})
-    else:
-        ids = [request.data.get("example")]
-    try:
-        ids = [int(i) for i in ids]
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"examples": "Example ids are numbers."}) from exc
+    review = _review_for(request, run)
+    ids = _example_ids(request.data)
     examples = list(Example.objects.filter(pk__in=ids, dataset_id=run.dataset_id))
     if len(examples) != len(set(ids)):
         raise ValidationError({"examples": "Some examples are not in this run's dataset."})
@@ -511,6 +652,7 @@ def tags_write(request, run_id):
         user=request.user,
         action=request.data.get("action", ""),
         proposed_label=str(request.data.get("proposed_label") or ""),
+        review=review,
     )
     return Response(
         {
@@ -521,14 +663,21 @@ def tags_write(request, run_id):
     )
 
 
-@extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    request=None,
+    responses=OpenApiTypes.OBJECT,
+    parameters=[OpenApiParameter("review", int, description="the review whose sheet it is")],
+)
 @api_view(["PUT", "DELETE"])
+@allow_query_params("review")
 @_bad_query
 def tag_one(request, run_id, example_pk, category_pk):
-    """PUT sets the caller's tick, DELETE clears it; both idempotent."""
+    """PUT sets the caller's tick, DELETE clears it; both idempotent. With `?review=`
+    the caller is also marked as having reviewed the example in that review."""
     run = _run_for(request, run_id)
     example = _example_for(run, example_pk)
     category = _category_for(run, category_pk)
+    review = _review_for(request, run)
     if request.method == "PUT":
         changed = services.tag_set(
             run=run,
@@ -536,9 +685,12 @@ def tag_one(request, run_id, example_pk, category_pk):
             category=category,
             user=request.user,
             proposed_label=str(request.data.get("proposed_label") or ""),
+            review=review,
         )
     else:
-        changed = services.tag_clear(run=run, example=example, category=category, user=request.user)
+        changed = services.tag_clear(
+            run=run, example=example, category=category, user=request.user, review=review
+        )
     return Response({"ticked": request.method == "PUT", "changed": changed})
 
 
@@ -556,12 +708,17 @@ class CommentSerializer(serializers.ModelSerializer):
 @allow_query_params("example")
 @_bad_query
 def comments(request, run_id):
-    """GET ?example=<id> lists comments; POST `{example, text}` adds one."""
+    """GET ?example=<id> lists comments; POST `{example, text}` adds one (`review`: on
+    that review's sheet, which also marks the example reviewed by the author there)."""
     run = _run_for(request, run_id)
     if request.method == "POST":
         example = _example_for(run, request.data.get("example"))
         comment = services.comment_add(
-            run=run, example=example, user=request.user, text=str(request.data.get("text") or "")
+            run=run,
+            example=example,
+            user=request.user,
+            text=str(request.data.get("text") or ""),
+            review=_review_for(request, run),
         )
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
     found = Comment.objects.filter(run=run).select_related("user").order_by("id")
@@ -590,12 +747,13 @@ def comment_one(request, run_id, comment_pk):
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
-@allow_query_params("since", "comments_since", "split", "review")
+@allow_query_params("since", "comments_since", "marks_since", "split", "review", "rule")
 @_bad_query
 def changes(request, run_id):
-    """Poll every few seconds: `?since=<last event id>&comments_since=<last comment id>`
-    (`&review=<id>` or `&split=`) returns teammates' ticks, comments, the categories,
-    the % of total row and progress."""
+    """Poll every few seconds: `?since=<last event id>&comments_since=<last comment id>
+    &marks_since=<time from the last answer>` (`&review=<id>` or `&split=`) returns
+    teammates' ticks, comments and reviewed marks, the categories, the footer (k of n
+    under the team rule) and progress."""
     run = _run_for(request, run_id)
     review = _review_for(request, run)
     try:
@@ -603,12 +761,26 @@ def changes(request, run_id):
         comments_since = int(request.query_params.get("comments_since") or 0)
     except ValueError as exc:
         raise ValidationError({"since": "Event and comment ids are numbers."}) from exc
+    marks_since = None
+    if request.query_params.get("marks_since"):
+        try:
+            marks_since = parse_datetime(request.query_params["marks_since"])
+        except ValueError:
+            marks_since = None
+        if marks_since is None:
+            raise ValidationError({"marks_since": "A time as the last answer gave it."})
     split = request.query_params.get("split") or Split.DEV
     if split not in Split.values:
         raise ValidationError({"split": f"One of {', '.join(Split.values)}."})
     return Response(
         selectors.changes_since(
-            run=run, review=review, since=since, comments_since=comments_since, split=split
+            run=run,
+            review=review,
+            since=since,
+            comments_since=comments_since,
+            marks_since=marks_since,
+            rule=_rule_for(request, run.dataset),
+            split=split,
         )
     )
 
@@ -660,4 +832,5 @@ urlpatterns = [
     path("runs/<int:run_id>/comments/<int:comment_pk>/", comment_one, name="api-comment"),
     path("runs/<int:run_id>/changes/", changes, name="api-changes"),
     path("runs/<int:run_id>/agreement/", agreement, name="api-agreement"),
+    path("runs/<int:run_id>/reference-review/", reference_review, name="api-reference-review"),
 ]

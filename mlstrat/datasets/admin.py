@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Dataset, Example, ModelRun, Prediction
+from .models import Dataset, Example, FigureState, ModelRun, Prediction
 
 
 @admin.register(Dataset)
@@ -33,3 +33,10 @@ class PredictionAdmin(admin.ModelAdmin):
     search_fields = ["example__example_id", "run__name", "predicted_label"]
     raw_id_fields = ["run", "example"]
     show_full_result_count = False
+
+
+@admin.register(FigureState)
+class FigureStateAdmin(admin.ModelAdmin):
+    list_display = ["run", "requested_at", "enqueued_at"]
+    search_fields = ["run__name", "run__dataset__name"]
+    raw_id_fields = ["run"]

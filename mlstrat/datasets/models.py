@@ -162,3 +162,19 @@ class Prediction(models.Model):
 
     def __str__(self):
         return f"{self.run}: {self.example} -> {self.predicted_label}"
+
+
+class FigureState(models.Model):
+    """Whether a run's figures are out of date (see datasets/staleness.py): one row per
+    run, kept apart from the run (ticks update it) and from the stored figures."""
+
+    run = models.OneToOneField(
+        ModelRun, on_delete=models.CASCADE, primary_key=True, related_name="figure_state"
+    )
+    # The figures are out of date since then (null: never asked).
+    requested_at = models.DateTimeField(null=True, blank=True)
+    # A recompute waits in the queue since then (null: none).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"figure state of {self.run}"

@@ -3,20 +3,18 @@ from django.db import transaction
 from mlstrat.accounts.models import Project
 
 from .models import Dataset
+from .staleness import dataset_figures_stale
 
 
 @transaction.atomic
 def dataset_create(
     *, project: Project, name: str, class_names=(), description: str = ""
 ) -> Dataset:
-    """A dataset always starts with the built-in *Incorrectly labeled* category."""
-    from mlstrat.review.services import category_ensure_builtins
-
-    dataset = Dataset.objects.create(
+    """A new dataset. Its built-in *Incorrectly labeled* category is the review app's
+    business (review.services.category_ensure_builtins, called by whoever creates one)."""
+    return Dataset.objects.create(
         project=project, name=name, class_names=list(class_names), description=description
     )
-    category_ensure_builtins(dataset=dataset)
-    return dataset
 
 
 def dataset_get_or_create(*, project: Project, name: str) -> tuple[Dataset, bool]:
@@ -38,4 +36,5 @@ def dataset_set_human_level_error(
     if by_source is not None:
         dataset.human_level_error_by_source = by_source
     dataset.save(update_fields=["human_level_error", "human_level_error_by_source"])
+    dataset_figures_stale(dataset=dataset)
     return dataset

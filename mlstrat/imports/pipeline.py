@@ -473,9 +473,12 @@ def write(
 ) -> tuple[ModelRun, Writer]:
     """Write the valid rows and swap the run in, all in one transaction."""
     from mlstrat.datasets.services import dataset_get_or_create
+    from mlstrat.review.services import category_ensure_builtins
 
     with transaction.atomic():
-        dataset, _ = dataset_get_or_create(project=job.project, name=job.dataset_name)
+        dataset, created = dataset_get_or_create(project=job.project, name=job.dataset_name)
+        if created:
+            category_ensure_builtins(dataset=dataset)
         if not job.replace and _ready_run(dataset=dataset, name=job.run_name).exists():
             raise RunExistsError(
                 run_exists_message(run_name=job.run_name, dataset_name=dataset.name)
@@ -524,7 +527,7 @@ def _ready_run(*, dataset: Dataset, name: str):
 
 
 def _swap(*, job: ImportJob, dataset: Dataset, run: ModelRun, report: Report) -> None:
-    from mlstrat.analytics.services import snapshot_request
+    from mlstrat.datasets.staleness import figures_stale
 
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     older = list(_ready_run(dataset=dataset, name=job.run_name).select_for_update())
@@ -546,7 +549,7 @@ def _swap(*, job: ImportJob, dataset: Dataset, run: ModelRun, report: Report) ->
     ImportJob.objects.filter(pk=job.pk).update(
         dataset=dataset, run=run, status=JobStatus.THUMBNAILS, message=""
     )
-    snapshot_request(run=run)
+    figures_stale(run=run)
 
 
 def _class_order(name: str):

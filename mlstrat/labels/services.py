@@ -15,8 +15,8 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from mlstrat.analytics.services import snapshot_request
-from mlstrat.datasets.models import Example, ModelRun, Prediction, RunStatus
+from mlstrat.datasets.models import Example, ModelRun, Prediction
+from mlstrat.datasets.staleness import dataset_figures_stale
 
 from . import ranking
 from .models import (
@@ -132,8 +132,7 @@ def _label_set(
         is_error=Case(When(predicted_label=to_label, then=Value(False)), default=Value(True))
     )
     _rescore_example(example=example)
-    for run in ModelRun.objects.filter(dataset_id=example.dataset_id, status=RunStatus.READY):
-        snapshot_request(run=run)
+    dataset_figures_stale(dataset=example.dataset_id)
     return change
 
 

@@ -1,9 +1,11 @@
 """Seed a realistic review for the demo: annotators tick what the images' metadata says.
 
 The digits demo records how each phone image was degraded (`metadata["distortion"]`).
-The first annotator ticks exactly that; the second agrees about nine times in ten
-(deterministic by seed), so the agreement view has something honest to show. Both mark
-*Incorrectly labeled* where the model is very sure and gives the label almost no chance.
+The first annotator ticks exactly that and reviews every example; the second agrees about
+nine times in ten (deterministic by seed) and has reviewed the first 80, so the agreement
+view has something honest to show. Both mark *Incorrectly labeled* where the model is very
+sure and gives the label almost no chance. Examples that fit no category are marked
+reviewed all the same ("nothing applies"), so they stay in every share's denominator.
 """
 
 import random
@@ -18,6 +20,7 @@ from .services import (
     category_create,
     category_ensure_builtins,
     comment_add,
+    marks_apply,
     review_create,
     tags_apply,
 )
@@ -83,7 +86,8 @@ def demo_seed_review(*, run: ModelRun, users) -> Review:
     distortions = list(categories)
     for rank, user in enumerate(users):
         plan: dict[str, list] = {}
-        for item in items:
+        seen = items if rank == 0 else items[:80]
+        for item in seen:
             truth = item.example.metadata.get("distortion")
             answer = truth if truth in categories else None
             # The second and later annotators see the same thing about nine times in ten.
@@ -93,7 +97,11 @@ def demo_seed_review(*, run: ModelRun, users) -> Review:
                 plan.setdefault(answer, []).append(item.example)
             elif rank == 0:
                 comment_add(
-                    run=run, example=item.example, user=user, text="Clean image: no distortion."
+                    run=run,
+                    example=item.example,
+                    user=user,
+                    text="Clean image: no distortion.",
+                    review=review,
                 )
         for distortion, examples in plan.items():
             tags_apply(
@@ -102,8 +110,9 @@ def demo_seed_review(*, run: ModelRun, users) -> Review:
                 category=categories[distortion],
                 user=user,
                 action=TagAction.SET,
+                review=review,
             )
-        for item in items:
+        for item in seen:
             if not _doubtful_label(item.prediction, item.example.label):
                 continue
             try:
@@ -114,7 +123,9 @@ def demo_seed_review(*, run: ModelRun, users) -> Review:
                     user=user,
                     action=TagAction.SET,
                     proposed_label=item.prediction.predicted_label,
+                    review=review,
                 )
             except TagError:
                 continue
+        marks_apply(review=review, examples=[item.example for item in seen], user=user)
     return review

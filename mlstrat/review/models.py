@@ -141,6 +141,11 @@ class Tag(models.Model):
     example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="tags")
     category = models.ForeignKey(ErrorCategory, on_delete=models.CASCADE, related_name="tags")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Where the tick was made: a review's sheet, or (null) the run's sheet or the API.
+    # Ticks belong to the run; a review counts them once someone reviewed the example there.
+    review = models.ForeignKey(
+        "Review", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -172,6 +177,9 @@ class TagEvent(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     action = models.CharField(max_length=8, choices=TagAction.choices)
     changed = models.BooleanField()
+    review = models.ForeignKey(
+        "Review", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -196,6 +204,50 @@ class Comment(models.Model):
 
     def __str__(self):
         return f"{self.user} on {self.example}: {self.text[:40]}"
+
+
+class ReviewMark(models.Model):
+    """One person's "I reviewed this example" in one review: made by a tick, an untick or
+    a comment on the review's sheet, or by "nothing applies" (key 0); taken back with 0.
+
+    Shares divide by the examples the team reviewed (analytics.figures.review_tally), so
+    an error looked at that fits no category stays in the denominator (the "other" row).
+    """
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="marks")
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="marks")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # False: the person took the mark back (kept so teammates' sheets see the change).
+    reviewed = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "user"], name="review_mark_unique"),
+        ]
+        indexes = [models.Index(fields=["review", "updated_at"], name="review_mark_changes_idx")]
+
+    def __str__(self):
+        return f"{self.user} reviewed {self.item}" if self.reviewed else f"{self.user} unmarked"
+
+
+class ReferenceReview(models.Model):
+    """The review a lead chose to drive a run's headlines (the label-error card, the
+    category panel, runs compared). Without one, the default is the unfiltered dev review
+    with the most reviewed examples (analytics.selectors.reference_review)."""
+
+    run = models.OneToOneField(
+        ModelRun, on_delete=models.CASCADE, primary_key=True, related_name="reference"
+    )
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="+")
+    chosen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    chosen_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"reference review of {self.run}: {self.review}"
 
 
 class SavedView(models.Model):

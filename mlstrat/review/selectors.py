@@ -9,21 +9,26 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from mlstrat.analytics import figures
 from mlstrat.datasets.models import Example, ModelRun, Prediction, RunStatus, Split
 from mlstrat.labels.models import CorrectionStatus, LabelCorrection
 from mlstrat.labels.selectors import label_score_for
 
 from .agreement import category_agreement
 from .models import (
+    INCORRECT_LABEL,
+    AssignmentMode,
     CategoryEvent,
     Comment,
     ErrorCategory,
     Review,
     ReviewItem,
+    ReviewMark,
     SavedView,
     Tag,
     TagEvent,
@@ -109,96 +114,267 @@ def scope_size(*, run, review, split=Split.DEV) -> int:
     return Prediction.objects.filter(run=run, split=split, is_error=True).count()
 
 
-def category_shares(
-    *, run: ModelRun, review: Review | None, split: str = Split.DEV, total: int | None = None
+def review_quorum(*, review: Review) -> int:
+    """Under the majority rule, how many people must review an example before the team
+    counts it: a majority of those it was assigned to (a split review: its one assignee;
+    everyone with named annotators: all of them), else one."""
+    if review.assignment == AssignmentMode.SPLIT:
+        return 1
+    named = review.annotators.count()
+    return named // 2 + 1 if named else 1
+
+
+def review_patterns(*, review: Review) -> dict:
+    """What the team's "k of n" of a review is computed from: the examples someone marked
+    reviewed, grouped by (how many people reviewed it, {category: how many of *those*
+    people ticked it}). Two aggregate queries over the reviewed examples only (their
+    number is bounded by human effort), whatever the size of the sample.
+
+    Ticks by someone who has not reviewed the example in this review (made in another
+    review or on the run's sheet) do not count here until they do."""
+    tag, mark, item = Tag._meta.db_table, ReviewMark._meta.db_table, ReviewItem._meta.db_table
+    sampled = ReviewItem.objects.filter(review=review).count()
+    reviewers = dict(
+        ReviewMark.objects.filter(review=review, reviewed=True)
+        .values("item_id")
+        .annotate(n=Count("id"))
+        .values_list("item_id", "n")
+    )
+    sql = f"""
+        SELECT m.item_id, t.category_id, COUNT(*)
+        FROM {mark} m
+        JOIN {item} i ON i.id = m.item_id
+        JOIN {tag} t ON t.run_id = %s AND t.example_id = i.example_id AND t.user_id = m.user_id
+        WHERE m.review_id = %s AND m.reviewed
+        GROUP BY m.item_id, t.category_id
+    """  # noqa: S608 - table names come from the models, values are parameters
+    ticks: dict[int, dict[str, int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [review.run_id, review.pk])
+        for item_id, category_id, n in cursor.fetchall():
+            ticks.setdefault(item_id, {})[str(category_id)] = int(n)
+    grouped: dict[tuple, int] = {}
+    for item_id, n in reviewers.items():
+        key = (int(n), tuple(sorted(ticks.get(item_id, {}).items())))
+        grouped[key] = grouped.get(key, 0) + 1
+    return {
+        "sampled": sampled,
+        "quorum": review_quorum(review=review),
+        "patterns": [[n, dict(pattern), times] for (n, pattern), times in sorted(grouped.items())],
+    }
+
+
+def tally_from_patterns(data: dict, rule: str) -> dict:
+    """figures.review_tally over what review_patterns returned (or a snapshot stored)."""
+    return figures.review_tally(
+        sampled=data["sampled"],
+        quorum=data["quorum"],
+        patterns=[(n, ticks, times) for n, ticks, times in data["patterns"]],
+        rule=rule,
+    )
+
+
+def review_tally(*, review: Review, rule: str) -> dict:
+    """The one "k of n" of a review under a team rule, read live: the sheet's footer and
+    the review API call it; the dashboard, runs compared and the exports call the same
+    figures.review_tally on the same patterns, stored in the run's snapshot."""
+    return tally_from_patterns(review_patterns(review=review), rule)
+
+
+def review_shares(*, review: Review, rule: str, error_rate: float | None = None) -> dict:
+    """Per category: k of n reviewed, its share with a 95% interval and, when the split's
+    error E is given, its ceiling E·f and best error if fixed E·(1−f); and the "other"
+    row (reviewed examples that fit no category)."""
+    tally = review_tally(review=review, rule=rule)
+    return shares_from_tally(
+        tally=tally,
+        categories=categories_for(dataset_id=review.run.dataset_id),
+        error_rate=error_rate,
+    )
+
+
+def shares_from_tally(*, tally: dict, categories: list[dict], error_rate: float | None) -> dict:
+    n = tally["reviewed"]
+    rows = []
+    for category in categories:
+        k = tally["counts"].get(str(category["id"]), 0)
+        if category["archived"] and not k:
+            continue  # an archived column counts while it holds ticks of this review
+        rows.append(
+            {
+                "id": category["id"],
+                "name": category["name"],
+                "color": category["color"],
+                "archived": category["archived"],
+                "builtin": category["builtin"],
+                **figures.category_share(k, n, error_rate),
+            }
+        )
+    return {
+        "rule": tally["rule"],
+        "quorum": tally["quorum"],
+        "sampled": tally["sampled"],
+        "reviewed": n,
+        "complete": n == tally["sampled"],
+        "categories": rows,
+        "other": figures.category_share(tally["none"], n, error_rate),
+        "ranking": _named_ranking(
+            figures.ceiling_ranking(
+                tally=tally, error_rate=error_rate, categories=[str(c["id"]) for c in rows]
+            ),
+            {str(c["id"]): c["name"] for c in rows},
+        ),
+    }
+
+
+def _named_ranking(ranking: dict, names: dict[str, str]) -> dict:
+    """The ranking with each category's name beside its id."""
+    for entry in ranking["ranking"]:
+        entry["name"] = names.get(entry["category"], "?")
+        entry["next_name"] = names.get(entry["next"]) if entry["next"] else None
+    for entry in ranking["leader_versus"]:
+        entry["name"] = names.get(entry["category"], "?")
+    ranking["leader_name"] = names.get(ranking["leader"]) if ranking["leader"] else None
+    return ranking
+
+
+def sheet_summary(
+    *, run: ModelRun, review: Review | None, rule: str, split=Split.DEV, categories=None
 ) -> dict:
-    """The sheet's "% of total" row: for each category, how many examples of the review
-    carry at least one tick of it, over the number of examples in the review."""
+    """The sheet's footer and progress, from one tally: on a review's sheet, each
+    category's k of n reviewed under the team rule (the same numbers as the dashboard)
+    and the "other" row; on the run's sheet, how many errors carry each category."""
+    if review is None:
+        return {
+            "footer": {"kind": "run", **run_sheet_counts(run=run, split=split)},
+            "progress": progress(run=run, review=None, rule=rule, split=split),
+        }
+    tally = review_tally(review=review, rule=rule)
+    if categories is None:
+        categories = categories_for(dataset_id=run.dataset_id)
+    footer = shares_from_tally(tally=tally, categories=categories, error_rate=None)
+    return {
+        "footer": {"kind": "review", **footer},
+        "progress": progress(run=run, review=review, rule=rule, tally=tally),
+    }
+
+
+def run_sheet_counts(*, run: ModelRun, split: str = Split.DEV, total: int | None = None) -> dict:
+    """The run's own sheet (every error of a split, not a review): how many errors carry
+    each category. Counts only: shares and ceilings come from reviews."""
     if total is None:
-        total = scope_size(run=run, review=review, split=split)
+        total = scope_size(run=run, review=None, split=split)
     counts = (
         Tag.objects.filter(
-            run=run, example_id__in=scope_example_ids(run=run, review=review, split=split)
+            run=run, example_id__in=scope_example_ids(run=run, review=None, split=split)
         )
         .values("category_id")
         .annotate(n=Count("example_id", distinct=True))
     )
     return {
         "total": total,
-        "categories": {
-            row["category_id"]: {"count": row["n"], "share": row["n"] / total if total else 0.0}
-            for row in counts
-        },
+        "categories": {row["category_id"]: {"count": row["n"]} for row in counts},
     }
 
 
 def progress(
-    *, run: ModelRun, review: Review | None, split: str = Split.DEV, total: int | None = None
+    *,
+    run: ModelRun,
+    review: Review | None,
+    rule: str,
+    split: str = Split.DEV,
+    tally: dict | None = None,
 ) -> dict:
-    """ "Reviewed 37 of 100": an example is reviewed by a person once they ticked a
-    category or commented on it; overall, once anyone did. Per annotator too."""
-    scope = scope_example_ids(run=run, review=review, split=split)
-    touched = {}
-    for example_id, user_id in (
-        Tag.objects.filter(run=run, example_id__in=scope)
-        .values_list("example_id", "user_id")
-        .distinct()
-    ):
-        touched.setdefault(user_id, set()).add(example_id)
-    for example_id, user_id in (
-        Comment.objects.filter(run=run, example_id__in=scope)
-        .order_by()
-        .values_list("example_id", "user_id")
-        .distinct()
-    ):
-        touched.setdefault(user_id, set()).add(example_id)
-    assigned = {}
-    if review is not None:
-        assigned = dict(
-            ReviewItem.objects.filter(review=review, assignee__isnull=False)
-            .values_list("assignee_id")
-            .annotate(n=Count("id"))
-        )
-    # One query whatever the number of people (an empty pk__in would skip it).
+    """ "Reviewed 37 of 100" for the team under its rule, and per person: their marks,
+    and their share of a split review. On the run's sheet (no review): errors someone
+    ticked or commented on."""
     names = members_by_id(project=run.dataset.project_id)
-    overall = set().union(*touched.values()) if touched else set()
+    if review is None:
+        return _run_sheet_progress(run=run, split=split, names=names)
+    tally = tally or review_tally(review=review, rule=rule)
+    reviewed = dict(
+        ReviewMark.objects.filter(review=review, reviewed=True)
+        .values("user_id")
+        .annotate(n=Count("id"))
+        .values_list("user_id", "n")
+    )
+    assigned = dict(
+        ReviewItem.objects.filter(review=review, assignee__isnull=False)
+        .values("assignee_id")
+        .annotate(n=Count("id"))
+        .values_list("assignee_id", "n")
+    )
     people = [
         {
             "user": pk,
             "username": names.get(pk, "?"),
-            "reviewed": len(touched.get(pk, ())),
+            "reviewed": reviewed.get(pk, 0),
             "assigned": assigned.get(pk),
         }
-        for pk in set(touched) | set(assigned)
+        for pk in set(reviewed) | set(assigned)
     ]
     people.sort(key=lambda p: p["username"])
-    if total is None:
-        total = scope_size(run=run, review=review, split=split)
     return {
-        "total": total,
+        "kind": "reviewed",
+        "rule": rule,
+        "quorum": tally["quorum"],
+        "total": tally["sampled"],
+        "reviewed": tally["reviewed"],
+        "by_user": people,
+    }
+
+
+def _touched(*, run: ModelRun, scope) -> dict[int, set]:
+    """{example pk: people who ticked or commented on it in the run}: who looked at an
+    error on the run's own sheet, where there are no reviewed marks."""
+    people: dict[int, set] = {}
+    for model in (Tag, Comment):
+        for example_id, user_id in (
+            model.objects.filter(run=run, example_id__in=scope)
+            .order_by()
+            .values_list("example_id", "user_id")
+            .distinct()
+        ):
+            people.setdefault(example_id, set()).add(user_id)
+    return people
+
+
+def _run_sheet_progress(*, run: ModelRun, split: str, names: dict) -> dict:
+    scope = scope_example_ids(run=run, review=None, split=split)
+    by_example = _touched(run=run, scope=scope)
+    touched: dict[int, set] = {}
+    for example_id, people in by_example.items():
+        for user_id in people:
+            touched.setdefault(user_id, set()).add(example_id)
+    overall = set(by_example)
+    people = sorted(
+        (
+            {"user": pk, "username": names.get(pk, "?"), "reviewed": len(ids), "assigned": None}
+            for pk, ids in touched.items()
+        ),
+        key=lambda p: p["username"],
+    )
+    return {
+        "kind": "tagged",
+        "rule": None,
+        "quorum": None,
+        "total": scope_size(run=run, review=None, split=split),
         "reviewed": len(overall),
         "by_user": people,
     }
 
 
-def reviews_for_run(*, run: ModelRun) -> list[Review]:
-    """The run's reviews, newest first, each with `.item_count` and `.reviewed_count`."""
+def reviews_for_run(*, run: ModelRun, rule: str) -> list[Review]:
+    """The run's reviews, newest first, each with `.item_count` and `.reviewed_count`
+    (the team's count under `rule`, from the same tally as every other surface)."""
     reviews = list(
         Review.objects.filter(run=run)
         .select_related("created_by")
         .annotate(item_count=Count("items"))
         .order_by("-created_at", "-id")
     )
-    touched = set(Tag.objects.filter(run=run).values_list("example_id", flat=True).distinct())
-    touched |= set(Comment.objects.filter(run=run).values_list("example_id", flat=True).distinct())
-    by_review = {}
-    for review_id, example_id in ReviewItem.objects.filter(review__run=run).values_list(
-        "review_id", "example_id"
-    ):
-        if example_id in touched:
-            by_review[review_id] = by_review.get(review_id, 0) + 1
     for review in reviews:
-        review.reviewed_count = by_review.get(review.pk, 0)
+        review.reviewed_count = review_tally(review=review, rule=rule)["reviewed"]
     return reviews
 
 
@@ -349,30 +525,20 @@ def sheet_rows(
     page = page[:page_size]
 
     example_ids = [row.example_id for row in page]
-    tags, comments, suggestions = {}, {}, {}
-    for example_id, category_id, user_id in Tag.objects.filter(
+    tags, comments, origins = {}, {}, {}
+    for example_id, category_id, user_id, review_id in Tag.objects.filter(
         run=run, example_id__in=example_ids
-    ).values_list("example_id", "category_id", "user_id"):
+    ).values_list("example_id", "category_id", "user_id", "review_id"):
         tags.setdefault(example_id, {}).setdefault(category_id, []).append(user_id)
+        origins[(example_id, category_id, user_id)] = review_id
     for c in Comment.objects.filter(run=run, example_id__in=example_ids).values(
         "id", "example_id", "user_id", "text", "created_at"
     ):
         comments.setdefault(c["example_id"], []).append(
             {"id": c["id"], "user": c["user_id"], "text": c["text"], "at": c["created_at"]}
         )
-    earlier = Tag.objects.filter(
-        example_id__in=example_ids,
-        run__dataset_id=run.dataset_id,
-        run__status=RunStatus.READY,
-        category__archived=False,
-        category__builtin="",
-    ).exclude(run=run)
-    if run.imported_at is not None:
-        earlier = earlier.filter(run__imported_at__lt=run.imported_at)
-    else:
-        earlier = earlier.filter(run_id__lt=run.pk)
-    for example_id, category_id in earlier.values_list("example_id", "category_id").distinct():
-        suggestions.setdefault(example_id, []).append(category_id)
+    reviewed_by = _reviewed_by(review=review, example_ids=example_ids)
+    suggestions, suggested_labels = _suggestions(run=run, example_ids=example_ids)
 
     out = []
     for row in page:
@@ -392,6 +558,15 @@ def sheet_rows(
                 "tags": {str(k): v for k, v in tags.get(example.pk, {}).items()},
                 "comments": comments.get(example.pk, []),
                 "suggestions": sorted(suggestions.get(example.pk, [])),
+                "suggested_label": suggested_labels.get(example.pk),
+                "reviewed_by": sorted(reviewed_by.get(example.pk, ())),
+                "outside": _outside_ticks(
+                    review=review,
+                    example_id=example.pk,
+                    tags=tags.get(example.pk, {}),
+                    origins=origins,
+                    reviewers=reviewed_by.get(example.pk, set()),
+                ),
             }
         )
     next_cursor = None
@@ -402,6 +577,79 @@ def sheet_rows(
             getattr(last, key if key != "id" else "pk"), last_prediction.confidence, query
         )
     return {"rows": out, "next": next_cursor}
+
+
+def _reviewed_by(*, review: Review | None, example_ids: list[int]) -> dict[int, set]:
+    """{example pk: people who marked it reviewed in this review}."""
+    if review is None:
+        return {}
+    found: dict[int, set] = {}
+    for example_id, user_id in ReviewMark.objects.filter(
+        review=review, reviewed=True, item__example_id__in=example_ids
+    ).values_list("item__example_id", "user_id"):
+        found.setdefault(example_id, set()).add(user_id)
+    return found
+
+
+def _outside_ticks(*, review, example_id, tags, origins, reviewers) -> list[dict]:
+    """On a review's sheet: ticks shown on the row that do not count in this review yet,
+    because their author has not reviewed the example here; with where they were made
+    (another review, or the run's sheet when `review` is null)."""
+    if review is None:
+        return []
+    return [
+        {
+            "category": category_id,
+            "user": user_id,
+            "review": origins.get((example_id, category_id, user_id)),
+        }
+        for category_id, users in tags.items()
+        for user_id in users
+        if user_id not in reviewers
+    ]
+
+
+def _suggestions(*, run: ModelRun, example_ids: list[int]) -> tuple[dict, dict]:
+    """Categories ticked on these examples in earlier runs of the dataset, to accept with
+    one key. *Incorrectly labeled* is suggested too while the example's label is the one
+    the earlier tick doubted and the correction it proposed is still pending (neither
+    accepted, which changes the label, nor rejected); it comes with that proposed label."""
+    earlier = Tag.objects.filter(
+        example_id__in=example_ids,
+        run__dataset_id=run.dataset_id,
+        run__status=RunStatus.READY,
+        category__archived=False,
+    ).exclude(run=run)
+    if run.imported_at is not None:
+        earlier = earlier.filter(run__imported_at__lt=run.imported_at)
+    else:
+        earlier = earlier.filter(run_id__lt=run.pk)
+    suggestions: dict[int, list] = {}
+    doubted = set()
+    for example_id, category_id, builtin in earlier.values_list(
+        "example_id", "category_id", "category__builtin"
+    ).distinct():
+        if builtin == INCORRECT_LABEL:
+            doubted.add((example_id, category_id))
+        elif builtin == "":
+            suggestions.setdefault(example_id, []).append(category_id)
+    labels = {}
+    if doubted:
+        pending = (
+            LabelCorrection.objects.filter(
+                example_id__in={e for e, _ in doubted},
+                status=CorrectionStatus.PENDING,
+                from_label=F("example__label"),
+            )
+            .order_by("example_id", "-proposed_at")
+            .values_list("example_id", "proposed_label")
+        )
+        for example_id, proposed in pending:
+            labels.setdefault(example_id, proposed)
+        for example_id, category_id in doubted:
+            if example_id in labels:
+                suggestions.setdefault(example_id, []).append(category_id)
+    return suggestions, labels
 
 
 def members_by_id(*, project) -> dict[int, str]:
@@ -431,12 +679,32 @@ def filter_choices(*, run: ModelRun, review: Review | None, split: str) -> dict:
 
 
 def changes_since(
-    *, run: ModelRun, review: Review | None, since: int, comments_since: int, split=Split.DEV
+    *,
+    run: ModelRun,
+    review: Review | None,
+    since: int,
+    comments_since: int,
+    rule: str,
+    marks_since=None,
+    split=Split.DEV,
 ) -> dict:
-    """What teammates did since the caller's cursors: ticks, comments, the categories as
-    they are now, and the % row and progress."""
-    recent = timezone.now() - CHANGES_OVERLAP
-    total = scope_size(run=run, review=review, split=split)
+    """What teammates did since the caller's cursors: ticks, comments, reviewed marks,
+    the categories as they are now, and the footer and progress."""
+    now = timezone.now()
+    recent = now - CHANGES_OVERLAP
+    marks = []
+    if review is not None:
+        changed = ReviewMark.objects.filter(review=review)
+        if marks_since is not None:
+            changed = changed.filter(updated_at__gte=min(marks_since, recent))
+        else:
+            changed = changed.filter(updated_at__gte=recent)
+        marks = [
+            {"example": example_id, "user": user_id, "reviewed": reviewed}
+            for example_id, user_id, reviewed in changed.order_by("updated_at").values_list(
+                "item__example_id", "user_id", "reviewed"
+            )[:2000]
+        ]
     events = list(
         TagEvent.objects.filter(run=run, changed=True)
         .filter(Q(id__gt=since) | Q(at__gte=recent))
@@ -470,11 +738,12 @@ def changes_since(
             }
             for c in comments
         ],
+        "marks": marks,
         "since": max([since] + [e["id"] for e in events]),
         "comments_since": max([comments_since] + [c["id"] for c in comments]),
+        "marks_since": now.isoformat(),
         "categories": categories_for(dataset_id=run.dataset_id),
-        "shares": category_shares(run=run, review=review, split=split, total=total),
-        "progress": progress(run=run, review=review, split=split, total=total),
+        **sheet_summary(run=run, review=review, rule=rule, split=split),
     }
 
 
@@ -493,21 +762,21 @@ def latest_comment_id(*, run: ModelRun) -> int:
 
 def agreement(*, run: ModelRun, review: Review | None, split=Split.DEV) -> dict:
     """Per category: Fleiss' kappa over the examples two or more people reviewed, and the
-    examples where they disagree. A person reviewed an example if they ticked or commented."""
+    examples where they disagree. In a review, the raters of an example are the people
+    who marked it reviewed there (someone who looked and ticked nothing said "no" to every
+    category); on the run's sheet, those who ticked or commented."""
     scope = scope_example_ids(run=run, review=review, split=split)
-    raters, ticks = {}, {}
+    ticks = {}
     for example_id, category_id, user_id in Tag.objects.filter(
         run=run, example_id__in=scope
     ).values_list("example_id", "category_id", "user_id"):
-        raters.setdefault(example_id, set()).add(user_id)
         ticks.setdefault((example_id, category_id), set()).add(user_id)
-    for example_id, user_id in (
-        Comment.objects.filter(run=run, example_id__in=scope)
-        .order_by()
-        .values_list("example_id", "user_id")
-        .distinct()
-    ):
-        raters.setdefault(example_id, set()).add(user_id)
+    if review is None:
+        raters = _touched(run=run, scope=scope)
+    else:
+        raters = _reviewed_by(
+            review=review, example_ids=list(scope.values_list("example_id", flat=True))
+        )
     shared = {ex: people for ex, people in raters.items() if len(people) >= 2}
     categories = ErrorCategory.objects.filter(dataset_id=run.dataset_id, archived=False).order_by(
         "order", "id"
@@ -619,9 +888,10 @@ def saved_view_url(view: SavedView, *, slug: str) -> str:
     return f"{path}?{urlencode(params)}" if params else path
 
 
-def saved_views_for_run(*, run: ModelRun) -> list[dict]:
-    """The run's saved views, by name, each with where it opens."""
-    slug = run.dataset.project.slug
+def saved_views_for_run(*, run: ModelRun, slug: str | None = None) -> list[dict]:
+    """The run's saved views, by name, each with where it opens (one query when the
+    caller knows the project's slug)."""
+    slug = slug or run.dataset.project.slug
     views = SavedView.objects.filter(run=run).select_related("created_by", "review")
     return [
         {

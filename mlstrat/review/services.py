@@ -14,9 +14,10 @@ import time
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, Max, OuterRef
+from django.utils import timezone
 
-from mlstrat.analytics.services import snapshot_request
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus, Split
+from mlstrat.datasets.staleness import dataset_figures_stale, figures_stale
 from mlstrat.labels.services import InvalidLabel, correction_propose
 
 from .models import (
@@ -26,16 +27,18 @@ from .models import (
     CategoryEvent,
     Comment,
     ErrorCategory,
+    ReferenceReview,
     Review,
     ReviewItem,
+    ReviewMark,
     SavedView,
     Tag,
     TagAction,
     TagEvent,
 )
 
-# Keys the sheet uses for itself; a category cannot take them.
-RESERVED_KEYS = set("jkcxauz?")
+# Keys the sheet uses for itself; a category cannot take them (0: "nothing applies").
+RESERVED_KEYS = set("jkcxauz?0")
 FILTER_KEYS = {"label", "prediction", "source", "confidence_min", "confidence_max", "metadata"}
 METADATA_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
@@ -68,11 +71,6 @@ def retry_on_conflict(func, attempts=4):
         raise AssertionError("unreachable")
 
     return wrapper
-
-
-def _snapshot_dataset(*, dataset: Dataset) -> None:
-    for run in dataset.runs.filter(status=RunStatus.READY):
-        snapshot_request(run=run)
 
 
 # ---------------------------------------------------------------- reviews
@@ -229,6 +227,8 @@ def review_create(
         raise ValidationError(
             {"filters": f"No misclassified {split} example matches; nothing to review."}
         )
+    category_ensure_builtins(dataset=run.dataset)
+    figures_stale(run=run)
     return review
 
 
@@ -242,7 +242,92 @@ def review_extend(*, review: Review, by: int | None) -> int:
     total = ReviewItem.objects.filter(review=review).count()
     review.sample_size = None if by is None else total
     review.save(update_fields=["sample_size"])
+    figures_stale(run=review.run)
     return added
+
+
+@transaction.atomic
+def review_delete(*, review: Review) -> None:
+    """Delete a review, its sample and its reviewed marks. Ticks and comments belong to
+    the run and stay (other reviews and the run's sheet still show them)."""
+    run = review.run
+    review.delete()
+    figures_stale(run=run)
+
+
+# ---------------------------------------------------------------- reviewed marks
+
+
+def _items_of(*, review: Review, examples) -> dict[int, int]:
+    """{example pk: item pk} for these examples; every one must be in the review."""
+    example_ids = [e if isinstance(e, int) else e.pk for e in examples]
+    items = dict(
+        ReviewItem.objects.filter(review=review, example_id__in=example_ids).values_list(
+            "example_id", "pk"
+        )
+    )
+    missing = [pk for pk in example_ids if pk not in items]
+    if missing:
+        raise TagError(f"Not in review “{review.name}”: example(s) {missing[:5]}.")
+    return items
+
+
+def _marks_write(*, review: Review, items: dict[int, int], user, reviewed: bool) -> dict:
+    """Set (or take back) one person's reviewed marks; {example pk: changed}."""
+    current = dict(
+        ReviewMark.objects.filter(item_id__in=items.values(), user=user).values_list(
+            "item_id", "reviewed"
+        )
+    )
+    changed = {
+        example_id: current.get(item_id, False) != reviewed for example_id, item_id in items.items()
+    }
+    if reviewed:
+        ReviewMark.objects.bulk_create(
+            [
+                ReviewMark(review=review, item_id=item_id, user=user)
+                for item_id in items.values()
+                if item_id not in current
+            ],
+            ignore_conflicts=True,
+        )
+    flip = [items[ex] for ex, did in changed.items() if did and items[ex] in current]
+    if flip:
+        ReviewMark.objects.filter(item_id__in=flip, user=user).update(
+            reviewed=reviewed, updated_at=timezone.now()
+        )
+    if any(changed.values()):
+        figures_stale(run=review.run)
+    return changed
+
+
+@retry_on_conflict
+def marks_apply(*, review: Review, examples, user, reviewed: bool = True) -> dict[int, bool]:
+    """Mark examples of a review as reviewed by `user` ("nothing applies" when they tick
+    nothing), or take the mark back. Returns {example pk: changed}. Ticks are untouched:
+    a person's ticks count in this review only while they marked the example reviewed."""
+    if not examples:
+        raise TagError("Pick at least one example.")
+    items = _items_of(review=review, examples=examples)
+    return _marks_write(review=review, items=items, user=user, reviewed=reviewed)
+
+
+# ---------------------------------------------------------------- reference review
+
+
+@transaction.atomic
+def reference_review_set(*, run: ModelRun, review: Review | None, user) -> None:
+    """A lead picks the review that drives the run's headlines; None goes back to the
+    default (the unfiltered dev review with the most reviewed examples)."""
+    if review is None:
+        ReferenceReview.objects.filter(run=run).delete()
+    else:
+        if review.run_id != run.pk:
+            raise ValidationError({"review": "That review belongs to another run."})
+        ReferenceReview.objects.update_or_create(
+            run=run, defaults={"review": review, "chosen_by": user}
+        )
+    figures_stale(run=run)
 
 
 # ---------------------------------------------------------------- categories
@@ -300,7 +385,7 @@ def category_create(
     except IntegrityError as exc:
         raise ValidationError({"name": "That name or key was just taken; try another."}) from exc
     _category_event(category=category, user=created_by, action=CategoryAction.CREATED)
-    _snapshot_dataset(dataset=dataset)
+    dataset_figures_stale(dataset=dataset)
     return category
 
 
@@ -353,7 +438,7 @@ def category_update(
     except IntegrityError as exc:
         raise ValidationError({"key": "That name or key is taken by another category."}) from exc
     _category_update_events(category=category, before=before, user=user)
-    _snapshot_dataset(dataset=category.dataset)
+    dataset_figures_stale(dataset=category.dataset)
     return category
 
 
@@ -446,7 +531,7 @@ def category_merge(*, source: ErrorCategory, target: ErrorCategory, user) -> dic
         "already_on_target": already,
     }
     _category_event(category=source, user=user, action=CategoryAction.MERGED, **summary)
-    _snapshot_dataset(dataset=source.dataset)
+    dataset_figures_stale(dataset=source.dataset)
     return summary
 
 
@@ -466,7 +551,7 @@ def category_reorder(*, dataset: Dataset, order: list[int]) -> list[ErrorCategor
     for position, category in enumerate(ordered, start=1):
         category.order = position
     ErrorCategory.objects.bulk_update(ordered, ["order"])
-    _snapshot_dataset(dataset=dataset)
+    dataset_figures_stale(dataset=dataset)
     return ordered
 
 
@@ -493,7 +578,9 @@ def _category_for_tick(*, category: ErrorCategory) -> ErrorCategory:
     return found[0]
 
 
-def _tags_apply(*, run, examples, category, user, action, proposed_label=""):
+def _tags_apply(*, run, examples, category, user, action, proposed_label="", review=None):
+    if review is not None and review.run_id != run.pk:
+        raise TagError("That review belongs to another run.")
     if action not in TagAction.values:
         raise TagError("action is “set” or “clear”.")
     if category.dataset_id != run.dataset_id:
@@ -520,6 +607,7 @@ def _tags_apply(*, run, examples, category, user, action, proposed_label=""):
     missing = [e.example_id for e in examples if e.pk not in errors]
     if missing:
         raise TagError(f"Not misclassified in this run: {', '.join(missing[:5])}.")
+    items = _items_of(review=review, examples=example_ids) if review is not None else {}
     if category.builtin == INCORRECT_LABEL and action == TagAction.SET:
         if not proposed_label:
             raise TagError("Say which label the example should have (proposed_label).")
@@ -551,7 +639,10 @@ def _tags_apply(*, run, examples, category, user, action, proposed_label=""):
     if action == TagAction.SET:
         changed = [pk for pk in example_ids if pk not in existing]
         Tag.objects.bulk_create(
-            [Tag(run=run, example_id=pk, category=category, user=user) for pk in changed],
+            [
+                Tag(run=run, example_id=pk, category=category, user=user, review=review)
+                for pk in changed
+            ],
             ignore_conflicts=True,
         )
     else:
@@ -567,11 +658,15 @@ def _tags_apply(*, run, examples, category, user, action, proposed_label=""):
                 user=user,
                 action=action,
                 changed=pk in changed_set,
+                review=review,
             )
             for pk in example_ids
         ]
     )
-    snapshot_request(run=run)
+    if items:
+        # Ticking or unticking on a review's sheet means the person looked at the example.
+        _marks_write(review=review, items=items, user=user, reviewed=True)
+    figures_stale(run=run)
     return {e.example_id: e.changed for e in events}
 
 
@@ -583,11 +678,14 @@ def tags_apply(
     user,
     action: str,
     proposed_label: str = "",
+    review: Review | None = None,
 ) -> dict[int, bool]:
     """Set or clear one person's tick of a category on several examples, all or nothing.
 
     Returns {example pk: changed}. Ticking *Incorrectly labeled* proposes
-    `proposed_label` for each example (the label-correction workflow)."""
+    `proposed_label` for each example (the label-correction workflow). With `review`
+    (a tick on that review's sheet), the examples must be in it, and the person is
+    marked as having reviewed them there."""
     apply = retry_on_conflict(_tags_apply)
     return apply(
         run=run,
@@ -596,10 +694,11 @@ def tags_apply(
         user=user,
         action=action,
         proposed_label=proposed_label,
+        review=review,
     )
 
 
-def tag_set(*, run, example, category, user, proposed_label: str = "") -> bool:
+def tag_set(*, run, example, category, user, proposed_label: str = "", review=None) -> bool:
     result = tags_apply(
         run=run,
         examples=[example],
@@ -607,13 +706,19 @@ def tag_set(*, run, example, category, user, proposed_label: str = "") -> bool:
         user=user,
         action=TagAction.SET,
         proposed_label=proposed_label,
+        review=review,
     )
     return result[example.pk]
 
 
-def tag_clear(*, run, example, category, user) -> bool:
+def tag_clear(*, run, example, category, user, review=None) -> bool:
     result = tags_apply(
-        run=run, examples=[example], category=category, user=user, action=TagAction.CLEAR
+        run=run,
+        examples=[example],
+        category=category,
+        user=user,
+        action=TagAction.CLEAR,
+        review=review,
     )
     return result[example.pk]
 
@@ -631,11 +736,25 @@ def _clean_text(text) -> str:
 
 
 @transaction.atomic
-def comment_add(*, run: ModelRun, example: Example, user, text: str) -> Comment:
+def comment_add(
+    *, run: ModelRun, example: Example, user, text: str, review: Review | None = None
+) -> Comment:
+    """A comment on an example of the run; on a review's sheet it also marks the example
+    reviewed by its author there."""
     if example.dataset_id != run.dataset_id:
         raise ValidationError({"example": "This example belongs to another dataset."})
-    comment = Comment.objects.create(run=run, example=example, user=user, text=_clean_text(text))
-    snapshot_request(run=run)
+    if review is not None and review.run_id != run.pk:
+        raise ValidationError({"review": "That review belongs to another run."})
+    text = _clean_text(text)
+    items = {}
+    if review is not None:
+        try:
+            items = _items_of(review=review, examples=[example])
+        except TagError as exc:
+            raise ValidationError({"example": str(exc)}) from exc
+    comment = Comment.objects.create(run=run, example=example, user=user, text=text)
+    if items:
+        _marks_write(review=review, items=items, user=user, reviewed=True)
     return comment
 
 
@@ -645,7 +764,6 @@ def comment_edit(*, comment: Comment, user, text: str) -> Comment:
         raise PermissionError("Only its author edits a comment.")
     comment.text = _clean_text(text)
     comment.save(update_fields=["text", "updated_at"])
-    snapshot_request(run=comment.run)
     return comment
 
 
@@ -653,9 +771,7 @@ def comment_edit(*, comment: Comment, user, text: str) -> Comment:
 def comment_delete(*, comment: Comment, user) -> None:
     if comment.user_id != user.pk:
         raise PermissionError("Only its author deletes a comment.")
-    run = comment.run
     comment.delete()
-    snapshot_request(run=run)
 
 
 @transaction.atomic

@@ -40,6 +40,11 @@
   });
   document.addEventListener("htmx:afterSwap", (event) => paintDataStyles(event.target));
   document.addEventListener("DOMContentLoaded", () => paintDataStyles(document));
+  // A form that destroys something asks first (its data-confirm says what goes).
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
 
   window.mlstrat = { apiFetch, paintDataStyles, csrf };
 })();

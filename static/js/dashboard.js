@@ -152,8 +152,9 @@
           label: "share of reviewed errors",
           data: categories.map((c) => (c.share === null ? 0 : c.share * 100)),
           intervals: categories.map((c) => ({ share: c.share, low: c.share_low, high: c.share_high, k: c.k, n: c.n })),
-          backgroundColor: pattern("#3557d6", "diagonal"),
-          borderColor: "#2946b8",
+          // Each category in its own colour, as on the sheet and in runs compared.
+          backgroundColor: categories.map((c) => pattern(c.color || "#3557d6", "diagonal")),
+          borderColor: categories.map((c) => c.color || "#2946b8"),
           borderWidth: 1,
           barPercentage: 0.7,
         }],
@@ -332,7 +333,26 @@
     pollSoon = () => { window.clearTimeout(timer); timer = window.setTimeout(tick, 500); };
   }
 
-  // Runs compared: the trend of each split's error, oldest to newest.
+  // Runs compared: one line per series over the runs, oldest to newest, printed with the
+  // table's precision (0.1%).
+  function runsLineChart(canvas, runs, datasets, yTitle) {
+    charts.push(new Chart(canvas, {
+      type: "line",
+      data: { labels: runs, datasets },
+      options: {
+        maintainAspectRatio: false,
+        animation: false,
+        scales: { y: { beginAtZero: true, title: { display: true, text: yTitle }, ticks: { callback: (v) => v + "%" } } },
+        plugins: {
+          legend: { position: "bottom", labels: { usePointStyle: true, color: INK } },
+          tooltip: { callbacks: { label: (item) => item.dataset.label + ": " + item.parsed.y.toFixed(1) + "%" } },
+        },
+      },
+    }));
+  }
+  const asPercent = (values) => values.map((v) => (v === null ? null : v * 100));
+
+  // The trend of each split's error.
   function trendChart() {
     const canvas = document.getElementById("trend-chart");
     const node = document.getElementById("compare-data");
@@ -349,7 +369,7 @@
       .filter((split) => data.splits[split].some((v) => v !== null))
       .map((split) => ({
         label: names[split] + " error",
-        data: data.splits[split].map((v) => (v === null ? null : v * 100)),
+        data: asPercent(data.splits[split]),
         borderColor: styles[split][0],
         backgroundColor: styles[split][0],
         pointStyle: styles[split][1],
@@ -357,24 +377,34 @@
         borderDash: styles[split][2],
         spanGaps: true,
       }));
-    charts.push(new Chart(canvas, {
-      type: "line",
-      data: { labels: data.runs, datasets },
-      options: {
-        maintainAspectRatio: false,
-        animation: false,
-        scales: { y: { beginAtZero: true, title: { display: true, text: "error, %" }, ticks: { callback: (v) => v + "%" } } },
-        plugins: {
-          legend: { position: "bottom", labels: { usePointStyle: true, color: INK } },
-          tooltip: { callbacks: { label: (item) => item.dataset.label + ": " + item.parsed.y.toFixed(1) + "%" } },
-        },
-      },
+    runsLineChart(canvas, data.runs, datasets, "error, %");
+  }
+
+  // Each category's share of reviewed errors in each run's reference review, in the
+  // category's own colour.
+  function categoryTrendChart() {
+    const canvas = document.getElementById("category-trend-chart");
+    const node = document.getElementById("compare-data");
+    if (!canvas || !node || !window.Chart) return;
+    const data = JSON.parse(node.textContent);
+    const kinds = ["circle", "triangle", "rect", "rectRot", "star", "crossRot"];
+    const datasets = data.categories.map((c, i) => ({
+      label: c.name,
+      data: asPercent(c.shares),
+      borderColor: c.color,
+      backgroundColor: c.color,
+      pointStyle: kinds[i % kinds.length],
+      pointRadius: 5,
+      borderDash: i % 2 ? [6, 4] : [],
+      spanGaps: true,
     }));
+    runsLineChart(canvas, data.runs, datasets, "share of reviewed errors, %");
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     const root = document.getElementById("dashboard");
     if (root) { init(root); watch(); } else { autosubmit(document); }
     trendChart();
+    categoryTrendChart();
   });
 })();

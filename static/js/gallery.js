@@ -74,7 +74,9 @@
       "data-index": index, "data-example": row.example, tabIndex: -1,
     },
     el("div", { class: "g-image" }, img),
-    el("div", { class: "g-head" }, el("code", { text: row.example_id }), el("span", { class: "meta", text: conf })),
+    el("div", { class: "g-head" }, el("code", { text: row.example_id }),
+      cfg.review !== null && reviewers(row).includes(me) ? el("span", { class: "badge badge-ok g-reviewed", text: "reviewed", title: "You marked it reviewed (0 takes it back)" }) : "",
+      el("span", { class: "meta", text: conf })),
     el("div", { class: "g-labels" }, el("span", { class: "pill label-pill", text: row.label }), "→", el("span", { class: "pill pred-pill", text: row.prediction })),
     renderTicks(row));
     paintDataStyles(card);
@@ -140,11 +142,13 @@
     refresh(index);
     const body = { action: on ? "set" : "clear", category: category.id, example: row.example };
     if (proposedLabel) body.proposed_label = proposedLabel;
+    if (cfg.review !== null) body.review = cfg.review;  // a tick in a review marks it reviewed
     try {
       await apiFetch(cfg.api.tags, { method: "POST", body });
       const list = ticks(row, category.id).filter((u) => u !== me);
       if (on) list.push(me);
       row.tags[String(category.id)] = list;
+      if (cfg.review !== null) markLocally(row, true);
     } catch (error) {
       toast(`Not saved: ${error.message}`);
     } finally {
@@ -152,6 +156,28 @@
       refresh(index);
     }
   }
+  // Reviewed marks (in a review): 0 says "I looked, nothing applies" or takes it back.
+  const reviewers = (row) => row.reviewed_by || [];
+  function markLocally(row, reviewed) {
+    const people = reviewers(row).filter((u) => u !== me);
+    if (reviewed) people.push(me);
+    row.reviewed_by = people;
+  }
+  async function toggleReviewed() {
+    const row = state.rows[state.current];
+    if (!row) return;
+    if (cfg.review === null) { toast("Reviewed marks belong to a review: open one from the reviews page."); return; }
+    const want = !reviewers(row).includes(me);
+    try {
+      await apiFetch(cfg.api.marks, { method: "POST", body: { action: want ? "set" : "clear", example: row.example } });
+      markLocally(row, want);
+    } catch (error) {
+      toast(`Not saved: ${error.message}`);
+    } finally {
+      refresh(state.current);
+    }
+  }
+
   let labelTarget = null;
   function toggle(category) {
     const row = state.rows[state.current];
@@ -186,6 +212,7 @@
     else if (key === "ArrowDown") { handled(); move(perRow()); }
     else if (key === "ArrowUp") { handled(); move(-perRow()); }
     else if (key === "Enter") { handled(); openInSheet(); }
+    else if (key === "0") { handled(); toggleReviewed(); }
     else if (key === "?") { handled(); renderHelpKeys(); $("help").showModal(); }
     else if (key.length === 1) {
       const category = catByKey(key.toLowerCase());

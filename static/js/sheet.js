@@ -31,7 +31,8 @@
     applied: new Set(),
     since: cfg.since,
     commentsSince: cfg.commentsSince,
-    shares: cfg.shares,
+    marksSince: cfg.marksSince,
+    footer: cfg.footer,
     progress: cfg.progress,
     view: cfg.query.view,
     openExample: null,
@@ -52,6 +53,19 @@
   const cellKey = (exampleId, catId) => `${exampleId}:${catId}`;
 
   function ticks(row, catId) { return row.tags[String(catId)] || []; }
+  // On a review's sheet, a row counts once people mark it reviewed there (a tick, a
+  // comment, or 0 for "nothing applies"); ticks by anyone else are shown but do not count.
+  const inReview = cfg.review !== null;
+  function reviewers(row) { return row.reviewed_by || []; }
+  function reviewedByMe(row) { return reviewers(row).includes(me); }
+  function outsideTick(row, catId, userId) {
+    return inReview && !reviewers(row).includes(userId) && ticks(row, catId).includes(userId);
+  }
+  function whereTicked(row, catId, userId) {
+    const origin = (row.outside || []).find((o) => o.category === Number(catId) && o.user === userId);
+    if (!origin || origin.review === null) return "on the run's sheet";
+    return origin.review === cfg.review ? "here" : `in review “${cfg.reviewNames[String(origin.review)] || "another review"}”`;
+  }
   function mine(row, catId) {
     const key = cellKey(row.example, catId);
     if (state.pending.has(key)) return state.pending.get(key);
@@ -70,6 +84,7 @@
       el("th", { class: "col-label", scope: "col", text: "Label" }),
       el("th", { class: "col-pred", scope: "col", text: "Prediction" }),
       el("th", { class: "col-conf", scope: "col", text: "Conf." }));
+    if (inReview) tr.append(el("th", { class: "col-reviewed", scope: "col", title: "Reviewed: by you (✓) and by teammates; 0 marks nothing applies" }, "Reviewed ", el("kbd", { text: "0" })));
     active().forEach((c) => {
       tr.append(el("th", {
         class: "col-cat", scope: "col", "data-color": c.color, "data-category": c.id,
@@ -94,6 +109,11 @@
     });
     td.append(box);
     const others = all.filter((u) => u !== me).length;
+    const outside = all.filter((u) => outsideTick(row, c.id, u));
+    if (outside.length) {
+      td.classList.add("outside");
+      box.title = outside.map((u) => `${userName(u)} ticked ${whereTicked(row, c.id, u)}`).join("; ") + ": not counted here until reviewed here";
+    }
     if (state.view !== "mine" && all.length) {
       td.append(el("span", { class: "count", text: String(all.length) }));
     } else if (others) {
@@ -131,6 +151,18 @@
       el("td", { class: "col-conf num" }, el("span", { text: conf }),
         row.confidence === null ? "" : el("meter", { min: 0, max: 1, value: row.confidence }))
     );
+    if (inReview) {
+      const people = reviewers(row);
+      const others = people.filter((u) => u !== me);
+      const mineDone = people.includes(me);
+      tr.classList.add(people.length ? "reviewed" : "unreviewed");
+      const cell = el("td", { class: "col-reviewed" + (mineDone ? " mine" : ""), title: people.length ? "Reviewed by " + people.map(userName).join(", ") : "Not reviewed yet: tick, comment, or press 0 (nothing applies)" },
+        el("span", { class: "reviewed-mark", text: mineDone ? "✓" : "·" }),
+        others.length ? el("span", { class: "others", text: ` +${others.length}` }) : "",
+        mineDone && !active().some((c) => mine(row, c.id)) ? el("span", { class: "meta nothing", text: " nothing applies" }) : "");
+      if (state.pending.has(`reviewed:${row.example}`)) cell.classList.add("saving");
+      tr.append(cell);
+    }
     active().forEach((c) => tr.append(renderCell(row, c)));
     const last = row.comments[row.comments.length - 1];
     const cell = el("td", { class: "col-comments" });
@@ -177,26 +209,60 @@
     paintDataStyles(box);
   }
 
+  const pctText = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)}%`);
+  // The footer is the review's "k of n" under the team rule: the same numbers as the
+  // dashboard and the review API (one tally on the server). On the run's own sheet
+  // (not a review), it only counts the errors carrying each category.
   function renderFoot() {
     const foot = $("sheet-foot");
-    const total = state.shares.total;
-    const tr = el("tr", { class: "share-row" },
-      el("th", { colSpan: 7, scope: "row" }, "% of total ", el("span", { class: "meta", text: `(examples carrying the category, of ${total})` })));
-    active().forEach((c) => {
-      const share = state.shares.categories[String(c.id)];
-      const pct = share ? (100 * share.share) : 0;
-      tr.append(el("td", { class: "share", "data-category": c.id, "data-color": c.color, title: share ? `${share.count} of ${total}` : `0 of ${total}` },
-        el("strong", { text: `${pct.toFixed(pct && pct < 10 ? 1 : 0)}%` }),
-        el("span", { class: "meta share-count", text: share ? ` ${share.count}` : " 0" })));
-    });
-    tr.append(el("td", {}));
-    foot.replaceChildren(tr);
+    const f = state.footer;
+    if (f.kind === "review") {
+      const tr = el("tr", { class: "share-row" },
+        el("th", { colSpan: 8, scope: "row" }, "Share of reviewed ",
+          el("span", { class: "meta", id: "footer-n", text: `(k of n = ${f.reviewed} reviewed of ${f.sampled} sampled · rule: ${f.rule})` })));
+      const byId = new Map(f.categories.map((c) => [c.id, c]));
+      active().forEach((c) => {
+        const share = byId.get(c.id) || { k: 0, n: f.reviewed, share: null, share_low: null, share_high: null };
+        tr.append(el("td", { class: "share", "data-category": c.id, "data-color": c.color,
+          title: `${share.k} of ${share.n} reviewed · 95% ${pctText(share.share_low)}–${pctText(share.share_high)}` },
+          el("strong", { text: pctText(share.share) }),
+          el("span", { class: "meta share-count", text: ` ${share.k}/${share.n}` })));
+      });
+      tr.append(el("td", { class: "share other-share", title: "Reviewed examples that fit no category (the “other” row)" },
+        el("span", { class: "meta", text: "other " }), el("strong", { text: pctText(f.other.share) }),
+        el("span", { class: "meta share-count", text: ` ${f.other.k}/${f.other.n}` })));
+      foot.replaceChildren(tr);
+    } else {
+      const tr = el("tr", { class: "share-row" },
+        el("th", { colSpan: 7, scope: "row" }, "Errors ticked ", el("span", { class: "meta", text: `(of ${f.total}; shares and ceilings come from reviews)` })));
+      active().forEach((c) => {
+        const count = (f.categories[String(c.id)] || { count: 0 }).count;
+        tr.append(el("td", { class: "share", "data-category": c.id, "data-color": c.color, title: `${count} of ${f.total} errors` },
+          el("strong", { text: String(count) })));
+      });
+      tr.append(el("td", {}));
+      foot.replaceChildren(tr);
+    }
     paintDataStyles(foot);
+  }
+
+  // Rows whose ticks were made elsewhere (another review, the run's sheet) say so once.
+  function renderOutsideNote() {
+    const note = $("outside-note");
+    if (!note) return;
+    const rows = state.rows.filter((row) => (row.outside || []).length);
+    if (!inReview || !rows.length) { note.classList.add("hidden"); return; }
+    const where = new Set();
+    rows.forEach((row) => row.outside.forEach((o) => where.add(o.review === null ? "the run's sheet" : `review “${cfg.reviewNames[String(o.review)] || "?"}”`)));
+    note.classList.remove("hidden");
+    note.textContent = `${rows.length} row${rows.length === 1 ? "" : "s"} on this page carry ticks made outside this review (in ${[...where].join(", ")}). They are shown dashed and count here only once their author reviews the row here.`;
   }
 
   function renderProgress() {
     const p = state.progress;
-    $("progress-text").textContent = `reviewed ${p.reviewed} of ${p.total}`;
+    $("progress-text").textContent = p.kind === "reviewed"
+      ? `reviewed ${p.reviewed} of ${p.total} (rule: ${p.rule}${p.rule === "majority" && p.quorum > 1 ? `, ${p.quorum} people each` : ""})`
+      : `tagged ${p.reviewed} of ${p.total} errors`;
     $("progress-bar").max = Math.max(p.total, 1);
     $("progress-bar").value = p.reviewed;
     $("progress-people").replaceChildren(...p.by_user.map((u) => el("span", {
@@ -222,7 +288,7 @@
   }
 
   function renderAll() {
-    renderHead(); renderBody(); renderFoot(); renderProgress();
+    renderHead(); renderBody(); renderFoot(); renderProgress(); renderOutsideNote();
     $("undo").disabled = state.undo.length === 0;
   }
 
@@ -245,6 +311,39 @@
     if (ticked) list.push(userId);
     row.tags[String(catId)] = list;
   }
+  function applyMark(exampleId, userId, reviewed) {
+    const index = rowIndex.get(exampleId);
+    if (index === undefined) return false;
+    const row = state.rows[index];
+    const people = reviewers(row).filter((u) => u !== userId);
+    if (reviewed) people.push(userId);
+    row.reviewed_by = people;
+    if (reviewed) row.outside = (row.outside || []).filter((o) => o.user !== userId);
+    return true;
+  }
+
+  // 0: "I reviewed this row" (nothing applies unless I tick), or take my mark back.
+  async function toggleReviewed(exampleIds) {
+    if (!inReview) { toast("Reviewed marks belong to a review: open one from the reviews page.", "info"); return; }
+    const ids = exampleIds || targets();
+    if (!ids.length) return;
+    const want = !reviewedByMe(state.rows[rowIndex.get(ids[0])]);
+    ids.forEach((ex) => { state.pending.set(`reviewed:${ex}`, want); refreshRow(rowIndex.get(ex)); });
+    const body = { action: want ? "set" : "clear" };
+    if (ids.length === 1) body.example = ids[0]; else body.examples = ids;
+    try {
+      await apiFetch(cfg.api.marks, { method: "POST", body });
+      ids.forEach((ex) => applyMark(ex, me, want));
+      state.undo.push({ kind: "mark", examples: ids, reviewed: want });
+      toast(want ? `Reviewed ${ids.length} row${ids.length === 1 ? "" : "s"}${ids.every((ex) => !allActive().some((c) => mine(state.rows[rowIndex.get(ex)], c.id))) ? ": nothing applies" : ""}` : "Reviewed mark taken back", "info");
+    } catch (error) {
+      toast(`Not saved: ${error.message}`);
+    } finally {
+      ids.forEach((ex) => { state.pending.delete(`reviewed:${ex}`); refreshRow(rowIndex.get(ex)); });
+      $("undo").disabled = state.undo.length === 0;
+      poll();
+    }
+  }
 
   // Send one idempotent set/clear for several examples; revert and show the error on failure.
   async function sendTicks(exampleIds, catId, ticked, options = {}) {
@@ -256,6 +355,7 @@
     exampleIds.forEach((ex) => refreshRow(rowIndex.get(ex)));
     const body = { action: ticked ? "set" : "clear", category: catId };
     if (exampleIds.length === 1) body.example = exampleIds[0]; else body.examples = exampleIds;
+    if (inReview) body.review = cfg.review;
     if (options.proposedLabel) body.proposed_label = options.proposedLabel;
     try {
       try {
@@ -267,7 +367,7 @@
         await new Promise((resolve) => setTimeout(resolve, 800));
         await apiFetch(cfg.api.tags, { method: "POST", body });
       }
-      exampleIds.forEach((ex) => applyLocal(ex, catId, me, ticked));
+      exampleIds.forEach((ex) => { applyLocal(ex, catId, me, ticked); if (inReview) applyMark(ex, me, true); });
       keys.forEach((k) => state.pending.delete(k));
       if (state.openExample !== null && exampleIds.includes(state.openExample)) loadLargeView(state.openExample);
       if (!options.isUndo) {
@@ -306,6 +406,17 @@
     const last = state.undo.pop();
     $("undo").disabled = state.undo.length === 0;
     if (!last || !last.examples.length) return;
+    if (last.kind === "mark") {
+      try {
+        await apiFetch(cfg.api.marks, { method: "POST", body: { action: last.reviewed ? "clear" : "set", examples: last.examples } });
+        last.examples.forEach((ex) => { applyMark(ex, me, !last.reviewed); refreshRow(rowIndex.get(ex)); });
+        toast("Undone: reviewed mark", "info");
+      } catch (error) {
+        toast(`Not undone: ${error.message}`);
+      }
+      poll();
+      return;
+    }
     const category = catById(last.catId);
     if (!last.ticked && category && category.builtin === "incorrect_label") {
       toast("Re-ticking Incorrectly labeled needs a label: tick it again yourself.", "info");
@@ -320,7 +431,11 @@
     if (!row) return;
     const todo = row.suggestions.filter((id) => catById(id) && !catById(id).archived && !mine(row, id));
     if (!todo.length) { toast("No suggestion from earlier runs on this row.", "info"); return; }
-    todo.forEach((id) => sendTicks([row.example], id, true));
+    todo.forEach((id) => {
+      // An earlier run's "Incorrectly labeled" comes back with the label still pending review.
+      if (catById(id).builtin === "incorrect_label") sendTicks([row.example], id, true, { proposedLabel: row.suggested_label });
+      else sendTicks([row.example], id, true);
+    });
   }
 
   // ------------------------------------------------------------ incorrect label dialog
@@ -383,7 +498,10 @@
     const text = $("comment-text").value.trim();
     if (!text || !commentRow) return;
     try {
-      const saved = await apiFetch(cfg.api.comments, { method: "POST", body: { example: commentRow.example, text } });
+      const body = { example: commentRow.example, text };
+      if (inReview) body.review = cfg.review;
+      const saved = await apiFetch(cfg.api.comments, { method: "POST", body });
+      if (inReview) applyMark(saved.example, me, true);
       addComment({ id: saved.id, example: saved.example, user: saved.user, text: saved.text, at: saved.created_at });
       $("comment-text").value = "";
       keepDraft(commentRow.example, "");
@@ -680,7 +798,7 @@
     if (i >= 0) state.categories[i] = saved; else state.categories.push(saved);
     if (i < 0 && state.cols) { state.cols.push(saved.id); pushUrl({ cols: state.cols.join(",") }, true); }
     state.categories.sort((a, b) => a.order - b.order || a.id - b.id);
-    renderHead(); renderBody(); renderFoot();
+    renderHead(); renderBody(); renderFoot(); renderOutsideNote();
   }
   if ($("add-category")) $("add-category").addEventListener("click", () => openCategoryDialog());
   if ($("manage-categories")) $("manage-categories").addEventListener("click", () => { renderColumnsDialog(); $("columns-dialog").showModal(); });
@@ -719,7 +837,7 @@
         [ids[i], ids[j]] = [ids[j], ids[i]];
         const saved = await apiFetch(cfg.api.reorder, { method: "POST", body: { dataset: cfg.dataset, order: ids } });
         state.categories = saved;
-        renderHead(); renderBody(); renderFoot();
+        renderHead(); renderBody(); renderFoot(); renderOutsideNote();
       }
       renderColumnsDialog();
     } catch (error) {
@@ -817,7 +935,7 @@
     if (polling) { pollAgain = true; return; }
     polling = true;
     const params = new URLSearchParams({ since: state.since, comments_since: state.commentsSince, split: cfg.split });
-    if (cfg.review) params.set("review", cfg.review);
+    if (cfg.review) { params.set("review", cfg.review); params.set("marks_since", state.marksSince); }
     try {
       const data = await apiFetch(`${cfg.api.changes}?${params}`);
       const touched = new Set();
@@ -829,8 +947,13 @@
         touched.add(e.example);
       });
       data.comments.forEach((c) => addComment(c));
+      (data.marks || []).forEach((m) => {
+        if (m.user === me && state.pending.has(`reviewed:${m.example}`)) return;
+        if (applyMark(m.example, m.user, m.reviewed)) touched.add(m.example);
+      });
       state.since = data.since;
       state.commentsSince = data.comments_since;
+      state.marksSince = data.marks_since;
       const signature = (cats) => JSON.stringify(cats.map((c) => [c.id, c.name, c.key, c.color, c.order, c.archived]));
       if (signature(data.categories) !== signature(state.categories)) {
         state.categories = data.categories;
@@ -838,9 +961,9 @@
       } else {
         touched.forEach((ex) => refreshRow(rowIndex.get(ex)));
       }
-      state.shares = data.shares;
+      state.footer = data.footer;
       state.progress = data.progress;
-      renderFoot(); renderProgress();
+      renderFoot(); renderProgress(); renderOutsideNote();
       document.body.classList.remove("offline");
     } catch (error) {
       document.body.classList.add("offline");
@@ -873,6 +996,7 @@
     else if (key === "c") { handled(); openComments(); }
     else if (key === "a") { handled(); acceptSuggestions(); }
     else if (key === "u") { handled(); undo(); }
+    else if (key === "0") { handled(); toggleReviewed(); }
     else if (key.length === 1) {
       const category = catByKey(key.toLowerCase());
       if (category) { handled(); toggle(category.id); }

@@ -3,7 +3,7 @@
 from itertools import count
 
 from mlstrat.datasets.models import Example, Prediction
-from mlstrat.review.models import ErrorCategory, Review, ReviewItem, Tag
+from mlstrat.review.models import ErrorCategory, Review, ReviewItem, ReviewMark, Tag
 from tests.factories import DatasetFactory, RunFactory
 
 _ids = count()
@@ -71,12 +71,24 @@ def category(dataset, name, **kwargs):
 
 
 def tick(run, review, category, users, first=0, n=1):
-    """`users` each tick `category` on items first..first+n of the review."""
+    """`users` each tick `category` on items first..first+n of the review (on its sheet:
+    which marks those items reviewed by them)."""
     items = list(review.items.order_by("position")[first : first + n])
     Tag.objects.bulk_create(
         [
-            Tag(run=run, example_id=item.example_id, category=category, user=user)
+            Tag(run=run, example_id=item.example_id, category=category, user=user, review=review)
             for item in items
             for user in users
         ]
+    )
+    mark(review, users, first=first, n=n)
+
+
+def mark(review, users, first=0, n=1):
+    """`users` each mark items first..first+n of the review reviewed (nothing applies
+    unless they tick)."""
+    items = list(review.items.order_by("position")[first : first + n])
+    ReviewMark.objects.bulk_create(
+        [ReviewMark(review=review, item=item, user=user) for item in items for user in users],
+        ignore_conflicts=True,
     )

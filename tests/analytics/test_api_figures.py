@@ -46,7 +46,7 @@ def test_category_shares_in_the_api(api, bob, run):
     api.force_authenticate(bob)
     body = api.get(f"/api/v1/analytics/runs/{run.pk}/").json()
     dog = next(c for c in body["reviews"][0]["categories"] if c["name"] == "Dog-like")
-    assert dog["attributable"] == approx(0.005) and dog["ceiling"] == approx(0.095)
+    assert dog["ceiling"] == approx(0.005) and dog["best_error"] == approx(0.095)
 
 
 def test_outsider_gets_404(api, mallory, run):

@@ -89,7 +89,9 @@ def test_summary_csv_and_json(api, carol, tagged):
     rows = read_csv(api.get(f"/api/v1/analytics/runs/{run.pk}/export/summary.csv"))
     dev_error = next(r for r in rows if r[:3] == ["split error", "labels in force", "dev"])
     assert float(dev_error[3]) == pytest.approx(0.3)
-    share = next(r for r in rows if r[:2] == ["category share", "dev sample: Dog-like"])
+    share = next(
+        r for r in rows if r[0] == "category share" and r[1] == "dev sample (reference): Dog-like"
+    )
     assert float(share[3]) == pytest.approx(1.0)  # 2 of the 2 reviewed (1 item untouched)
     assert share[7] == "2"
     response = api.get(f"/api/v1/analytics/runs/{run.pk}/export/summary.json")

@@ -60,7 +60,7 @@ def test_lead_reads_the_dashboard_and_opens_a_cell_in_the_sheet(page, live_serve
     dog = shares.locator("tr[data-category='Dog-like']").inner_text()
     assert "18 / 40" in dog and "45.0%" in dog
     assert shares.locator("tr[data-category='<b>Great cats</b>']").count() == 1
-    assert "Majority of the annotators" in shares.inner_text()
+    assert "Majority of the people who reviewed" in shares.inner_text()
     assert "10%" in page.locator("#label-verdict").inner_text()
     assert "Human level\t1.0%\t1.5%" in page.locator("#panel-general").inner_text()
     page.wait_for_selector("#shares-chart[style*='width']")
@@ -76,13 +76,13 @@ def test_lead_reads_the_dashboard_and_opens_a_cell_in_the_sheet(page, live_serve
 def test_dashboard_says_recomputing_then_refreshes_itself(page, live_server, bob, run):
     from django.utils import timezone
 
-    from mlstrat.analytics.models import AnalysisSnapshot
     from mlstrat.analytics.services import snapshot_compute
+    from mlstrat.datasets.models import FigureState
 
     snapshot_compute(run=run)
     # A tick arrived and its recompute is queued (a worker will pick it up).
-    AnalysisSnapshot.objects.filter(run=run).update(
-        requested_at=timezone.now(), enqueued_at=timezone.now()
+    FigureState.objects.update_or_create(
+        run=run, defaults={"requested_at": timezone.now(), "enqueued_at": timezone.now()}
     )
     login(page, live_server, bob)
     page.goto(f"{live_server.url}/p/cat-app/runs/{run.pk}/dashboard/")
@@ -115,6 +115,62 @@ def test_lead_asks_for_a_recompute(page, live_server, bob, run):
     page.click("#recompute")
     page.wait_for_selector(f"#dashboard:not([data-as-of='{before}'])", timeout=10_000)
     assert page.locator("#stale-badge").inner_text() == "up to date"
+
+
+def _headlines(page):
+    return {
+        "labels": page.locator("#label-verdict").inner_text(),
+        "idea": page.locator("#biggest-category").inner_text(),
+    }
+
+
+def test_a_new_small_review_leaves_the_headlines_until_a_lead_switches_the_reference(
+    page, live_server, bob, run
+):
+    """Starting a 3-example review on test changes no headline and not runs compared; a
+    lead making it the reference changes both, and they name it."""
+    login(page, live_server, bob)
+    dashboard = f"{live_server.url}/p/cat-app/runs/{run.pk}/dashboard/"
+    compare = f"{live_server.url}/p/cat-app/datasets/{run.dataset_id}/compare/"
+    page.goto(dashboard)
+    before = _headlines(page)
+    assert "dev sample" in before["idea"] and "40 of 40 reviewed" in before["idea"]
+    page.goto(compare)
+    reference_before = page.locator("#compare-table tr[data-row=reference]").inner_text()
+    assert "dev sample" in reference_before
+
+    page.goto(f"{live_server.url}/p/cat-app/runs/{run.pk}/reviews/")
+    page.fill("input[name=name]", "Test peek")
+    page.select_option("select[name=split]", "test")
+    page.fill("input[name=sample_size]", "3")
+    page.click("button:has-text('Start review')")
+    page.wait_for_selector("#sheet-body tr")
+    page.keyboard.press("0")  # looked at the first one: nothing applies
+    expect_text(page, "#progress-text", "reviewed 1 of 3")
+
+    page.goto(dashboard)
+    assert _headlines(page) == before
+    page.goto(compare)
+    assert page.locator("#compare-table tr[data-row=reference]").inner_text() == reference_before
+
+    page.goto(dashboard)
+    select = page.locator("#panel-shares select[name=review]")
+    select.select_option(select.locator("option", has_text="Test peek").get_attribute("value"))
+    page.wait_for_selector("#make-reference")
+    page.click("#make-reference")
+    page.wait_for_selector("#reference-badge")
+    after = _headlines(page)
+    assert after != before
+    assert "Test peek" in after["idea"] and "1 of 3 reviewed, still moving" in after["idea"]
+    screenshot(page, "dashboard-reference-switched")
+    page.goto(compare)
+    assert "Test peek" in page.locator("#compare-table tr[data-row=reference]").inner_text()
+
+
+def expect_text(page, selector, text):
+    from playwright.sync_api import expect
+
+    expect(page.locator(selector)).to_contain_text(text)
 
 
 def test_lead_reads_precision_recall_and_calibration(page, live_server, bob, run):

@@ -65,3 +65,15 @@ def test_gallery_filters_are_the_sheets(page, live_server, project, sheet, carol
     expect(page.locator("#sheet-link")).to_have_attribute(
         "href", f"/p/{project.slug}/runs/{sheet['run'].pk}/reviews/{sheet['review'].pk}/?view=mine"
     )
+
+
+def test_zero_marks_an_example_reviewed_from_the_gallery(page, live_server, project, sheet, carol):  # noqa: F811
+    from mlstrat.review.models import ReviewMark
+
+    open_gallery(page, live_server, project, sheet, carol)
+    page.keyboard.press("0")
+    first = page.locator("#gallery .g-card").first
+    expect(first.locator(".g-reviewed")).to_be_visible()
+    example = int(first.get_attribute("data-example"))
+    mark = ReviewMark.objects.get(user=carol, item__example_id=example)
+    assert mark.reviewed and not Tag.objects.filter(user=carol).exists()

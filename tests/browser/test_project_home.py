@@ -4,7 +4,8 @@ uses next (dashboard, sheet, reviews, runs compared)."""
 import pytest
 
 from mlstrat.analytics.services import snapshot_compute
-from tests.analytics.builders import add_predictions, make_run
+from mlstrat.review.models import ReviewMark
+from tests.analytics.builders import add_predictions, make_run, review_errors
 from tests.factories import RunFactory
 
 from .conftest import login, screenshot
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def runs(project):
+def runs(project, carol):
     first = make_run(
         project,
         [("dev", "web", "cat", "cat", 90), ("dev", "web", "cat", "dog", 10)],
@@ -21,13 +22,16 @@ def runs(project):
     )
     second = RunFactory(dataset=first.dataset, name="resnet-2")
     add_predictions(second, [("dev", "web", "cat", "cat", 95), ("dev", "web", "cat", "dog", 5)])
+    review = review_errors(first, name="Dev sample")  # its 10 errors
+    for item in review.items.order_by("position")[:4]:
+        ReviewMark.objects.create(review=review, item=item, user=carol)
     snapshot_compute(run=first)
     snapshot_compute(run=second)
     third = RunFactory(dataset=first.dataset, name="resnet-3")  # never computed
     return first, second, third
 
 
-def test_the_runs_table_shows_dev_error_and_links(page, live_server, carol, project, runs):
+def test_the_runs_table_shows_dev_error_progress_and_links(page, live_server, carol, project, runs):
     first, second, third = runs
     login(page, live_server, carol)
     page.goto(f"{live_server.url}/p/{project.slug}/")
@@ -36,6 +40,10 @@ def test_the_runs_table_shows_dev_error_and_links(page, live_server, carol, proj
     assert row.locator(".dev-errors").inner_text() == "10 of 100"
     assert page.locator("tr[data-run='resnet-2'] .dev-error strong").inner_text() == "5.0%"
     assert "not computed yet" in page.locator("tr[data-run='resnet-3'] .dev-error").inner_text()
+    reference = row.locator(".reference-progress")
+    assert reference.locator("a").inner_text() == "Dev sample"
+    assert reference.locator(".ref-count").inner_text() == "4 of 10 reviewed"
+    assert "no reviewed dev review" in page.locator("tr[data-run='resnet-2']").inner_text()
     screenshot(page, "project-home-runs")
     row.locator("a:has-text('Sheet')").click()
     page.wait_for_url(f"**/runs/{first.pk}/sheet/")

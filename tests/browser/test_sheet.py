@@ -118,22 +118,24 @@ def test_tagging_by_keyboard_persists(page, live_server, project, sheet, carol):
     page.wait_for_selector("#sheet-body tr")
     assert cell(page, 1, "Blurry").locator("input.tick").is_checked()
     assert cell(page, 2, "Faint").locator("input.tick").is_checked()
-    assert page.inner_text("#progress-text") == "reviewed 3 of 12"
+    # Bob's comment on the first row was made outside this review: it does not count here.
+    assert page.inner_text("#progress-text") == "reviewed 2 of 12 (rule: majority)"
 
 
 def test_the_percent_row_updates_as_people_tick(page, live_server, project, sheet, carol):
     open_sheet(page, live_server, project, sheet, carol)
     blurry = ErrorCategory.objects.get(name="Blurry")
     share = page.locator(f"#sheet-foot td.share[data-category='{blurry.pk}'] strong")
-    assert share.inner_text() == "0%"
+    assert share.inner_text() == "–"  # nothing reviewed yet: unknown, not 0%
     page.keyboard.press("b")
     page.keyboard.press("j")
     page.keyboard.press("b")
     wait_saved(page)
-    expect(share).to_have_text("17%")
-    page.keyboard.press("u")  # undo the last tick
+    expect(share).to_have_text("100.0%")
+    page.keyboard.press("u")  # undo the last tick: the row stays reviewed by carol
     wait_saved(page)
-    expect(share).to_have_text("8.3%")
+    expect(share).to_have_text("50.0%")
+    expect(page.locator("#footer-n")).to_contain_text("2 reviewed of 12 sampled")
     assert Tag.objects.filter(user=carol).count() == 1
 
 
@@ -154,9 +156,9 @@ def test_a_lead_adds_a_category_midway_and_ticks_it(page, live_server, project, 
     assert cell(page, 0, "Blurry").locator("input.tick").is_checked()
     rotated = ErrorCategory.objects.get(name="Rotated")
     expect(page.locator(f"#sheet-foot td.share[data-category='{rotated.pk}'] strong")).to_have_text(
-        "8.3%"
+        "50.0%"
     )
-    expect(page.locator("#progress-text")).to_have_text("reviewed 2 of 12")
+    expect(page.locator("#progress-text")).to_contain_text("reviewed 2 of 12")
     screenshot(page, "sheet")
 
 
@@ -343,7 +345,7 @@ def test_a_lead_starts_a_review_from_the_run(page, live_server, project, sheet, 
     page.wait_for_selector("h1:has-text('Second pass')")
     page.wait_for_selector("#sheet-body tr")
     assert page.locator("#sheet-body tr").count() == 5
-    assert page.inner_text("#progress-text").endswith(" of 5")
+    assert page.inner_text("#progress-text").startswith("reviewed 0 of 5")
 
 
 def test_a_lead_extends_the_sample_without_losing_ticks(page, live_server, project, sheet, bob):
@@ -387,10 +389,11 @@ def test_team_and_agreement_views(page, live_server, project, sheet, bob, carol)
     review = sheet["review"]
     blurry = ErrorCategory.objects.get(name="Blurry")
     first, second = (i.example for i in review.items.order_by("position")[:2])
-    tag_set(run=sheet["run"], example=first, category=blurry, user=bob)
-    tag_set(run=sheet["run"], example=first, category=blurry, user=carol)
-    tag_set(run=sheet["run"], example=second, category=blurry, user=bob)
-    comment_add(run=sheet["run"], example=second, user=carol, text="Not blurry to me")
+    run = sheet["run"]
+    tag_set(run=run, example=first, category=blurry, user=bob, review=review)
+    tag_set(run=run, example=first, category=blurry, user=carol, review=review)
+    tag_set(run=run, example=second, category=blurry, user=bob, review=review)
+    comment_add(run=run, example=second, user=carol, text="Not blurry to me", review=review)
     open_sheet(page, live_server, project, sheet, bob)
     page.select_option("#filters select[name=view]", "team")
     page.wait_for_url("**view=team**")
@@ -418,6 +421,43 @@ def test_a_lead_archives_and_reorders_columns(page, live_server, project, sheet,
     page.click(f"#columns-body button[data-act='up'][data-id='{faint.pk}']")
     expect(page.locator("#sheet-head th.col-cat").nth(1)).to_have_text("Faintf")
     assert cell(page, 0, "Faint").locator("input.tick").is_checked()
+
+
+def test_nothing_applies_with_0_counts_the_row_in_n(page, live_server, project, sheet, carol):
+    """An error looked at that fits no category stays in the denominator: 0 marks it."""
+    open_sheet(page, live_server, project, sheet, carol)
+    page.keyboard.press("b")
+    wait_saved(page)
+    page.keyboard.press("j")
+    page.keyboard.press("0")
+    expect(row(page, 1).locator("td.col-reviewed")).to_contain_text("nothing applies")
+    blurry = ErrorCategory.objects.get(name="Blurry")
+    expect(page.locator(f"#sheet-foot td.share[data-category='{blurry.pk}'] strong")).to_have_text(
+        "50.0%"
+    )
+    expect(page.locator("#sheet-foot td.other-share")).to_contain_text("1/2")
+    expect(page.locator("#progress-text")).to_contain_text("reviewed 2 of 12")
+    screenshot(page, "sheet-reviewed")
+    page.keyboard.press("0")  # take the mark back
+    expect(page.locator("#progress-text")).to_contain_text("reviewed 1 of 12")
+    page.reload()
+    page.wait_for_selector("#sheet-body tr")
+    expect(page.locator("#progress-text")).to_contain_text("reviewed 1 of 12")
+
+
+def test_a_review_says_where_ticks_made_elsewhere_come_from(
+    page, live_server, project, sheet, bob, carol
+):
+    run, review = sheet["run"], sheet["review"]
+    first = review.items.order_by("position").first().example
+    blurry = ErrorCategory.objects.get(name="Blurry")
+    tag_set(run=run, example=first, category=blurry, user=bob)  # on the run's own sheet
+    open_sheet(page, live_server, project, sheet, carol)
+    note = page.locator("#outside-note")
+    expect(note).to_contain_text("1 row on this page carry ticks made outside this review")
+    expect(note).to_contain_text("the run's sheet")
+    assert "outside" in cell(page, 0, "Blurry").get_attribute("class")
+    expect(page.locator("#progress-text")).to_contain_text("reviewed 0 of 12")
 
 
 def test_a_saved_view_keeps_filters_sort_and_columns(page, live_server, project, sheet, carol):

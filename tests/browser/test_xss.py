@@ -14,7 +14,7 @@ from PIL import Image
 from mlstrat.imports.models import ImportJob, JobStatus
 from mlstrat.labels import services as label_services
 from mlstrat.review import services as review_services
-from mlstrat.review.models import Comment, Tag
+from mlstrat.review.models import Comment, ReviewMark, Tag
 from tests.factories import DatasetFactory, ExampleFactory, PredictionFactory, RunFactory
 
 from .conftest import login, screenshot
@@ -102,6 +102,9 @@ def hostile(project, alice, bob, carol):
         for user in (bob, carol):
             Tag.objects.create(run=run, example=example, category=categories[n % 3], user=user)
         Comment.objects.create(run=run, example=example, user=carol, text=PAYLOADS[n % 3])
+    for item in review.items.filter(example__in=examples[:8]):
+        for user in (bob, carol):
+            ReviewMark.objects.create(review=review, item=item, user=user)
     for n, example in enumerate(examples[:4]):
         correction = label_services.correction_propose(
             example=example,

@@ -1,6 +1,6 @@
 import pytest
 
-from mlstrat.analytics.models import AnalysisSnapshot
+from mlstrat.datasets.models import FigureState
 from mlstrat.labels.models import CorrectionStatus, LabelChange
 from mlstrat.labels.services import InvalidLabel, correction_accept, correction_propose
 
@@ -42,7 +42,7 @@ def test_every_prediction_of_the_example_follows_the_new_label(proposal, example
 
 def test_every_ready_run_gets_fresh_figures_requested(proposal, runs, bob):
     correction_accept(correction=proposal, reviewer=bob, expected_version=0)
-    requested = AnalysisSnapshot.objects.filter(requested_at__isnull=False)
+    requested = FigureState.objects.filter(requested_at__isnull=False)
     assert set(requested.values_list("run__name", flat=True)) == {"v1", "v2"}
 
 

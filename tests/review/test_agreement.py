@@ -39,11 +39,11 @@ def test_two_raters_fleiss_agrees_with_perfect_and_chance():
 def test_the_lead_sees_where_annotators_disagree(api, alice, bob, carol, run, errors, blurry):
     review = review_create(run=run, created_by=alice, name="x", sample_size=None, seed=1)
     one, two, three = (p.example for p in errors[:3])
-    tag_set(run=run, example=one, category=blurry, user=bob)
-    tag_set(run=run, example=one, category=blurry, user=carol)
-    tag_set(run=run, example=two, category=blurry, user=bob)
-    comment_add(run=run, example=two, user=carol, text="not blurry, just small")
-    tag_set(run=run, example=three, category=blurry, user=bob)  # only bob saw it
+    tag_set(run=run, example=one, category=blurry, user=bob, review=review)
+    tag_set(run=run, example=one, category=blurry, user=carol, review=review)
+    tag_set(run=run, example=two, category=blurry, user=bob, review=review)
+    comment_add(run=run, example=two, user=carol, text="not blurry, just small", review=review)
+    tag_set(run=run, example=three, category=blurry, user=bob, review=review)  # only bob
     result = agreement(run=run, review=review)
     assert result["shared_examples"] == 2
     assert result["disagreements"] == [two.pk]

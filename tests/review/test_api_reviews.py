@@ -1,5 +1,5 @@
 from mlstrat.review.models import Review
-from mlstrat.review.services import review_create, tag_set
+from mlstrat.review.services import marks_apply, review_create, tag_set
 
 
 def test_a_member_starts_a_review_through_the_api(api, carol, run, errors):
@@ -25,11 +25,17 @@ def test_a_review_with_bad_filters_is_a_400(api, carol, run, errors):
 
 def test_detail_shows_progress_and_shares(api, alice, carol, run, errors, blurry):
     review = review_create(run=run, created_by=alice, name="x", sample_size=4, seed=1)
-    tag_set(run=run, example=review.items.first().example, category=blurry, user=carol)
+    first, second = [i.example for i in review.items.order_by("position")[:2]]
+    tag_set(run=run, example=first, category=blurry, user=carol, review=review)
+    marks_apply(review=review, examples=[second], user=carol)  # looked: nothing applies
     api.force_authenticate(carol)
     data = api.get(f"/api/v1/reviews/{review.pk}/").json()
-    assert data["progress"]["reviewed"] == 1 and data["progress"]["total"] == 4
-    assert data["shares"]["categories"][str(blurry.pk)]["share"] == 0.25
+    assert data["progress"]["reviewed"] == 2 and data["progress"]["total"] == 4
+    figures = data["figures"]
+    assert (figures["rule"], figures["reviewed"], figures["sampled"]) == ("majority", 2, 4)
+    blurry_row = next(c for c in figures["categories"] if c["id"] == blurry.pk)
+    assert (blurry_row["k"], blurry_row["n"], blurry_row["share"]) == (1, 2, 0.5)
+    assert (figures["other"]["k"], figures["other"]["share"]) == (1, 0.5)
 
 
 def test_outsider_cannot_see_or_create_reviews(api, alice, mallory, run, errors):

@@ -9,10 +9,10 @@ def test_a_poller_sees_teammates_ticks_comments_and_new_categories(
     url = f"/api/v1/runs/{run.pk}/changes/?review={review.pk}"
     start = api.get(f"{url}&since=0&comments_since=0").json()
     example = errors[0].example
-    tag_set(run=run, example=example, category=blurry, user=carol)
+    tag_set(run=run, example=example, category=blurry, user=carol, review=review)
     tag_set(run=run, example=example, category=blurry, user=carol)  # no change, no event sent
     tag_clear(run=run, example=errors[1].example, category=blurry, user=carol)  # no change
-    comment_add(run=run, example=example, user=carol, text="see the corner")
+    comment_add(run=run, example=example, user=carol, text="see the corner", review=review)
     category_create(dataset=dataset, name="Glare", key="g", created_by=alice)
     data = api.get(f"{url}&since={start['since']}&comments_since={start['comments_since']}").json()
     assert [(e["example"], e["user"], e["action"]) for e in data["events"]] == [
@@ -20,8 +20,10 @@ def test_a_poller_sees_teammates_ticks_comments_and_new_categories(
     ]
     assert [c["text"] for c in data["comments"]] == ["see the corner"]
     assert "Glare" in [c["name"] for c in data["categories"]]
-    assert data["shares"]["categories"][str(blurry.pk)]["count"] == 1
+    blurry_row = next(c for c in data["footer"]["categories"] if c["id"] == blurry.pk)
+    assert (blurry_row["k"], blurry_row["n"]) == (1, 1)
     assert data["progress"]["reviewed"] == 1
+    assert data["marks"] == [{"example": example.pk, "user": carol.pk, "reviewed": True}]
     assert data["since"] > start["since"]
 
 

@@ -10,7 +10,8 @@ def test_the_run_lists_its_reviews_with_progress(
     as_user, project, alice, carol, run, errors, blurry
 ):
     review = review_create(run=run, created_by=alice, name="Round one", sample_size=4, seed=1)
-    tag_set(run=run, example=review.items.first().example, category=blurry, user=carol)
+    example = review.items.first().example
+    tag_set(run=run, example=example, category=blurry, user=carol, review=review)
     html = as_user(carol).get(url(project, run)).content.decode()
     assert "Round one" in html
     assert "reviewed 1 of 4" in html

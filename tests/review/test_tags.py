@@ -1,6 +1,6 @@
 import pytest
 
-from mlstrat.analytics.models import AnalysisSnapshot
+from mlstrat.datasets.models import FigureState
 from mlstrat.labels.models import LabelCorrection
 from mlstrat.review.models import Tag, TagEvent
 from mlstrat.review.services import TagError, category_update, tag_clear, tag_set, tags_apply
@@ -58,7 +58,7 @@ def test_an_archived_category_cannot_be_ticked_but_keeps_its_ticks(run, errors, 
 
 def test_a_tick_asks_for_a_new_analysis_snapshot(run, errors, blurry, carol):
     tag_set(run=run, example=errors[0].example, category=blurry, user=carol)
-    assert AnalysisSnapshot.objects.get(run=run).requested_at is not None
+    assert FigureState.objects.get(run=run).requested_at is not None
 
 
 def test_incorrect_label_needs_the_label_and_proposes_it(run, errors, incorrect, carol):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from mlstrat import celery_app
 from mlstrat.analytics.models import AnalysisSnapshot
-from mlstrat.datasets.models import ModelRun
+from mlstrat.datasets.models import FigureState, ModelRun
 from mlstrat.imports.models import ImportJob, JobStatus
 from mlstrat.review.models import Tag
 from mlstrat.review.services import category_create
@@ -139,7 +139,7 @@ def test_the_dashboard_says_its_figures_are_stale(broker, api, as_user, project,
     assert page.status_code == 200
     assert 'data-stale="1"' in page.content.decode()
     # Nothing is claimed as queued while the broker is down, so the next read re-queues.
-    assert AnalysisSnapshot.objects.get(run=run).enqueued_at is None
+    assert FigureState.objects.get(run=run).enqueued_at is None
 
 
 @pytest.mark.worker
@@ -190,9 +190,10 @@ def test_asking_for_a_recompute_is_refused_with_503(broker, api, bob, run):
     assert response.status_code == 503 and seconds < FAST
     assert "queue is unavailable" in response.json()["detail"]
     assert response["Retry-After"]
-    snap = AnalysisSnapshot.objects.get(run=run)
+    state = FigureState.objects.get(run=run)
     # Still marked out of date, and not claimed as queued: the next read asks again.
-    assert snap.is_stale and snap.enqueued_at is None
+    assert state.requested_at is not None and state.enqueued_at is None
+    assert not AnalysisSnapshot.objects.filter(run=run, computed_at__isnull=False).exists()
     broker.up()
     assert api.post(f"/api/v1/analytics/runs/{run.pk}/recompute/").status_code == 202
 
@@ -217,5 +218,5 @@ def test_ticks_during_the_outage_do_not_each_try_the_broker(monkeypatch, api, ca
     # The first tick finds the broker down; the next ones, within the backoff, do not pay
     # the publish retries again. Nothing is left claimed: the dashboard asks again later.
     assert len(attempts) == 1
-    assert AnalysisSnapshot.objects.get(run=run).enqueued_at is None
+    assert FigureState.objects.get(run=run).enqueued_at is None
     assert AnalysisSnapshot.objects.get(run=run).is_stale

@@ -18,6 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from mlstrat.analytics.models import AnalysisSnapshot
+from mlstrat.datasets.models import FigureState
 from mlstrat.imports.models import ImportJob, JobStatus
 from tests.celery_worker import database_url, running_worker
 from tests.imports.builders import rows, zip_dump
@@ -137,8 +138,7 @@ def test_redis_stopped_for_30_seconds(stack, private_redis):  # noqa: F811
     browse_and_tag(app, examples[0])
     wait_until(
         lambda: (
-            not app.status()["stale"]
-            and AnalysisSnapshot.objects.get(run_id=run_id).enqueued_at is None
+            not app.status()["stale"] and FigureState.objects.get(run_id=run_id).enqueued_at is None
         ),
         seconds=CATCH_UP,
         why=lambda: f"the dashboard never became current before the outage:\n{log()}",

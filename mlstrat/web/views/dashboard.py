@@ -43,9 +43,10 @@ def _chart_data(figs, review, split):
         and {
             "name": review["name"],
             "categories": [
-                {k: c[k] for k in ("name", "share", "share_low", "share_high", "k", "n")}
+                {k: c[k] for k in ("name", "color", "share", "share_low", "share_high", "k", "n")}
                 for c in review["categories"]
-            ],
+            ]
+            + [{"name": "other (no category)", "color": selectors.OTHER_COLOR, **review["other"]}],
         },
     }
 
@@ -62,12 +63,16 @@ def run_dashboard(request, slug, run_pk):
         run=run, rule=rule, confusion_splits=[split], confusion_limit=CONFUSION_LIMIT
     )
     reviews = figs.get("reviews", [])
-    review = None
-    if reviews:
-        wanted = request.GET.get("review")
-        review = next((r for r in reviews if str(r["id"]) == wanted), None) or next(
-            (r for r in reversed(reviews) if r["reviewed"]), reviews[-1]
-        )
+    reference = figs.get("reference")
+    by_id = {str(r["id"]): r for r in reviews}
+    # The panel shows the reference review unless another is asked for (one click away);
+    # the headlines always follow the reference.
+    review = by_id.get(request.GET.get("review", "")) or (
+        by_id.get(str(reference["id"])) if reference else None
+    )
+    if review is None and reviews:
+        review = reviews[-1]
+    headline = by_id.get(str(reference["id"])) if reference else None
     return render(
         request,
         "analytics/run_dashboard.html",
@@ -79,6 +84,7 @@ def run_dashboard(request, slug, run_pk):
             "figs": figs,
             "as_of": parse_datetime(figs["as_of"]) if figs.get("as_of") else None,
             "review": review,
+            "headline": headline,
             "split": split,
             "is_lead": has_role(user=request.user, project=project, role=Role.LEAD),
             "rules": TeamRule.choices,
@@ -117,6 +123,14 @@ def dataset_compare(request, slug, dataset_pk):
                     split: [r["splits"].get(split) for r in compared["runs"]]
                     for split in ("train", "train_dev", "dev", "test")
                 },
+                "categories": [
+                    {
+                        "name": name,
+                        "color": compared["colors"].get(name, selectors.OTHER_COLOR),
+                        "shares": [r["shares"].get(name) for r in compared["runs"]],
+                    }
+                    for name in compared["categories"]
+                ],
             },
         },
     )

@@ -6,13 +6,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import has_role
+from mlstrat.analytics.selectors import default_reference, team_rule_for
 from mlstrat.datasets.models import Split
 from mlstrat.review import selectors, services
-from mlstrat.review.models import AssignmentMode, Review, SavedView
+from mlstrat.review.models import AssignmentMode, ReferenceReview, Review, SavedView
 from mlstrat.web.views.projects import run_for
 
 
@@ -76,6 +78,21 @@ def review_list(request, slug, run_pk):
             request, f"Review “{review.name}” started with {review.items.count()} examples."
         )
         return redirect("review-sheet", slug=slug, run_pk=run.pk, review_pk=review.pk)
+    rule = team_rule_for(dataset=run.dataset)
+    reviews = selectors.reviews_for_run(run=run, rule=rule)
+    chosen = ReferenceReview.objects.filter(run=run).values_list("review_id", flat=True).first()
+    reference = chosen if chosen in {r.pk for r in reviews} else None
+    if reference is None:
+        default = default_reference(
+            [
+                {"id": r.pk, "split": r.split, "filters": r.filters, "reviewed": r.reviewed_count}
+                for r in reviews
+            ]
+        )
+        reference = default["id"] if default else None
+    is_lead = has_role(user=request.user, project=project, role=Role.LEAD)
+    for review in reviews:
+        review.can_delete = is_lead or review.created_by_id == request.user.pk
     return render(
         request,
         "review/review_list.html",
@@ -83,14 +100,59 @@ def review_list(request, slug, run_pk):
             "project": project,
             "membership": membership,
             "run": run,
-            "reviews": selectors.reviews_for_run(run=run),
+            "reviews": reviews,
+            "rule": rule,
+            "reference": reference,
+            "reference_chosen": chosen is not None,
+            "is_lead": is_lead,
             "splits": [s for s in Split.choices if s[0] != Split.TRAIN] + [(Split.TRAIN, "train")],
             "members": project.members.order_by("username"),
             "class_names": run.dataset.class_names,
-            "saved_views": selectors.saved_views_for_run(run=run),
-            "is_lead": has_role(user=request.user, project=project, role=Role.LEAD),
+            "saved_views": selectors.saved_views_for_run(run=run, slug=project.slug),
         },
     )
+
+
+@login_required
+@require_POST
+def review_reference(request, slug, run_pk):
+    """Leads choose the review that drives the run's headlines (or go back to the default)."""
+    project, _, run = run_for(request, slug, run_pk)
+    if not has_role(user=request.user, project=project, role=Role.LEAD):
+        messages.error(request, "Only leads choose the reference review.")
+        return redirect("review-list", slug=slug, run_pk=run.pk)
+    wanted = request.POST.get("review", "")
+    review = None
+    if wanted:
+        review = Review.objects.filter(run=run, pk=wanted).first() if wanted.isdigit() else None
+        if review is None:
+            messages.error(request, "No such review of this run.")
+            return redirect("review-list", slug=slug, run_pk=run.pk)
+    services.reference_review_set(run=run, review=review, user=request.user)
+    if review is None:
+        messages.success(request, "The headlines follow the default reference review again.")
+    else:
+        messages.success(request, f"“{review.name}” now drives the run's headlines.")
+    back = request.POST.get("next", "")
+    if back.startswith("/") and not back.startswith("//"):
+        return redirect(back)
+    return redirect("review-list", slug=slug, run_pk=run.pk)
+
+
+@login_required
+@require_POST
+def review_delete(request, slug, run_pk, review_pk):
+    """Its creator or a lead deletes a review; ticks and comments stay with the run."""
+    project, _, run = run_for(request, slug, run_pk)
+    review = get_object_or_404(Review, pk=review_pk, run=run)
+    is_lead = has_role(user=request.user, project=project, role=Role.LEAD)
+    if not is_lead and review.created_by_id != request.user.pk:
+        messages.error(request, "Only its creator or a lead deletes a review.")
+        return redirect("review-list", slug=slug, run_pk=run.pk)
+    name = review.name
+    services.review_delete(review=review)
+    messages.success(request, f"Review “{name}” deleted; its ticks and comments stay with the run.")
+    return redirect("review-list", slug=slug, run_pk=run.pk)
 
 
 @login_required
@@ -140,7 +202,15 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
     args = [project.slug, run.pk] + ([review.pk] if review else [])
     gallery_url = reverse("review-gallery" if review else "run-gallery", args=args)
     query_string = request.GET.urlencode()
-    total = selectors.scope_size(run=run, review=review, split=query.split)
+    rule = team_rule_for(dataset=run.dataset)
+    categories = selectors.categories_for(dataset_id=run.dataset_id)
+    summary = selectors.sheet_summary(
+        run=run, review=review, rule=rule, split=query.split, categories=categories
+    )
+    reference = None
+    if review is not None:
+        reference = ReferenceReview.objects.filter(run=run).values_list("review_id", flat=True)
+        reference = reference.first()
     config = {
         "me": request.user.pk,
         "username": request.user.username,
@@ -151,11 +221,15 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
         "dataset": run.dataset_id,
         "classNames": run.dataset.class_names,
         "users": {str(k): v for k, v in selectors.members_by_id(project=project).items()},
-        "categories": selectors.categories_for(dataset_id=run.dataset_id),
+        "categories": categories,
         "rows": page["rows"],
         "next": page["next"],
-        "shares": selectors.category_shares(run=run, review=review, split=query.split, total=total),
-        "progress": selectors.progress(run=run, review=review, split=query.split, total=total),
+        "rule": rule,
+        "footer": summary["footer"],
+        "progress": summary["progress"],
+        "reviewNames": dict(Review.objects.filter(run=run).values_list("pk", "name")),
+        "marksSince": timezone.now().isoformat(),
+        "isReference": reference == review.pk if review is not None else False,
         "agreement": agreement,
         "since": selectors.latest_event_id(run=run),
         "commentsSince": selectors.latest_comment_id(run=run),
@@ -173,7 +247,7 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
             "cols": _columns(request.GET.get("cols", "")),
         },
         "layout": layout,
-        "savedViews": selectors.saved_views_for_run(run=run),
+        "savedViews": selectors.saved_views_for_run(run=run, slug=project.slug),
         "viewParams": [k for k in services.SAVED_VIEW_PARAMS if k != "layout"],
         "choices": selectors.filter_choices(run=run, review=review, split=query.split),
         "api": {
@@ -184,6 +258,7 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
             "categories": reverse("category-list"),
             "reorder": reverse("category-reorder"),
             "views": reverse("saved-view-list"),
+            "marks": reverse("review-marks", args=[review.pk]) if review is not None else None,
         },
     }
     return render(

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('datasets', '0005_one_index_for_example_and_uniqueness'),
-        ('review', '0003_category_merge_and_audit'),
+        ('review', '0004_category_merge_and_audit'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

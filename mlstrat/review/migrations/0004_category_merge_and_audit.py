@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('datasets', '0005_one_index_for_example_and_uniqueness'),
-        ('review', '0002_review_annotators'),
+        ('review', '0003_reviewed_marks_and_reference'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
