@@ -219,8 +219,8 @@ def main():
     )
     print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(
-        f"  dev: {figures['splits']['dev']}; reviewed {figures['reviews'][0]['reviewed']} "
-        f"of {figures['reviews'][0]['items']} items; JSON {len(str(figures)) / 1e6:.1f} MB"
+        f"  dev: {figures['splits']['dev']}; {len(figures['reviews'])} review(s) stored; "
+        f"JSON {len(str(figures)) / 1e6:.1f} MB"
     )
     if args.floor:
         with_confidence, without = aggregate_floor(run, args.repeat)
