@@ -16,7 +16,15 @@ from mlstrat.labels.models import (
     LabelCorrection,
     LabelScore,
 )
-from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, Tag, TagEvent
+from mlstrat.review.models import (
+    Comment,
+    ErrorCategory,
+    Review,
+    ReviewItem,
+    SavedView,
+    Tag,
+    TagEvent,
+)
 from tests.factories import DatasetFactory, ExampleFactory, PredictionFactory, RunFactory
 
 
@@ -73,6 +81,7 @@ def build_world(*, project, user, marker="WORLD") -> World:
         run=run, example=example, split="dev", label="cat", self_confidence=0.1, margin=-0.5
     )
     analysis_settings = AnalysisSettings.objects.create(dataset=dataset)
+    saved_view = SavedView.objects.create(run=run, name=f"{marker}-view", created_by=user)
     objects = {
         type(o): o
         for o in [
@@ -81,6 +90,7 @@ def build_world(*, project, user, marker="WORLD") -> World:
             check,
             score,
             analysis_settings,
+            saved_view,
             project,
             dataset,
             run,
