@@ -166,6 +166,8 @@ def push(*, session, server, args, path: Path):
             body.close()
     if response.status_code != 202:
         print(f"mlstrat: the server refused the upload: {reason(response)}", file=sys.stderr)
+        if response.status_code == 409:
+            print("  Push it with --replace to replace that run.", file=sys.stderr)
         return None
     job = response.json()
     print(f"Import job #{job['id']} accepted: run {job['run_name']} into {job['dataset_name']}")
@@ -213,6 +215,11 @@ def follow(*, session, server, job, quiet=False) -> int:
         print(f"  line {error['line']}{column}: {error['message']}", file=sys.stderr)
     if job["error_count"] > len(job["errors"]):
         print(f"  ... and {job['error_count'] - len(job['errors'])} more", file=sys.stderr)
+    if job["error_count"] and not job.get("skip_invalid"):
+        print(
+            "Fix them, or push again with --skip-invalid to import the valid rows only.",
+            file=sys.stderr,
+        )
     return 1
 
 

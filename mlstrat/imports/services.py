@@ -206,7 +206,9 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
                 **{name: round(value, 3) for name, value in writer.db_parts.items()},
             )
     except pipeline.ValidationFailed as exc:
-        return _fail(job, message=str(exc), report=exc.report)
+        # Kept for "retry skipping the invalid rows" when some rows were valid.
+        keep = not job.skip_invalid and exc.report.valid_rows > 0
+        return _fail(job, message=str(exc), report=exc.report, keep_upload=keep)
     except (DumpError, pipeline.RunExistsError) as exc:
         return _fail(job, message=str(exc))
     except IntegrityError:
@@ -232,9 +234,12 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
 
 
 def _failed_message(report) -> str:
+    # Each door names its own way to skip them: the page's retry button or checkbox,
+    # the CLI's --skip-invalid, the API's skip_invalid.
     return (
         f"Nothing was imported: {report.error_count} problem(s) in "
-        f"{len(report.bad_lines)} row(s). Fix them, or tick “skip invalid rows”."
+        f"{len(report.bad_lines)} row(s). Fix them, or import the valid rows only "
+        "(skip invalid rows)."
     )
 
 
@@ -245,7 +250,7 @@ def _success_message(job: ImportJob) -> str:
     return message
 
 
-def _fail(job: ImportJob, *, message: str, report=None) -> ImportJob:
+def _fail(job: ImportJob, *, message: str, report=None, keep_upload: bool = False) -> ImportJob:
     job.status = JobStatus.FAILED
     job.message = message
     if report is not None:
@@ -253,8 +258,27 @@ def _fail(job: ImportJob, *, message: str, report=None) -> ImportJob:
         job.rows_total = job.rows_validated = report.rows_total
     job.rows_written = 0
     job.finished_at = timezone.now()
-    _discard_upload(job)
+    if not keep_upload:
+        _discard_upload(job)
     job.save()
+    return job
+
+
+def import_job_retry_skipping_invalid(*, job: ImportJob) -> ImportJob:
+    """Run a job that failed on invalid rows again, importing the valid ones, from the
+    dump it kept: nothing is uploaded again. Refused (ValidationError) otherwise."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if not job.can_retry_skipping_invalid:
+            raise ValidationError(
+                {"job": "Only an import that failed on invalid rows, and kept its dump, retries."}
+            )
+        job.skip_invalid = True
+        job.status = JobStatus.QUEUED
+        job.message = ""
+        job.finished_at = None
+        job.save(update_fields=["skip_invalid", "status", "message", "finished_at"])
+        transaction.on_commit(lambda: _enqueue(job_id=job.pk))
     return job
 
 

@@ -23,7 +23,15 @@ from mlstrat.mismatch.models import (
     SynthesisJob,
     SynthesisRecipe,
 )
-from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, Tag, TagEvent
+from mlstrat.review.models import (
+    Comment,
+    ErrorCategory,
+    Review,
+    ReviewItem,
+    SavedView,
+    Tag,
+    TagEvent,
+)
 from tests.factories import DatasetFactory, ExampleFactory, PredictionFactory, RunFactory
 
 
@@ -94,6 +102,7 @@ def build_world(*, project, user, marker="WORLD") -> World:
         count=1,
     )
     synthesis_job = SynthesisJob.objects.create(recipe=recipe, total=1, status="failed")
+    saved_view = SavedView.objects.create(run=run, name=f"{marker}-view", created_by=user)
     objects = {
         type(o): o
         for o in [
@@ -107,6 +116,7 @@ def build_world(*, project, user, marker="WORLD") -> World:
             overlay_set,
             recipe,
             synthesis_job,
+            saved_view,
             project,
             dataset,
             run,
