@@ -130,6 +130,8 @@ SHEET_QUERY_PARAMS = (
     "view",
     "split",
     "open",
+    # Ranges on measured image characteristics (char_sharpness_min, ...).
+    *selectors.characteristic_params(),
 )
 SHEET_PARAMETERS = [
     OpenApiParameter(name, str, description=description)
@@ -145,6 +147,9 @@ SHEET_PARAMETERS = [
         ("view", "mine, team or agreement (only rows where annotators disagree)"),
         ("split", "split of a run's errors (default dev)"),
     ]
+] + [
+    OpenApiParameter(name, float, description="range on a measured image characteristic")
+    for name in selectors.characteristic_params()
 ]
 
 

@@ -24,6 +24,7 @@ from PIL import Image
 from mlstrat.accounts.models import Project
 from mlstrat.datasets.images import open_image
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
+from mlstrat.mismatch.services import CharacteristicsRecorder
 
 from . import pipeline
 from .dumps import DumpError, open_dump
@@ -335,16 +336,23 @@ def _resume(*, job: ImportJob, inline: bool) -> ImportJob:
     return _start_thumbnails(job=job, run=job.run, inline=inline)
 
 
-def thumbnail_for(data) -> bytes | None:
+def thumbnail_for(data, seen=None) -> bytes | None:
     """A PNG at most THUMBNAIL_SIDE pixels on its longer side, or None when the image is
-    already its own thumbnail (that small, in a format every browser shows): reading its
-    header is then enough, and no second copy is stored."""
+    already its own thumbnail (that small, in a format every browser shows): no second
+    copy is stored. `seen(image, original_size)`, when given, is handed the decoded image
+    (the data-mismatch characteristics are measured on it)."""
     Image.MAX_IMAGE_PIXELS = settings.MLSTRAT_IMAGE_MAX_PIXELS
     with open_image(data) as image:
+        original_size = image.size
         if max(image.size) <= THUMBNAIL_SIDE and image.format in SHOWN_AS_IS:
+            if seen is not None:
+                image.load()
+                seen(image, original_size)
             return None
         image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
         image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        if seen is not None:
+            seen(image, original_size)
         if image.mode not in ("RGB", "RGBA", "L", "LA"):
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         out = io.BytesIO()
@@ -386,10 +394,11 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     examples = Example.objects.filter(pk__in=example_ids, thumbnail="").values_list(
         "pk", "dataset_id", "image"
     )
+    measured = CharacteristicsRecorder()
     for pk, dataset_id, image in examples:
         try:
             with default_storage.open(image, "rb") as handle:
-                data = thumbnail_for(handle)
+                data = thumbnail_for(handle, seen=measured.seen(pk))
             if data is None:
                 as_is.append(pk)
                 continue
@@ -412,6 +421,7 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
         missing.filter(pk__in=named).update(thumbnail=_thumbnail_name_sql())
         for pk, saved in renamed.items():
             missing.filter(pk=pk).update(thumbnail=saved)
+        measured.save()
         _count_thumbnails(
             job_id=job_id,
             chunk=example_ids[0],

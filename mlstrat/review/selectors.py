@@ -4,13 +4,14 @@ The sheet is read with a fixed number of queries whatever the number of rows or
 categories; pages are keyset-paged (no OFFSET, no COUNT DISTINCT over big tables).
 """
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, FloatField, OuterRef, PositiveIntegerField, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -62,6 +63,9 @@ class SheetQuery:
     view: str = "mine"
     split: str = Split.DEV
     open: int | None = None
+    # Ranges on measured image characteristics: {"sharpness": (low or None, high or None)},
+    # from char_<name>_min / char_<name>_max (the data-mismatch app measures them).
+    ranges: dict = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, params) -> "SheetQuery":
@@ -95,7 +99,45 @@ class SheetQuery:
             view=view,
             split=split,
             open=as_int("open"),
+            ranges=_characteristic_ranges(params),
         )
+
+
+def characteristic_names() -> list[str]:
+    """The measured characteristics an example may be filtered on (the fields of the model
+    behind `Example.characteristics`; read from the relation, so review needs no import
+    of the app that measures them)."""
+    model = Example._meta.get_field("characteristics").related_model
+    return [
+        f.name
+        for f in model._meta.concrete_fields
+        if isinstance(f, FloatField | PositiveIntegerField)
+    ]
+
+
+def characteristic_params() -> list[str]:
+    return [f"char_{name}_{end}" for name in characteristic_names() for end in ("min", "max")]
+
+
+def _characteristic_ranges(params) -> dict:
+    ranges = {}
+    for name in characteristic_names():
+        bounds = []
+        for end in ("min", "max"):
+            raw = params.get(f"char_{name}_{end}", "")
+            if raw in ("", None):
+                bounds.append(None)
+                continue
+            try:
+                value = float(raw)
+            except ValueError as exc:
+                raise BadSheetQuery(f"char_{name}_{end} must be a number.") from exc
+            if not math.isfinite(value):
+                raise BadSheetQuery(f"char_{name}_{end} must be a finite number.")
+            bounds.append(value)
+        if bounds != [None, None]:
+            ranges[name] = tuple(bounds)
+    return ranges
 
 
 # ---------------------------------------------------------------- scope
@@ -508,6 +550,11 @@ def sheet_rows(
                 )
             )
         )
+    for name, (low, high) in query.ranges.items():
+        if low is not None:
+            rows = rows.filter(**{f"example__characteristics__{name}__gte": low})
+        if high is not None:
+            rows = rows.filter(**{f"example__characteristics__{name}__lte": high})
     if query.untagged:
         rows = rows.filter(~Exists(Tag.objects.filter(run=run, example_id=OuterRef("example_id"))))
     if only_examples is not None:

@@ -809,11 +809,12 @@ SAVED_VIEW_PARAMS = (
 
 
 def _clean_view_params(*, params, review) -> dict:
-    from .selectors import BadSheetQuery, SheetQuery
+    from .selectors import BadSheetQuery, SheetQuery, characteristic_params
 
     if not isinstance(params, dict):
         raise ValidationError({"params": "An object of sheet parameters."})
-    unknown = sorted(set(params) - set(SAVED_VIEW_PARAMS))
+    # Ranges on measured characteristics (char_<name>_min / _max) are kept too.
+    unknown = sorted(set(params) - set(SAVED_VIEW_PARAMS) - set(characteristic_params()))
     if unknown:
         kept = ", ".join(SAVED_VIEW_PARAMS)
         raise ValidationError({"params": f"Unknown {', '.join(unknown)}; a view keeps {kept}."})

@@ -244,11 +244,13 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
             "after": query.after,
             "view": query.view,
             "open": query.open,
+            "ranges": {name: list(bounds) for name, bounds in query.ranges.items()},
             "cols": _columns(request.GET.get("cols", "")),
         },
         "layout": layout,
         "savedViews": selectors.saved_views_for_run(run=run, slug=project.slug),
-        "viewParams": [k for k in services.SAVED_VIEW_PARAMS if k != "layout"],
+        "viewParams": [k for k in services.SAVED_VIEW_PARAMS if k != "layout"]
+        + selectors.characteristic_params(),
         "choices": selectors.filter_choices(run=run, review=review, split=query.split),
         "api": {
             "base": api,
@@ -271,6 +273,14 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
             "review": review,
             "config": config,
             "error": error,
+            "char_filters": [
+                {
+                    "name": name,
+                    "min": query.ranges.get(name, (None, None))[0],
+                    "max": query.ranges.get(name, (None, None))[1],
+                }
+                for name in selectors.characteristic_names()
+            ],
             "reviews_url": reverse("review-list", args=[project.slug, run.pk]),
             "can_extend": review is not None
             and (config["canManage"] or review.created_by_id == request.user.pk),
