@@ -22,9 +22,10 @@ $(STAMPS)/test: pyproject.toml | $(BIN)/python
 
 ## Run the app on SQLite with in-process tasks and the digits demo loaded.
 run: $(STAMPS)/app
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py load_demo
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@$(BIN)/python manage.py migrate --noinput --verbosity 0
+	@$(BIN)/python manage.py load_demo
+	@echo "Open http://$(HOST):$(PORT)/ and log in (Ctrl-C stops the server; LOG_LEVEL=INFO logs requests)."
+	@$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## Install what the tests need (Python packages, Debian's Chromium) and run the whole suite.
 test: $(STAMPS)/test

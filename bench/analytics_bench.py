@@ -138,6 +138,38 @@ def cleanup(*, project, run):
     project.delete()
 
 
+def aggregate_floor(run, repeat):
+    """The one aggregate as the app runs it (with the confidence columns of the reliability
+    diagram), against the same aggregate without them, interleaved in this process so
+    that both see the same load. Returns the two lists of seconds."""
+    from django.db.models import Count, F, Q
+
+    from mlstrat.analytics import queries
+
+    floor = (
+        Prediction.objects.filter(run=run)
+        .values("split", "example__source", "example__label", "predicted_label")
+        .annotate(
+            examples=Count("id"),
+            errors=Count("id", filter=Q(is_error=True)),
+            original_errors=Count("id", filter=~Q(predicted_label=F("example__original_label"))),
+            corrected=Count("id", filter=~Q(example__label=F("example__original_label"))),
+        )
+        .order_by()
+    )
+    with_confidence, without = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        queries.prediction_counts(run=run)
+        with_confidence.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        with transaction.atomic():
+            queries._tune_for_one_big_aggregate()
+            list(floor.all())  # a fresh queryset: no result cache
+        without.append(time.perf_counter() - started)
+    return with_confidence, without
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=1_000_000)
@@ -145,6 +177,11 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the data for --reuse")
     parser.add_argument("--reuse", action="store_true", help="time the data of an earlier --keep")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the aggregate with and without its confidence columns, interleaved",
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database (this measures COPY + SQL).")
@@ -182,9 +219,16 @@ def main():
     )
     print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(
-        f"  dev: {figures['splits']['dev']}; reviewed {figures['reviews'][0]['reviewed']} "
-        f"of {figures['reviews'][0]['items']} items; JSON {len(str(figures)) / 1e6:.1f} MB"
+        f"  dev: {figures['splits']['dev']}; {len(figures['reviews'])} review(s) stored; "
+        f"JSON {len(str(figures)) / 1e6:.1f} MB"
     )
+    if args.floor:
+        with_confidence, without = aggregate_floor(run, args.repeat)
+        a, b = statistics.median(with_confidence), statistics.median(without)
+        print(
+            f"the aggregate alone: median {a:.3f} s with the confidence columns, {b:.3f} s "
+            f"without them (x{a / b:.2f}), {args.repeat} interleaved runs each"
+        )
     if not args.keep:
         cleanup(project=project, run=run)
 

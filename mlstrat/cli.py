@@ -59,6 +59,8 @@ def main(argv=None) -> int:
         job = push(client=client, args=args, path=path)
     except PushError as exc:
         print(f"mlstrat: the server refused the upload: {exc}", file=sys.stderr)
+        if exc.status == 409:
+            print("  Push it with --replace to replace that run.", file=sys.stderr)
         return 2
     print(f"Import job #{job['id']} accepted: run {job['run_name']} into {job['dataset_name']}")
     try:
@@ -121,6 +123,11 @@ def follow(*, client: Client, job, quiet=False) -> int:
         print(f"  line {error['line']}{column}: {error['message']}", file=sys.stderr)
     if job["error_count"] > len(job["errors"]):
         print(f"  ... and {job['error_count'] - len(job['errors'])} more", file=sys.stderr)
+    if job["error_count"] and not job.get("skip_invalid"):
+        print(
+            "Fix them, or push again with --skip-invalid to import the valid rows only.",
+            file=sys.stderr,
+        )
     return 1
 
 

@@ -25,6 +25,10 @@ MODELS = [
     "labels.labelchange",
     "analytics.analysissnapshot",
     "imports.importjob",
+    "mismatch.examplecharacteristics",
+    "mismatch.characteristicreview",
+    "mismatch.synthesisrecipe",
+    "mismatch.synthesisjob",
 ]
 
 

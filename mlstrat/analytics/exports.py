@@ -213,6 +213,7 @@ def summary_csv_rows(figures: dict) -> Iterator[list]:
                         r["n"],
                         "",
                     ]
+    yield from _evaluation_rows(figures)
     reference = figures.get("reference") or {}
     for review in figures["reviews"]:
         label = review["name"] + (" (reference)" if review["id"] == reference.get("id") else "")
@@ -287,6 +288,50 @@ def summary_csv_rows(figures: dict) -> Iterator[list]:
         "",
         impact.get("source", ""),
     ]
+
+
+def _evaluation_rows(figures: dict) -> Iterator[list]:
+    """Per split and class: precision (k = true positives of n predicted), recall and F1
+    (n = support); their macro and weighted averages; ECE and the reliability bins."""
+    for split, metrics in figures.get("class_metrics", {}).items():
+        for c in metrics["classes"]:
+            yield [
+                "precision",
+                c["label"],
+                split,
+                c["precision"],
+                "",
+                "",
+                c["tp"],
+                c["predicted"],
+                "",
+            ]
+            yield ["recall", c["label"], split, c["recall"], "", "", c["tp"], c["support"], ""]
+            yield ["f1", c["label"], split, c["f1"], "", "", "", c["support"], ""]
+        if metrics["classes"]:
+            for average in ("macro", "weighted"):
+                for key in ("precision", "recall", "f1"):
+                    value = metrics[average][key]
+                    yield [key, f"{average} average", split, value, "", "", "", "", ""]
+            yield ["accuracy", "all classes", split, metrics["accuracy"], "", "", "", "", ""]
+    for split, calibration in figures.get("calibration", {}).items():
+        if calibration is None:
+            continue
+        n = calibration["n"]
+        yield ["calibration", "ECE", split, calibration["ece"], "", "", "", n, ""]
+        yield ["calibration", "MCE", split, calibration["mce"], "", "", "", n, ""]
+        for b in calibration["bins"]:
+            yield [
+                "reliability",
+                f"confidence {b['low']:.1f}-{b['high']:.1f}",
+                split,
+                b["accuracy"],
+                "",
+                "",
+                b["correct"],
+                b["n"],
+                "" if b["confidence"] is None else f"mean confidence {b['confidence']:.4f}",
+            ]
 
 
 def streaming_export(

@@ -583,3 +583,129 @@ def runs_comparison(runs: Sequence[Mapping]) -> list[dict]:
         compared.append({**run, "deltas": deltas})
         previous = run
     return compared
+
+
+# Precision, recall and calibration ------------------------------------------------------
+
+# Equal-width confidence bins, as scikit-learn's calibration_curve(strategy="uniform"):
+# the first bin is [0, 0.1], each next one (lo, hi].
+CONFIDENCE_BINS = 10
+CONFIDENCE_EDGES = tuple(i / CONFIDENCE_BINS for i in range(CONFIDENCE_BINS + 1))
+
+
+def class_metrics(cells: Iterable[tuple[str, str, int]], labels: Sequence[str] = ()) -> dict:
+    """Per class precision, recall and F1 with support, from (true, predicted, count).
+
+    Precision is None for a class never predicted, recall None for a class without
+    examples (never a silent 0). The macro average runs over the classes with support,
+    counting an undefined precision as 0 (as scikit-learn does by default); the weighted
+    average weighs each class by its support. Accuracy is over every prediction."""
+    tp: dict[str, int] = {}
+    predicted: dict[str, int] = {}
+    support: dict[str, int] = {}
+    seen: list[str] = list(labels)
+    total = correct = 0
+    for true, pred, count in cells:
+        total += count
+        support[true] = support.get(true, 0) + count
+        predicted[pred] = predicted.get(pred, 0) + count
+        if true == pred:
+            tp[true] = tp.get(true, 0) + count
+            correct += count
+        for name in (true, pred):
+            if name not in seen:
+                seen.append(name)
+    rows = []
+    for name in seen:
+        k, n_true, n_pred = tp.get(name, 0), support.get(name, 0), predicted.get(name, 0)
+        if not n_true and not n_pred:
+            continue
+        precision = k / n_pred if n_pred else None
+        recall = k / n_true if n_true else None
+        rows.append(
+            {
+                "label": name,
+                "support": n_true,
+                "predicted": n_pred,
+                "tp": k,
+                "precision": precision,
+                "recall": recall,
+                "f1": _f1(precision, recall),
+            }
+        )
+    return {
+        "classes": rows,
+        "accuracy": correct / total if total else None,
+        "examples": total,
+        "macro": _average(rows, weighted=False),
+        "weighted": _average(rows, weighted=True),
+    }
+
+
+def _f1(precision: float | None, recall: float | None) -> float | None:
+    if precision is None or recall is None:
+        return None
+    if precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
+
+
+def _average(rows: list[dict], *, weighted: bool) -> dict:
+    scored = [r for r in rows if r["support"]]
+    weights = [r["support"] if weighted else 1 for r in scored]
+    total = sum(weights)
+    if not total:
+        return {"precision": None, "recall": None, "f1": None}
+
+    def mean(key):
+        return sum(w * (r[key] or 0.0) for w, r in zip(weights, scored, strict=True)) / total
+
+    precision, recall = mean("precision"), mean("recall")
+    # scikit-learn's F1 average is the mean of the per-class F1, not the F1 of the means.
+    return {"precision": precision, "recall": recall, "f1": mean("f1")}
+
+
+def calibration(
+    correct: Sequence[int], wrong: Sequence[int], confidence_sum: Sequence[float]
+) -> dict:
+    """The reliability diagram and expected calibration error of one split.
+
+    Per confidence bin: predictions right and wrong, and the sum of their confidences.
+    Each bin's accuracy is right / all and its confidence the mean confidence; ECE is the
+    mean of |accuracy − confidence| weighted by the bin's predictions, and MCE the largest
+    gap. None when no prediction carries a confidence."""
+    if not len(correct) == len(wrong) == len(confidence_sum):
+        raise ValueError("correct, wrong and confidence_sum need one value per bin.")
+    n_bins = len(correct)
+    total = sum(correct) + sum(wrong)
+    bins = []
+    ece = 0.0
+    mce = None
+    for b in range(n_bins):
+        n = correct[b] + wrong[b]
+        accuracy = correct[b] / n if n else None
+        mean_confidence = confidence_sum[b] / n if n else None
+        gap = abs(accuracy - mean_confidence) if n else None
+        if n:
+            ece += n / total * gap
+            mce = gap if mce is None else max(mce, gap)
+        bins.append(
+            {
+                "low": b / n_bins,
+                "high": (b + 1) / n_bins,
+                "correct": correct[b],
+                "wrong": wrong[b],
+                "n": n,
+                "accuracy": accuracy,
+                "confidence": mean_confidence,
+                "gap": gap,
+            }
+        )
+    return {
+        "bins": bins,
+        "n": total,
+        "correct": sum(correct),
+        "wrong": sum(wrong),
+        "ece": ece if total else None,
+        "mce": mce,
+    }

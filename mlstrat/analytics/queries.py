@@ -4,17 +4,43 @@ Each function returns plain counts; analytics/figures.py turns them into figures
 """
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, F, Max, Q, Sum
 
 from mlstrat.datasets.models import ModelRun, Prediction
 from mlstrat.labels.models import LabelChange
 from mlstrat.review.models import ErrorCategory, Review
 
+from .figures import CONFIDENCE_BINS, CONFIDENCE_EDGES
+
+
+def _in_confidence_bin(b: int) -> Q:
+    """Bin b of figures.CONFIDENCE_EDGES, as scikit-learn's calibration curve bins: [0, 0.1]
+    first, then (lo, hi]. Compared with the edges rather than computed by arithmetic, so
+    0.3 lands where 0.3 should (0.3 × 10 is 3.0000000000000004 in floating point)."""
+    at_most = Q(confidence__lte=CONFIDENCE_EDGES[b + 1])
+    return at_most if b == 0 else at_most & Q(confidence__gt=CONFIDENCE_EDGES[b])
+
+
+def _confidence_aggregates() -> dict:
+    """Per confidence bin, the predictions and the sum of their confidences.
+
+    Within one group of prediction_counts every prediction is right or every one is wrong
+    (true and predicted label are group keys), so these columns give the reliability
+    diagram and the right/wrong confidence histograms with no second scan and no more
+    rows. (Adding the bin as a group key instead made PostgreSQL misjudge the number of
+    groups and give up the parallel plan: 2x slower at a million predictions.)"""
+    aggregates = {}
+    for b in range(CONFIDENCE_BINS):
+        aggregates[f"confidence_n{b}"] = Count("id", filter=_in_confidence_bin(b))
+        aggregates[f"confidence_sum{b}"] = Sum("confidence", filter=_in_confidence_bin(b))
+    return aggregates
+
 
 def prediction_counts(*, run: ModelRun) -> list[dict]:
     """One row per (split, source, true label, predicted label) of a run, in one scan:
-    examples, errors under the label in force, errors under the original labels, and
-    examples whose label was corrected."""
+    examples, errors under the label in force, errors under the original labels,
+    examples whose label was corrected, and per confidence bin the predictions and the
+    sum of their confidences."""
     query = (
         Prediction.objects.filter(run=run)
         .values("split", "example__source", "example__label", "predicted_label")
@@ -23,12 +49,14 @@ def prediction_counts(*, run: ModelRun) -> list[dict]:
             errors=Count("id", filter=Q(is_error=True)),
             original_errors=Count("id", filter=~Q(predicted_label=F("example__original_label"))),
             corrected=Count("id", filter=~Q(example__label=F("example__original_label"))),
+            **_confidence_aggregates(),
         )
         .order_by()
     )
     with transaction.atomic():
         _tune_for_one_big_aggregate()
         rows = list(query)
+    bins = range(CONFIDENCE_BINS)
     return [
         {
             "split": row["split"],
@@ -39,6 +67,8 @@ def prediction_counts(*, run: ModelRun) -> list[dict]:
             "errors": row["errors"],
             "original_errors": row["original_errors"],
             "corrected": row["corrected"],
+            "confidence_bins": [row[f"confidence_n{b}"] for b in bins],
+            "confidence_sums": [row[f"confidence_sum{b}"] or 0.0 for b in bins],
         }
         for row in rows
     ]

@@ -1,5 +1,8 @@
 """Reads for the dashboards: a run's figures from its snapshot, runs compared, exports."""
 
+from types import SimpleNamespace
+
+from mlstrat.datasets import staleness
 from mlstrat.datasets.models import SPLIT_ORDER, Dataset, ModelRun, RunStatus
 from mlstrat.review.models import INCORRECT_LABEL, ReferenceReview
 from mlstrat.review.selectors import shares_from_tally, tally_from_patterns
@@ -111,6 +114,17 @@ def _review_figures(review: dict, splits: list[dict], rule: str, categories: lis
     }
 
 
+def _calibration(counts: dict) -> dict:
+    """Per split: the reliability diagram, ECE and right/wrong confidence histograms
+    (None for a split whose predictions carry no confidence, or none at all)."""
+    out = {}
+    for split in SPLIT_ORDER:
+        c = counts.get("calibration", {}).get(str(split))
+        figure = c and figures.calibration(c["correct"], c["wrong"], c["confidence_sum"])
+        out[str(split)] = figure if figure and figure["n"] else None
+    return out
+
+
 def default_reference(reviews: list[dict]) -> dict | None:
     """The review that drives a run's headlines when no lead chose one: the unfiltered dev
     review with the most reviewed examples (the oldest among equals). Starting another
@@ -186,6 +200,13 @@ def figures_from_counts(
         "by_source": _breakdown(counts["split_source"], counts["sources"]),
         "by_class": _breakdown(counts["split_class"], counts["classes"]),
         "confusion": confusion,
+        "class_metrics": {
+            str(split): figures.class_metrics(
+                counts["confusion"].get(str(split), []), counts["classes"]
+            )
+            for split in SPLIT_ORDER
+        },
+        "calibration": _calibration(counts),
         "reviews": reviews,
     }
 
@@ -339,3 +360,43 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
         "colors": colors,
         "gaps": [{"key": g["key"], "name": g["name"]} for g in figures.GAPS],
     }
+
+
+def runs_overview(*, runs: list[ModelRun]) -> dict[int, dict]:
+    """For a list of runs (the project page): the dev error with its interval and errors,
+    and the reference review's progress, from each run's snapshot, reading only those
+    parts of the stored counts (never the confusion matrices)."""
+    rows = AnalysisSnapshot.objects.filter(run__in=runs).values(
+        "run_id",
+        "computed_at",
+        "run__figure_state__requested_at",
+        "figures__schema",
+        "figures__splits",
+        "figures__reviews",
+        "figures__categories",
+    )
+    by_id = {run.pk: run for run in runs}
+    rules: dict[int, str] = {}
+    overview = {}
+    for row in rows:
+        run = by_id[row["run_id"]]
+        # The run's figure state as read in the same query (staleness.is_stale reads it).
+        state = SimpleNamespace(requested_at=row["run__figure_state__requested_at"])
+        entry = {
+            "dev_error": None,
+            "reference": None,
+            "stale": staleness.is_stale(state=state, computed_at=row["computed_at"]),
+        }
+        overview[run.pk] = entry
+        if row["computed_at"] is None or row["figures__schema"] != SCHEMA:
+            continue
+        splits = _split_rows({"splits": row["figures__splits"]})
+        entry["dev_error"] = next(r["error"] for r in splits if r["split"] == "dev")
+        if run.dataset_id not in rules:
+            rules[run.dataset_id] = team_rule_for(dataset=run.dataset)
+        reviews = [
+            _review_figures(r, splits, rules[run.dataset_id], row["figures__categories"] or [])
+            for r in row["figures__reviews"] or []
+        ]
+        entry["reference"] = reference_summary(*reference_review(run=run, reviews=reviews))
+    return overview

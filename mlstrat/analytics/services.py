@@ -22,6 +22,11 @@ def snapshot_ensure(*, run: ModelRun) -> AnalysisSnapshot:
     (e.g. the broker was down), ask for a recompute."""
     snap, _ = AnalysisSnapshot.objects.get_or_create(run=run)
     state = staleness.state_for(run_id=run.pk)
+    outdated = snap.computed_at is not None and snap.figures.get("schema") != snapshot.SCHEMA
+    if outdated and not staleness.is_stale(state=state, computed_at=snap.computed_at):
+        # Stored in an older shape of the snapshot: compute it again.
+        staleness.mark_requested(run_id=run.pk)
+        state = staleness.state_for(run_id=run.pk)
     if staleness.is_stale(state=state, computed_at=snap.computed_at) and not staleness.is_enqueued(
         state
     ):

@@ -9,14 +9,32 @@ from mlstrat.datasets.models import SPLIT_ORDER, ModelRun
 from mlstrat.review.selectors import review_patterns
 
 from . import queries
+from .figures import CONFIDENCE_BINS
 
 # 2: reviews store reviewed patterns (explicit reviewed marks), categories once.
-SCHEMA = 2
+# 3: per split, predictions right and wrong and their summed confidence per confidence bin.
+SCHEMA = 3
 
 
 def _add(target: dict, row: dict) -> None:
     for field in ("examples", "errors", "original_errors"):
         target[field] = target.get(field, 0) + row[field]
+
+
+def _add_confidence(target: dict, row: dict) -> None:
+    """Right and wrong predictions per confidence bin, and their summed confidence."""
+    if not any(row["confidence_bins"]):
+        return
+    if not target:
+        target.update(
+            correct=[0] * CONFIDENCE_BINS,
+            wrong=[0] * CONFIDENCE_BINS,
+            confidence_sum=[0.0] * CONFIDENCE_BINS,
+        )
+    outcome = target["correct" if row["label"] == row["predicted_label"] else "wrong"]
+    for b in range(CONFIDENCE_BINS):
+        outcome[b] += row["confidence_bins"][b]
+        target["confidence_sum"][b] += row["confidence_sums"][b]
 
 
 def run_counts(*, run: ModelRun) -> dict:
@@ -25,6 +43,7 @@ def run_counts(*, run: ModelRun) -> dict:
     split_source: dict[str, dict] = {}
     split_class: dict[str, dict] = {}
     confusion: dict[str, list] = {}
+    calibration: dict[str, dict] = {}
     sources: set[str] = set()
     labels: set[str] = set()
     corrected = 0
@@ -37,6 +56,7 @@ def run_counts(*, run: ModelRun) -> dict:
         _add(split_source.setdefault(split, {}).setdefault(source, {}), row)
         _add(split_class.setdefault(split, {}).setdefault(label, {}), row)
         confusion.setdefault(split, []).append([label, row["predicted_label"], row["examples"]])
+        _add_confidence(calibration.setdefault(split, {}), row)
     class_names = list(run.dataset.class_names or [])
     classes = class_names + sorted(labels - set(class_names))
     return {
@@ -44,6 +64,7 @@ def run_counts(*, run: ModelRun) -> dict:
         "split_source": split_source,
         "split_class": split_class,
         "confusion": confusion,
+        "calibration": {split: c for split, c in calibration.items() if c},
         "sources": sorted(sources),
         "classes": classes,
         "corrected_examples": corrected,
@@ -72,6 +93,7 @@ COUNT_KEYS = (
     "split_source",
     "split_class",
     "confusion",
+    "calibration",
     "sources",
     "classes",
     "corrected_examples",

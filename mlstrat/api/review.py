@@ -23,7 +23,14 @@ from mlstrat.analytics.models import TeamRule
 from mlstrat.analytics.selectors import split_error, team_rule_for
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus, Split
 from mlstrat.review import selectors, services
-from mlstrat.review.models import AssignmentMode, Comment, ErrorCategory, ReferenceReview, Review
+from mlstrat.review.models import (
+    AssignmentMode,
+    Comment,
+    ErrorCategory,
+    ReferenceReview,
+    Review,
+    SavedView,
+)
 
 from .filters import allow_query_params
 from .permissions import LeadWrites, RolePermission
@@ -123,6 +130,8 @@ SHEET_QUERY_PARAMS = (
     "view",
     "split",
     "open",
+    # Ranges on measured image characteristics (char_sharpness_min, ...).
+    *selectors.characteristic_params(),
 )
 SHEET_PARAMETERS = [
     OpenApiParameter(name, str, description=description)
@@ -138,6 +147,9 @@ SHEET_PARAMETERS = [
         ("view", "mine, team or agreement (only rows where annotators disagree)"),
         ("split", "split of a run's errors (default dev)"),
     ]
+] + [
+    OpenApiParameter(name, float, description="range on a measured image characteristic")
+    for name in selectors.characteristic_params()
 ]
 
 
@@ -336,10 +348,15 @@ class CategorySerializer(serializers.ModelSerializer):
             "order",
             "archived",
             "builtin",
+            "merged_into",
         ]
-        read_only_fields = ["id", "order", "builtin"]
+        read_only_fields = ["id", "order", "builtin", "merged_into"]
         extra_kwargs = {"name": {"validators": []}}
         validators = []
+
+
+class CategoryMergeSerializer(serializers.Serializer):
+    into = serializers.IntegerField(help_text="the category that receives the ticks")
 
 
 class CategoryViewSet(
@@ -349,29 +366,37 @@ class CategoryViewSet(
     mixins.UpdateModelMixin,
     ProjectScopedViewSet,
 ):
-    """A dataset's error categories (the sheet's columns). Admins and leads add, rename,
-    re-key, recolour, reorder and archive; archiving hides a column and keeps its ticks."""
+    """A dataset's error categories (the sheet's columns). Every member adds one midway
+    (whoever tags notices a new pattern); admins and leads rename, re-key, recolour,
+    reorder, archive and merge. Archiving hides a column and keeps its ticks; merging
+    moves its ticks to another category. `free-key` proposes a key for a new one,
+    `events` is the audit trail."""
 
     serializer_class = CategorySerializer
     permission_classes = [LeadWrites]
     filterset_fields = ["dataset", "archived"]
+    query_params_allowed = ()  # free-key widens it (mlstrat.api.filters)
     queryset = ErrorCategory.objects.select_related("dataset__project").order_by("order", "id")
     project_path = "dataset__project"
 
-    def _dataset(self, dataset_id):
+    def _dataset(self, dataset_id, role=Role.LEAD):
+        try:
+            dataset_id = int(dataset_id)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError({"dataset": "A dataset id."}) from exc
         dataset = get_object_or_404(
             Dataset.objects.select_related("project"),
             pk=dataset_id,
             project__memberships__user=self.request.user,
         )
-        require_member(user=self.request.user, project=dataset.project, role=Role.LEAD)
+        require_member(user=self.request.user, project=dataset.project, role=role)
         return dataset
 
     def create(self, request, *args, **kwargs):
         serializer = CategorySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        dataset = self._dataset(data["dataset"].pk)
+        dataset = self._dataset(data["dataset"].pk, role=Role.ANNOTATOR)
         category = services.category_create(
             dataset=dataset,
             name=data["name"],
@@ -385,7 +410,7 @@ class CategoryViewSet(
     def update(self, request, *args, **kwargs):
         category = self.get_object()
         allowed = {"name", "key", "color", "description", "archived"}
-        unknown = set(request.data) - allowed - {"id", "dataset", "order", "builtin"}
+        unknown = set(request.data) - allowed - {"id", "dataset", "order", "builtin", "merged_into"}
         if unknown:
             raise ValidationError({"detail": f"Cannot change {', '.join(sorted(unknown))}."})
         changes = {k: v for k, v in request.data.items() if k in allowed}
@@ -394,8 +419,50 @@ class CategoryViewSet(
         for name in ("name", "key", "color", "description"):
             if name in changes and not isinstance(changes[name], str):
                 raise ValidationError({name: "A string."})
-        category = services.category_update(category=category, **changes)
+        category = services.category_update(category=category, user=request.user, **changes)
         return Response(CategorySerializer(category).data)
+
+    @extend_schema(
+        request=CategoryMergeSerializer,
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    @action(detail=True, methods=["post"])
+    def merge(self, request, pk=None):
+        """`{into: id}` (leads): move every tick of this category to `into`, archive this
+        one, and write the merge to the audit trail. All or nothing."""
+        source = self.get_object()
+        serializer = CategoryMergeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        target = get_object_or_404(
+            ErrorCategory, pk=serializer.validated_data["into"], dataset_id=source.dataset_id
+        )
+        summary = services.category_merge(source=source, target=target, user=request.user)
+        return Response(summary)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("dataset", int, required=True),
+            OpenApiParameter("name", str, description="the name typed so far"),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    @action(detail=False, methods=["get"], url_path="free-key", query_params_allowed=("name",))
+    def free_key(self, request):
+        """A key no active category of the dataset holds (from the name's letters first)."""
+        dataset = self._dataset(request.query_params.get("dataset"), role=Role.ANNOTATOR)
+        name = request.query_params.get("name", "")[:100]
+        return Response({"key": selectors.category_free_key(dataset_id=dataset.pk, name=name)})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("dataset", int, required=True)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    @action(detail=False, methods=["get"])
+    def events(self, request):
+        """The dataset's category audit trail, newest first (created, renamed, archived,
+        restored, merged: who, when, and for a merge where the ticks went)."""
+        dataset = self._dataset(request.query_params.get("dataset"), role=Role.ANNOTATOR)
+        return Response(selectors.category_events(dataset_id=dataset.pk))
 
     @extend_schema(request=None)
     @action(detail=False, methods=["post"])
@@ -407,6 +474,86 @@ class CategoryViewSet(
             raise ValidationError({"order": "A list of category ids."})
         categories = services.category_reorder(dataset=dataset, order=order)
         return Response(CategorySerializer(categories, many=True).data)
+
+
+# ---------------------------------------------------------------- saved views
+
+
+class SavedViewSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    params = serializers.JSONField(required=False, default=dict)
+    columns = serializers.JSONField(required=False, default=list)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SavedView
+        fields = [
+            "id",
+            "run",
+            "review",
+            "name",
+            "params",
+            "columns",
+            "url",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = ["id", "url", "created_by", "created_at"]
+        validators = []
+
+    def get_url(self, view) -> str:
+        return selectors.saved_view_url(view, slug=view.run.dataset.project.slug)
+
+
+class SavedViewViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    ProjectScopedViewSet,
+):
+    """Saved views of the sheet, shared with the project: a name, the sheet's filters and
+    sort (`params`: label, prediction, source, category, untagged, assignee, sort, view,
+    split, layout=gallery) and the category columns shown (`columns`: ids in order, []
+    for all). `url` opens it. Any member saves one; its author or a lead deletes it.
+    Filter with ?run=<id>."""
+
+    serializer_class = SavedViewSerializer
+    permission_classes = [RolePermission]
+    filterset_fields = ["run", "review"]
+    queryset = SavedView.objects.select_related("run__dataset__project", "created_by")
+    project_path = "run__dataset__project"
+
+    def create(self, request, *args, **kwargs):
+        serializer = SavedViewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        run = data["run"]
+        require_member(user=request.user, project=run.dataset.project)
+        if run.status != RunStatus.READY:
+            raise ValidationError({"run": "This run is not imported yet."})
+        view = services.saved_view_create(
+            run=run,
+            review=data.get("review"),
+            name=data["name"],
+            params=data.get("params") or {},
+            columns=data.get("columns") or [],
+            user=request.user,
+        )
+        return Response(SavedViewSerializer(view).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        view = self.get_object()
+        project = view.run.dataset.project
+        try:
+            services.saved_view_delete(
+                view=view,
+                user=request.user,
+                is_lead=has_role(user=request.user, project=project, role=Role.LEAD),
+            )
+        except PermissionError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # ---------------------------------------------------------------- per-run endpoints
@@ -674,6 +821,7 @@ def can_manage_categories(*, user, project) -> bool:
 def register(router):
     router.register("reviews", ReviewViewSet, basename="review")
     router.register("categories", CategoryViewSet, basename="category")
+    router.register("views", SavedViewViewSet, basename="saved-view")
 
 
 urlpatterns = [

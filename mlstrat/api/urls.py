@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import APIRootView, DefaultRouter
 
-from . import accounts, analytics, datasets, imports, labels, review
+from . import accounts, analytics, datasets, imports, labels, mismatch, review
 from .filters import StrictQueryParams
 from .tokens import TokenView
 
@@ -18,7 +18,7 @@ class Router(DefaultRouter):
 router = Router()
 # "api-project": the web pages own the "project-*" names.
 router.register("projects", accounts.ProjectViewSet, basename="api-project")
-CONCERNS = [datasets, imports, review, analytics, labels]
+CONCERNS = [datasets, imports, review, analytics, labels, mismatch]
 for concern in CONCERNS:
     concern.register(router)
 

@@ -1,13 +1,21 @@
 """Build a real prediction dump from scikit-learn's bundled handwritten digits.
 
 Source distribution 'scanner': the clean 8x8 scans. Target distribution 'phone':
-the same kind of digits degraded (blur, noise, rotation, low contrast), as if
-photographed by a phone. train mixes both; train_dev is held out from train's mix;
-dev and test are 'phone' only. A fraction of dev/test labels is flipped on
-purpose. A logistic-regression model trained on train predicts every split.
+the same kind of digits photographed by a phone: every photo is somewhat out of focus
+(a Gaussian blur), and on top of that some are grainy, turned or faint. train mixes
+both (one in ten is a phone photo); train_dev is held out from train's mix; dev and test
+are 'phone' only, so the first thing the measured characteristics find is that dev is
+much blurrier than train. A fraction of dev/test labels is flipped on purpose. A
+logistic-regression model trained on train predicts every split.
 
 Writes OUT/predictions.csv, OUT/images/*.png, OUT/truth.json (private answers),
-and OUT/dump.zip (predictions.csv + images/).
+and OUT/dump.zip (predictions.csv + images/). The same arguments always give the same
+bytes (seeded, and the zip's members carry a fixed date):
+
+    python mlstrat/demo/make_digits_dump.py /tmp/d1 7 0.5   # run1-logreg-c0.5.zip
+    python mlstrat/demo/make_digits_dump.py /tmp/d2 7 5     # run2-logreg-c5.zip
+
+(needs scikit-learn, numpy and Pillow: a generator, not a dependency of the app).
 """
 
 import csv
@@ -41,10 +49,12 @@ def to_img(a):
 
 
 def degrade(img, kind):
-    if kind == "blurry":
-        return img.filter(ImageFilter.GaussianBlur(2.2))
+    if kind == "clean":
+        return img
+    # Every phone photo is out of focus; "blurry" ones are nothing else.
+    img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.8, 1.6)))
     if kind == "noisy":
-        a = np.asarray(img).astype(float) + nrng.normal(0, 70, (32, 32))
+        a = np.asarray(img).astype(float) + nrng.normal(0, 12, (32, 32))
         return Image.fromarray(np.clip(a, 0, 255).astype("uint8"))
     if kind == "rotated":
         return img.rotate(rng.choice([-35, 35, 180]), fillcolor=0)
@@ -67,7 +77,7 @@ for k, i in enumerate(order):
     else:
         split, source = "test", "phone"
     kind = (
-        rng.choice(["blurry", "noisy", "rotated", "faint", "clean"])
+        rng.choice(["blurry", "blurry", "noisy", "rotated", "faint"])
         if source == "phone"
         else "clean"
     )
@@ -123,10 +133,20 @@ with open(out / "predictions.csv", "w", newline="") as f:
     w.writeheader()
     w.writerows(rows)
 (out / "truth.json").write_text(json.dumps(truth))
+FIXED_DATE = (2026, 11, 24, 12, 0, 0)  # members carry a fixed date: same bytes every time
+
+
+def add(z, path, name):
+    info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    z.writestr(info, path.read_bytes())
+
+
 with zipfile.ZipFile(out / "dump.zip", "w", zipfile.ZIP_DEFLATED) as z:
-    z.write(out / "predictions.csv", "predictions.csv")
+    add(z, out / "predictions.csv", "predictions.csv")
     for r in rows:
-        z.write(out / r["image"], r["image"])
+        add(z, out / r["image"], r["image"])
 
 
 def err(split):

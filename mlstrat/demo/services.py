@@ -105,6 +105,7 @@ def demo_load() -> Project:
     if dataset.human_level_error is None:
         dataset_set_human_level_error(dataset=dataset, error=HUMAN_LEVEL_ERROR)
     _demo_reviews(dataset=dataset)
+    _demo_mismatch(dataset=dataset)
     return project
 
 
@@ -119,3 +120,16 @@ def _demo_reviews(*, dataset: Dataset) -> None:
     for run in dataset.runs.filter(status=RunStatus.READY).order_by("imported_at", "id"):
         if not run.reviews.exists():
             demo_seed_review(run=run, users=annotators)
+
+
+def _demo_mismatch(*, dataset: Dataset) -> None:
+    """A train-vs-dev review and a synthesis recipe (mlstrat/mismatch/demo.py)."""
+    from mlstrat.mismatch.demo import demo_seed_mismatch
+
+    people = get_user_model().objects.filter(username__in=["annotator", "annotator2", "lead"])
+    by_name = {user.username: user for user in people}
+    demo_seed_mismatch(
+        dataset=dataset,
+        users=[by_name["annotator"], by_name["annotator2"]],
+        lead=by_name["lead"],
+    )

@@ -529,6 +529,20 @@ class _Unclosable(io.RawIOBase):
         return True
 
 
+def not_a_zip_message(file_name: str) -> str:
+    """What to say of an upload that does not start like a zip, with no images folder."""
+    name = posixpath.basename(file_name or "") or "The upload"
+    if name.lower().endswith((".csv", ".jsonl", ".csv.gz", ".jsonl.gz", ".parquet")):
+        return (
+            f"“{name}” is a table, not a zip: upload a zip holding the table and the images, "
+            "or name the images folder on the server (images_dir)."
+        )
+    return (
+        f"“{name}” is not a zip (its first bytes are not a zip's): upload a zip holding "
+        "predictions.csv or predictions.jsonl and the images."
+    )
+
+
 @contextmanager
 def open_dump(
     *, path: str = "", images_dir: str = "", fileobj=None, file_name: str = ""
@@ -544,10 +558,7 @@ def open_dump(
                 yield dump
             return
         if not images_dir:
-            raise DumpError(
-                "An uploaded table alone needs the images folder on the server (images_dir); "
-                "or upload a zip holding the table and the images."
-            )
+            raise DumpError(not_a_zip_message(file_name))
         with open_folder_dump(
             table_path="", images_dir=images_dir, table_fileobj=fileobj, table_name=file_name
         ) as dump:

@@ -115,3 +115,15 @@ class ImportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def can_retry_skipping_invalid(self) -> bool:
+        """Failed on invalid rows with its dump still at hand (the upload is kept for
+        that, or the server path): it can import the valid rows without a new upload."""
+        return (
+            self.status == JobStatus.FAILED
+            and not self.skip_invalid
+            and self.error_count > 0
+            and self.rows_total > 0
+            and bool(self.upload or self.chunked_upload_id or self.server_path)
+        )

@@ -586,7 +586,8 @@ def import_dump(
 def failed_message(report: Report) -> str:
     return (
         f"Nothing was imported: {report.error_count} problem(s) in "
-        f"{len(report.bad_lines)} row(s). Fix them, or tick “skip invalid rows”."
+        f"{len(report.bad_lines)} row(s). Fix them, or import the valid rows only "
+        "(skip invalid rows)."
     )
 
 

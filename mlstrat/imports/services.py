@@ -29,9 +29,10 @@ from PIL import Image
 from mlstrat.accounts.models import Project
 from mlstrat.datasets.images import open_image, read_stored, storage_is_local
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
+from mlstrat.mismatch.services import CharacteristicsRecorder
 
 from . import packs, pipeline, uploads
-from .dumps import DumpError, is_zip, open_dump
+from .dumps import DumpError, is_zip, not_a_zip_message, open_dump
 from .models import ImportJob, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -179,10 +180,8 @@ def _open_job_dump(job: ImportJob):
         )
         with local as path:
             if not job.images_dir and not is_zip(path):
-                raise DumpError(
-                    "An uploaded table alone needs the images folder on the server "
-                    "(images_dir); or upload a zip holding the table and the images."
-                )
+                name = job.chunked_upload.file_name if job.chunked_upload_id else job.upload.name
+                raise DumpError(not_a_zip_message(name))
             with open_dump(path=path, images_dir=job.images_dir) as dump:
                 yield dump
     else:
@@ -275,7 +274,9 @@ def _run_attempt(*, job: ImportJob, listener, inline_thumbnails: bool) -> Import
         packs.delete_attempt_files(job_id=job.pk, attempt=job.attempts)
         return ImportJob.objects.get(pk=job.pk)
     except pipeline.ValidationFailed as exc:
-        return _fail(job, message=str(exc), report=exc.report)
+        # Kept for "retry skipping the invalid rows" when some rows were valid.
+        keep = not job.skip_invalid and exc.report.valid_rows > 0
+        return _fail(job, message=str(exc), report=exc.report, keep_upload=keep)
     except (DumpError, pipeline.RunExistsError) as exc:
         return _fail(job, message=str(exc))
     except IntegrityError:
@@ -423,7 +424,7 @@ def _success_message(job: ImportJob) -> str:
     return message
 
 
-def _fail(job: ImportJob, *, message: str, report=None) -> ImportJob:
+def _fail(job: ImportJob, *, message: str, report=None, keep_upload: bool = False) -> ImportJob:
     packs.delete_attempt_files(job_id=job.pk, attempt=job.attempts)
     job.status = JobStatus.FAILED
     job.message = message
@@ -432,8 +433,27 @@ def _fail(job: ImportJob, *, message: str, report=None) -> ImportJob:
         job.rows_total = job.rows_validated = report.rows_total
     job.rows_written = 0
     job.finished_at = timezone.now()
-    _discard_upload(job)
+    if not keep_upload:
+        _discard_upload(job)
     job.save()
+    return job
+
+
+def import_job_retry_skipping_invalid(*, job: ImportJob) -> ImportJob:
+    """Run a job that failed on invalid rows again, importing the valid ones, from the
+    dump it kept: nothing is uploaded again. Refused (ValidationError) otherwise."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if not job.can_retry_skipping_invalid:
+            raise ValidationError(
+                {"job": "Only an import that failed on invalid rows, and kept its dump, retries."}
+            )
+        job.skip_invalid = True
+        job.status = JobStatus.QUEUED
+        job.message = ""
+        job.finished_at = None
+        job.save(update_fields=["skip_invalid", "status", "message", "finished_at"])
+        transaction.on_commit(lambda: _enqueue(job_id=job.pk))
     return job
 
 
@@ -500,24 +520,33 @@ def _resume(*, job: ImportJob, inline: bool) -> ImportJob:
     return _start_thumbnails(job=job, run=job.run, inline=inline)
 
 
-def thumbnail_for(data) -> bytes | None:
-    """The thumbnail of an image given as bytes or a binary file (see `thumbnail_of`)."""
+def thumbnail_for(data, seen=None) -> bytes | None:
+    """The thumbnail of an image given as bytes or a binary file (see `thumbnail_of`).
+    `seen(image, original_size)`, when given, is handed the decoded image (the
+    data-mismatch characteristics are measured on it)."""
     Image.MAX_IMAGE_PIXELS = settings.MLSTRAT_IMAGE_MAX_PIXELS
     if isinstance(data, bytes | bytearray):
         data = io.BytesIO(data)
     with open_image(data) as image:
-        return thumbnail_of(image)
+        return thumbnail_of(image, seen=seen)
 
 
-def thumbnail_of(image: Image.Image) -> bytes | None:
+def thumbnail_of(image: Image.Image, seen=None) -> bytes | None:
     """The thumbnail pass over one opened image: a PNG at most THUMBNAIL_SIDE pixels on its
     longer side, or None when the image is already its own thumbnail (that small, in a
-    format every browser shows): its header is then enough, and no second copy is stored.
-    Anything else to learn from every imported image belongs here (one call per image)."""
+    format every browser shows): no second copy is stored. Anything to learn from every
+    imported image belongs here, one call per image: `seen(image, original_size)` gets the
+    decoded image (mismatch's characteristics recorder)."""
+    original_size = image.size
     if max(image.size) <= THUMBNAIL_SIDE and image.format in SHOWN_AS_IS:
+        if seen is not None:
+            image.load()
+            seen(image, original_size)
         return None
     image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    if seen is not None:
+        seen(image, original_size)
     if image.mode not in ("RGB", "RGBA", "L", "LA"):
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     out = io.BytesIO()
@@ -563,9 +592,10 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     examples = Example.objects.filter(pk__in=example_ids, thumbnail="").values_list(
         "pk", "dataset_id", "image", "image_offset", "image_size"
     )
+    measured = CharacteristicsRecorder()
     for pk, dataset_id, image, offset, size in examples:
         try:
-            data = thumbnail_for(read_stored(image, offset, size))
+            data = thumbnail_for(read_stored(image, offset, size), seen=measured.seen(pk))
             if data is None:
                 as_is.append(pk)
                 continue
@@ -591,6 +621,7 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
         missing.filter(pk__in=named).update(thumbnail=_thumbnail_name_sql())
         for pk, saved in renamed.items():
             missing.filter(pk=pk).update(thumbnail=saved)
+        measured.save()
         _count_thumbnails(
             job_id=job_id,
             chunk=example_ids[0],

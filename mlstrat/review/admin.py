@@ -1,12 +1,14 @@
 from django.contrib import admin
 
 from .models import (
+    CategoryEvent,
     Comment,
     ErrorCategory,
     ReferenceReview,
     Review,
     ReviewItem,
     ReviewMark,
+    SavedView,
     Tag,
     TagEvent,
 )
@@ -66,3 +68,23 @@ class ReviewMarkAdmin(admin.ModelAdmin):
 class ReferenceReviewAdmin(admin.ModelAdmin):
     list_display = ["run", "review", "chosen_by", "chosen_at"]
     raw_id_fields = ["run", "review", "chosen_by"]
+
+
+@admin.register(CategoryEvent)
+class CategoryEventAdmin(admin.ModelAdmin):
+    """The category audit trail: read it here, never edit it."""
+
+    list_display = ["at", "user", "action", "category", "dataset"]
+    list_filter = ["action"]
+    search_fields = ["category__name", "user__username"]
+    raw_id_fields = ["dataset", "category", "user"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(admin.ModelAdmin):
+    list_display = ["name", "run", "review", "created_by", "created_at"]
+    search_fields = ["name", "run__name"]
+    raw_id_fields = ["run", "review", "created_by"]

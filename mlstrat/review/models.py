@@ -19,6 +19,11 @@ class ErrorCategory(models.Model):
     order = models.PositiveIntegerField(default=0)
     archived = models.BooleanField(default=False)
     builtin = models.CharField(max_length=32, blank=True, default="", choices=BUILTIN_CHOICES)
+    # Set when a lead merged this category into another: its ticks moved there, and it
+    # stays (archived) so that its audit trail keeps pointing at something.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -46,6 +51,35 @@ class ErrorCategory(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class CategoryAction(models.TextChoices):
+    CREATED = "created", "created"
+    RENAMED = "renamed", "renamed"
+    ARCHIVED = "archived", "archived"
+    RESTORED = "restored", "restored"
+    MERGED = "merged", "merged"
+
+
+class CategoryEvent(models.Model):
+    """Audit trail of a dataset's categories: who added, renamed, archived, restored or
+    merged one, and what it changed (a merge says where the ticks went and how many)."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
+    category = models.ForeignKey(ErrorCategory, on_delete=models.CASCADE, related_name="events")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=CategoryAction.choices)
+    details = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["dataset", "at"], name="category_event_dataset_idx")]
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.user} {self.action} {self.category}"
 
 
 class AssignmentMode(models.TextChoices):
@@ -214,3 +248,29 @@ class ReferenceReview(models.Model):
 
     def __str__(self):
         return f"reference review of {self.run}: {self.review}"
+
+
+class SavedView(models.Model):
+    """A named sheet (or gallery) state shared with the project: its filters and sort as
+    URL parameters, and which category columns it shows, in order ([] = every column)."""
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="saved_views")
+    review = models.ForeignKey(
+        Review, null=True, blank=True, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    name = models.CharField(max_length=100)
+    params = models.JSONField(default=dict, blank=True)
+    columns = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "name"], name="saved_view_unique_name"),
+        ]
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name

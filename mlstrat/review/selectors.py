@@ -4,13 +4,14 @@ The sheet is read with a fixed number of queries whatever the number of rows or
 categories; pages are keyset-paged (no OFFSET, no COUNT DISTINCT over big tables).
 """
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, FloatField, OuterRef, PositiveIntegerField, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,11 +24,13 @@ from .agreement import category_agreement
 from .models import (
     INCORRECT_LABEL,
     AssignmentMode,
+    CategoryEvent,
     Comment,
     ErrorCategory,
     Review,
     ReviewItem,
     ReviewMark,
+    SavedView,
     Tag,
     TagEvent,
 )
@@ -60,6 +63,9 @@ class SheetQuery:
     view: str = "mine"
     split: str = Split.DEV
     open: int | None = None
+    # Ranges on measured image characteristics: {"sharpness": (low or None, high or None)},
+    # from char_<name>_min / char_<name>_max (the data-mismatch app measures them).
+    ranges: dict = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, params) -> "SheetQuery":
@@ -93,7 +99,45 @@ class SheetQuery:
             view=view,
             split=split,
             open=as_int("open"),
+            ranges=_characteristic_ranges(params),
         )
+
+
+def characteristic_names() -> list[str]:
+    """The measured characteristics an example may be filtered on (the fields of the model
+    behind `Example.characteristics`; read from the relation, so review needs no import
+    of the app that measures them)."""
+    model = Example._meta.get_field("characteristics").related_model
+    return [
+        f.name
+        for f in model._meta.concrete_fields
+        if isinstance(f, FloatField | PositiveIntegerField)
+    ]
+
+
+def characteristic_params() -> list[str]:
+    return [f"char_{name}_{end}" for name in characteristic_names() for end in ("min", "max")]
+
+
+def _characteristic_ranges(params) -> dict:
+    ranges = {}
+    for name in characteristic_names():
+        bounds = []
+        for end in ("min", "max"):
+            raw = params.get(f"char_{name}_{end}", "")
+            if raw in ("", None):
+                bounds.append(None)
+                continue
+            try:
+                value = float(raw)
+            except ValueError as exc:
+                raise BadSheetQuery(f"char_{name}_{end} must be a number.") from exc
+            if not math.isfinite(value):
+                raise BadSheetQuery(f"char_{name}_{end} must be a finite number.")
+            bounds.append(value)
+        if bounds != [None, None]:
+            ranges[name] = tuple(bounds)
+    return ranges
 
 
 # ---------------------------------------------------------------- scope
@@ -383,6 +427,45 @@ def categories_for(*, dataset_id: int) -> list[dict]:
     ]
 
 
+def category_free_key(*, dataset_id: int, name: str = "") -> str:
+    """The key the new-category dialog proposes: the first letter or digit of the name
+    that no active category holds and the sheet does not use for itself, then any free
+    letter, then any free digit; "" when all 36 are taken."""
+    from .services import RESERVED_KEYS
+
+    taken = set(
+        ErrorCategory.objects.filter(dataset_id=dataset_id, archived=False)
+        .exclude(key="")
+        .values_list("key", flat=True)
+    )
+    candidates = [c for c in name.lower() if c.isascii() and c.isalnum()]
+    # Not 0: the sheet's "nothing applies" key.
+    candidates += list("abcdefghijklmnopqrstuvwxyz123456789")
+    candidates = [c for c in candidates if c != "0"]
+    return next((c for c in candidates if c not in taken and c not in RESERVED_KEYS), "")
+
+
+def category_events(*, dataset_id: int, limit: int = 200) -> list[dict]:
+    """The dataset's category audit trail, newest first."""
+    events = (
+        CategoryEvent.objects.filter(dataset_id=dataset_id)
+        .select_related("category", "user")
+        .order_by("-id")[:limit]
+    )
+    return [
+        {
+            "id": e.pk,
+            "category": e.category_id,
+            "category_name": e.category.name,
+            "user": e.user.username if e.user else None,
+            "action": e.action,
+            "details": e.details,
+            "at": e.at,
+        }
+        for e in events
+    ]
+
+
 def category_payload(category: ErrorCategory) -> dict:
     return {
         "id": category.pk,
@@ -393,6 +476,7 @@ def category_payload(category: ErrorCategory) -> dict:
         "order": category.order,
         "archived": category.archived,
         "builtin": category.builtin,
+        "merged_into": category.merged_into_id,
     }
 
 
@@ -466,6 +550,11 @@ def sheet_rows(
                 )
             )
         )
+    for name, (low, high) in query.ranges.items():
+        if low is not None:
+            rows = rows.filter(**{f"example__characteristics__{name}__gte": low})
+        if high is not None:
+            rows = rows.filter(**{f"example__characteristics__{name}__lte": high})
     if query.untagged:
         rows = rows.filter(~Exists(Tag.objects.filter(run=run, example_id=OuterRef("example_id"))))
     if only_examples is not None:
@@ -825,3 +914,44 @@ def example_detail(*, run: ModelRun, example: Example) -> dict:
         "corrections": corrections,
         "label_score": label_score_for(run=run, example=example),
     }
+
+
+# ---------------------------------------------------------------- saved views
+
+
+def saved_view_url(view: SavedView, *, slug: str) -> str:
+    """Where a view opens: its sheet (or gallery) with its parameters and columns."""
+    from urllib.parse import urlencode
+
+    params = dict(view.params)
+    gallery = params.pop("layout", "") == "gallery"
+    if view.review_id:
+        name = "review-gallery" if gallery else "review-sheet"
+        path = reverse(name, args=[slug, view.run_id, view.review_id])
+    else:
+        path = reverse("run-gallery" if gallery else "run-sheet", args=[slug, view.run_id])
+    if view.columns:
+        params["cols"] = ",".join(str(c) for c in view.columns)
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def saved_views_for_run(*, run: ModelRun, slug: str | None = None) -> list[dict]:
+    """The run's saved views, by name, each with where it opens (one query when the
+    caller knows the project's slug)."""
+    slug = slug or run.dataset.project.slug
+    views = SavedView.objects.filter(run=run).select_related("created_by", "review")
+    return [
+        {
+            "id": v.pk,
+            "name": v.name,
+            "review": v.review_id,
+            "review_name": v.review.name if v.review else None,
+            "params": v.params,
+            "columns": v.columns,
+            "created_by": v.created_by.username if v.created_by else None,
+            "created_by_id": v.created_by_id,
+            "created_at": v.created_at,
+            "url": saved_view_url(v, slug=slug),
+        }
+        for v in views
+    ]

@@ -13,7 +13,7 @@ import time
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus, Split
@@ -23,12 +23,15 @@ from mlstrat.labels.services import InvalidLabel, correction_propose
 from .models import (
     INCORRECT_LABEL,
     AssignmentMode,
+    CategoryAction,
+    CategoryEvent,
     Comment,
     ErrorCategory,
     ReferenceReview,
     Review,
     ReviewItem,
     ReviewMark,
+    SavedView,
     Tag,
     TagAction,
     TagEvent,
@@ -381,6 +384,7 @@ def category_create(
             )
     except IntegrityError as exc:
         raise ValidationError({"name": "That name or key was just taken; try another."}) from exc
+    _category_event(category=category, user=created_by, action=CategoryAction.CREATED)
     dataset_figures_stale(dataset=dataset)
     return category
 
@@ -397,13 +401,20 @@ def category_update(
     color=_UNSET,
     description=_UNSET,
     archived=_UNSET,
+    user=None,
 ) -> ErrorCategory:
     """Rename, re-key, recolour, describe, archive or restore. Archiving hides the
-    column and keeps every tick; restoring brings them back."""
+    column and keeps every tick; restoring brings them back. Renames, archives and
+    restores are written to the category's audit trail."""
     category = ErrorCategory.objects.select_for_update().get(pk=category.pk)
     if category.builtin and archived is True:
         raise ValidationError({"archived": "The built-in category cannot be archived."})
     restoring = archived is False and category.archived
+    if restoring and category.merged_into_id:
+        raise ValidationError(
+            {"archived": f"“{category.name}” was merged into another: its ticks are there."}
+        )
+    before = {"name": category.name, "archived": category.archived}
     name_, key_, color_ = _clean_category_fields(
         dataset=category.dataset,
         name=None if name is _UNSET else name,
@@ -426,8 +437,102 @@ def category_update(
             category.save()
     except IntegrityError as exc:
         raise ValidationError({"key": "That name or key is taken by another category."}) from exc
+    _category_update_events(category=category, before=before, user=user)
     dataset_figures_stale(dataset=category.dataset)
     return category
+
+
+def _category_event(*, category: ErrorCategory, user, action: str, **details) -> None:
+    CategoryEvent.objects.create(
+        dataset_id=category.dataset_id, category=category, user=user, action=action, details=details
+    )
+
+
+def _category_update_events(*, category: ErrorCategory, before: dict, user) -> None:
+    if category.name != before["name"]:
+        _category_event(
+            category=category,
+            user=user,
+            action=CategoryAction.RENAMED,
+            old=before["name"],
+            new=category.name,
+        )
+    if category.archived != before["archived"]:
+        action = CategoryAction.ARCHIVED if category.archived else CategoryAction.RESTORED
+        _category_event(category=category, user=user, action=action)
+
+
+@transaction.atomic
+def category_merge(*, source: ErrorCategory, target: ErrorCategory, user) -> dict:
+    """Merge `source` into `target`: every tick of `source` becomes a tick of `target`
+    by the same person on the same example of the same run (one already ticked with
+    `target` stays, once), `source` is archived and points at `target`, and the audit
+    trail says who merged what and how many ticks moved. All or nothing.
+
+    Both categories are locked first (in id order); a tick of `source` locks it for
+    share (see _tags_apply), so a tick in flight lands before the merge moves the ticks,
+    and one sent after is refused with the category it went to: no tick is lost."""
+    if source.pk == target.pk:
+        raise ValidationError({"into": "Pick another category to merge into."})
+    locked = {
+        c.pk: c
+        for c in ErrorCategory.objects.select_for_update()
+        .filter(pk__in=[source.pk, target.pk])
+        .order_by("pk")
+    }
+    source, target = locked[source.pk], locked[target.pk]
+    if source.dataset_id != target.dataset_id:
+        raise ValidationError({"into": "Both categories must belong to the same dataset."})
+    if source.builtin or target.builtin:
+        raise ValidationError(
+            {"into": "“Incorrectly labeled” carries label proposals: it is never merged."}
+        )
+    if source.archived or target.archived:
+        raise ValidationError({"into": "Restore an archived category before merging it."})
+    ticks = Tag.objects.filter(category=source)
+    on_target = Tag.objects.filter(
+        category=target,
+        run_id=OuterRef("run_id"),
+        example_id=OuterRef("example_id"),
+        user_id=OuterRef("user_id"),
+    )
+    duplicates = ticks.filter(Exists(on_target))
+    doubled = list(duplicates.values_list("run_id", "example_id", "user_id"))
+    duplicates.delete()
+    moving = list(ticks.values_list("run_id", "example_id", "user_id"))
+    ticks.update(category=target)
+
+    # Each tick's own trail says it left the source (and arrived on the target unless it
+    # was there already), so the audit log still replays to the ticks, and every open
+    # sheet's live feed moves them to the target's column.
+    def event(tick, category, action):
+        run_id, example_id, user_id = tick
+        return TagEvent(
+            run_id=run_id,
+            example_id=example_id,
+            category=category,
+            user_id=user_id,
+            action=action,
+            changed=True,
+        )
+
+    events = [event(tick, source, TagAction.CLEAR) for tick in moving + doubled]
+    events += [event(tick, target, TagAction.SET) for tick in moving]
+    TagEvent.objects.bulk_create(events, batch_size=2000)
+    already = len(doubled)
+    source.archived = True
+    source.merged_into = target
+    source.save(update_fields=["archived", "merged_into"])
+    summary = {
+        "into": target.pk,
+        "into_name": target.name,
+        "from_name": source.name,
+        "moved": len(moving),
+        "already_on_target": already,
+    }
+    _category_event(category=source, user=user, action=CategoryAction.MERGED, **summary)
+    dataset_figures_stale(dataset=source.dataset)
+    return summary
 
 
 @transaction.atomic
@@ -457,6 +562,22 @@ class TagError(ValueError):
     """A tick that cannot be applied; the message says why."""
 
 
+def _category_for_tick(*, category: ErrorCategory) -> ErrorCategory:
+    """The category as it is now, locked for share on PostgreSQL: ticks never wait on
+    each other, but a merge (which locks it for update) waits for ticks in flight, and a
+    tick sent during a merge sees that it was merged."""
+    if connection.vendor != "postgresql":
+        return ErrorCategory.objects.select_related("merged_into").get(pk=category.pk)
+    table = ErrorCategory._meta.db_table
+    found = list(
+        ErrorCategory.objects.raw(
+            f"SELECT * FROM {table} WHERE id = %s FOR SHARE",  # noqa: S608 - model's table
+            [category.pk],
+        )
+    )
+    return found[0]
+
+
 def _tags_apply(*, run, examples, category, user, action, proposed_label="", review=None):
     if review is not None and review.run_id != run.pk:
         raise TagError("That review belongs to another run.")
@@ -464,6 +585,11 @@ def _tags_apply(*, run, examples, category, user, action, proposed_label="", rev
         raise TagError("action is “set” or “clear”.")
     if category.dataset_id != run.dataset_id:
         raise TagError("This category belongs to another dataset.")
+    category = _category_for_tick(category=category)
+    if category.merged_into_id and action == TagAction.SET:
+        raise TagError(
+            f"“{category.name}” was merged into “{category.merged_into.name}”: tick that."
+        )
     if category.archived and action == TagAction.SET:
         raise TagError(f"“{category.name}” is archived; restore it to tick it.")
     example_ids = [e.pk for e in examples]
@@ -662,3 +788,88 @@ def category_ensure_builtins(*, dataset: Dataset) -> ErrorCategory:
         },
     )
     return category
+
+
+# ---------------------------------------------------------------- saved views
+
+# The sheet's URL state a view keeps (never the page cursor or the open example);
+# "layout": "gallery" opens it as the gallery.
+SAVED_VIEW_PARAMS = (
+    "label",
+    "prediction",
+    "source",
+    "category",
+    "untagged",
+    "assignee",
+    "sort",
+    "view",
+    "split",
+    "layout",
+)
+
+
+def _clean_view_params(*, params, review) -> dict:
+    from .selectors import BadSheetQuery, SheetQuery, characteristic_params
+
+    if not isinstance(params, dict):
+        raise ValidationError({"params": "An object of sheet parameters."})
+    # Ranges on measured characteristics (char_<name>_min / _max) are kept too.
+    unknown = sorted(set(params) - set(SAVED_VIEW_PARAMS) - set(characteristic_params()))
+    if unknown:
+        kept = ", ".join(SAVED_VIEW_PARAMS)
+        raise ValidationError({"params": f"Unknown {', '.join(unknown)}; a view keeps {kept}."})
+    clean = {k: str(v) for k, v in params.items() if v not in (None, "", False)}
+    if clean.get("view") == "mine":
+        del clean["view"]  # the default: a view shows it to each person as their own
+    if clean.get("layout", "gallery") != "gallery":
+        raise ValidationError({"params": "layout is gallery, or left out for the sheet."})
+    if review is not None:
+        clean.pop("split", None)  # a review has its own split
+    try:
+        SheetQuery.from_params(clean)
+    except BadSheetQuery as exc:
+        raise ValidationError({"params": str(exc)}) from exc
+    return clean
+
+
+def saved_view_create(
+    *, run: ModelRun, review: Review | None, name: str, params: dict, columns: list, user
+) -> SavedView:
+    """Save the sheet's filters, sort and columns under a name the whole project sees."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A view needs a name."})
+    if len(name) > 100:
+        raise ValidationError({"name": "At most 100 characters."})
+    if review is not None and review.run_id != run.pk:
+        raise ValidationError({"review": "That review belongs to another run."})
+    if not isinstance(columns, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) for c in columns
+    ):
+        raise ValidationError({"columns": "A list of category ids."})
+    known = set(
+        ErrorCategory.objects.filter(dataset_id=run.dataset_id).values_list("pk", flat=True)
+    )
+    if set(columns) - known:
+        raise ValidationError({"columns": "Some columns are not categories of this dataset."})
+    if SavedView.objects.filter(run=run, name__iexact=name).exists():
+        raise ValidationError({"name": f"There is already a view “{name}” of this run."})
+    try:
+        with transaction.atomic():
+            return SavedView.objects.create(
+                run=run,
+                review=review,
+                name=name,
+                params=_clean_view_params(params=params, review=review),
+                columns=list(dict.fromkeys(columns)),
+                created_by=user,
+            )
+    except IntegrityError as exc:
+        raise ValidationError({"name": f"There is already a view “{name}” of this run."}) from exc
+
+
+def saved_view_delete(*, view: SavedView, user, is_lead: bool) -> None:
+    """Its author or a lead removes a view."""
+    if view.created_by_id != user.pk and not is_lead:
+        raise PermissionError("Only its author or a lead deletes a view.")
+    view.delete()

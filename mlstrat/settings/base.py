@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "mlstrat.review",
     "mlstrat.labels",
     "mlstrat.analytics",
+    "mlstrat.mismatch",
     "mlstrat.api",
     "mlstrat.web",
     "mlstrat.demo",

@@ -177,6 +177,81 @@
     }));
   }
 
+  // Reliability diagram: each confidence bin's accuracy at its mean confidence, against the
+  // diagonal a perfectly calibrated model would follow; points sized by predictions.
+  function reliabilityChart(data) {
+    const canvas = document.getElementById("reliability-chart");
+    if (!canvas || !data.calibration) return;
+    const bins = data.calibration.bins.filter((b) => b.n);
+    const largest = Math.max(...bins.map((b) => b.n));
+    charts.push(new Chart(canvas, {
+      type: "scatter",
+      data: {
+        datasets: [
+          {
+            label: "accuracy per confidence bin (" + data.split + ")",
+            data: bins.map((b) => ({ x: b.confidence * 100, y: b.accuracy * 100, bin: b })),
+            showLine: true,
+            borderColor: "#3557d6",
+            backgroundColor: "#3557d6",
+            pointStyle: "rectRot",
+            pointRadius: bins.map((b) => 4 + 8 * Math.sqrt(b.n / largest)),
+          },
+          {
+            label: "perfect calibration",
+            data: [{ x: 0, y: 0 }, { x: 100, y: 100 }],
+            showLine: true,
+            borderColor: "#8c96a8",
+            borderDash: [6, 4],
+            pointRadius: 0,
+          },
+        ],
+      },
+      options: {
+        maintainAspectRatio: false,
+        animation: false,
+        scales: {
+          x: { min: 0, max: 100, title: { display: true, text: "mean confidence in the bin, %" }, ticks: { callback: (v) => v + "%" } },
+          y: { min: 0, max: 100, title: { display: true, text: "accuracy in the bin, %" }, ticks: { callback: (v) => v + "%" } },
+        },
+        plugins: {
+          legend: { position: "bottom", labels: { color: INK } },
+          tooltip: { callbacks: { label: (item) => {
+            const b = item.raw.bin;
+            if (!b) return item.dataset.label;
+            return "confidence " + b.low.toFixed(1) + "–" + b.high.toFixed(1) + ": accuracy " + pct(b.accuracy) + " at mean confidence " + pct(b.confidence) + " (" + b.n + " predictions)";
+          } } },
+        },
+      },
+    }));
+  }
+
+  // Confidence of right and wrong predictions, side by side per bin.
+  function confidenceChart(data) {
+    const canvas = document.getElementById("confidence-chart");
+    if (!canvas || !data.calibration) return;
+    const bins = data.calibration.bins;
+    charts.push(new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: bins.map((b) => b.low.toFixed(1) + "–" + b.high.toFixed(1)),
+        datasets: [
+          { label: "right", data: bins.map((b) => b.correct), backgroundColor: pattern("#1f8a4c", "dots") },
+          { label: "wrong", data: bins.map((b) => b.wrong), backgroundColor: pattern("#d1495b", "diagonal") },
+        ],
+      },
+      options: {
+        maintainAspectRatio: false,
+        animation: false,
+        scales: {
+          x: { title: { display: true, text: "confidence (" + data.split + ")" } },
+          y: { beginAtZero: true, title: { display: true, text: "predictions" } },
+        },
+        plugins: { legend: { position: "bottom", labels: { color: INK } } },
+      },
+    }));
+  }
+
   // Heatmap: shade each cell by its share of the row; the numbers are printed too.
   function paintMatrix(root) {
     root.querySelectorAll("#confusion td.cell").forEach((td) => {
@@ -222,6 +297,8 @@
       const data = JSON.parse(node.textContent);
       decompositionChart(data);
       sharesChart(data);
+      reliabilityChart(data);
+      confidenceChart(data);
     }
   }
 

@@ -36,10 +36,17 @@
     progress: cfg.progress,
     view: cfg.query.view,
     openExample: null,
+    cols: cfg.query.cols && cfg.query.cols.length ? cfg.query.cols : null,
   };
   const me = cfg.me;
   const rowIndex = new Map();
-  const active = () => state.categories.filter((c) => !c.archived);
+  // The columns shown: every active category, or those a view chose (?cols=3,1), in order.
+  const allActive = () => state.categories.filter((c) => !c.archived);
+  function active() {
+    const all = allActive();
+    if (!state.cols) return all;
+    return state.cols.map((id) => all.find((c) => c.id === id)).filter(Boolean);
+  }
   const catById = (id) => state.categories.find((c) => c.id === Number(id));
   const catByKey = (key) => active().find((c) => c.key && c.key === key);
   const userName = (id) => cfg.users[String(id)] || "someone";
@@ -328,7 +335,7 @@
       await apiFetch(cfg.api.marks, { method: "POST", body });
       ids.forEach((ex) => applyMark(ex, me, want));
       state.undo.push({ kind: "mark", examples: ids, reviewed: want });
-      toast(want ? `Reviewed ${ids.length} row${ids.length === 1 ? "" : "s"}${ids.every((ex) => !active().some((c) => mine(state.rows[rowIndex.get(ex)], c.id))) ? ": nothing applies" : ""}` : "Reviewed mark taken back", "info");
+      toast(want ? `Reviewed ${ids.length} row${ids.length === 1 ? "" : "s"}${ids.every((ex) => !allActive().some((c) => mine(state.rows[rowIndex.get(ex)], c.id))) ? ": nothing applies" : ""}` : "Reviewed mark taken back", "info");
     } catch (error) {
       toast(`Not saved: ${error.message}`);
     } finally {
@@ -481,7 +488,7 @@
     commentRow = row;
     $("comment-title").textContent = `Comments on ${row.example_id}`;
     renderCommentList(row);
-    $("comment-text").value = "";
+    $("comment-text").value = draft(row.example);
     $("comment-error").textContent = "";
     $("comment-dialog").showModal();
     $("comment-text").focus();
@@ -496,6 +503,8 @@
       const saved = await apiFetch(cfg.api.comments, { method: "POST", body });
       if (inReview) applyMark(saved.example, me, true);
       addComment({ id: saved.id, example: saved.example, user: saved.user, text: saved.text, at: saved.created_at });
+      $("comment-text").value = "";
+      keepDraft(commentRow.example, "");
       $("comment-dialog").close();
       poll();
     } catch (error) {
@@ -503,9 +512,23 @@
     }
   });
   $("comment-cancel").addEventListener("click", () => $("comment-dialog").close());
+  // Enter sends, Shift+Enter starts a new line (not while an input method composes).
   $("comment-text").addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("comment-form").requestSubmit();
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    $("comment-form").requestSubmit();
   });
+  // An unsent comment survives closing the dialog (and a reload): one draft per example.
+  const draftKey = (exampleId) => `mlstrat.comment-draft.${cfg.run}.${exampleId}`;
+  function draft(exampleId) {
+    try { return localStorage.getItem(draftKey(exampleId)) || ""; } catch (error) { return ""; }
+  }
+  function keepDraft(exampleId, text) {
+    try {
+      if (text.trim()) localStorage.setItem(draftKey(exampleId), text); else localStorage.removeItem(draftKey(exampleId));
+    } catch (error) { /* private mode: the draft lives until the page closes */ }
+  }
+  $("comment-text").addEventListener("input", () => { if (commentRow) keepDraft(commentRow.example, $("comment-text").value); });
 
   function addComment(c) {
     const index = rowIndex.get(c.example);
@@ -691,6 +714,7 @@
     const form = new FormData($("filters"));
     const url = new URL(window.location.pathname, window.location.origin);
     for (const [k, v] of form.entries()) if (v) url.searchParams.set(k, v);
+    if (state.cols) url.searchParams.set("cols", state.cols.join(","));
     window.location.assign(url);
   });
   function pagerLinks() {
@@ -724,10 +748,34 @@
       const palette = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f"];
       form.color.value = palette[state.categories.length % palette.length];
     }
+    keyTouched = Boolean(editing);
+    $("category-key-note").textContent = "";
     $("category-error").textContent = "";
     catDialog.showModal();
     form.name.focus();
+    if (!editing) proposeKey();
   }
+  // A new category gets a key nobody holds: the server proposes one from the name's letters.
+  let keyTouched = false;
+  let proposeTimer = null;
+  async function proposeKey() {
+    const form = $("category-form");
+    if (keyTouched) return;
+    const params = new URLSearchParams({ dataset: cfg.dataset, name: form.name.value });
+    try {
+      const { key } = await apiFetch(`${cfg.api.categories}free-key/?${params}`);
+      if (keyTouched) return;
+      form.key.value = key;
+      $("category-key-note").textContent = key ? `Key “${key}” is free.` : "Every key is taken: the column will have none.";
+    } catch (error) {
+      $("category-key-note").textContent = "";
+    }
+  }
+  $("category-form").name.addEventListener("input", () => {
+    clearTimeout(proposeTimer);
+    proposeTimer = setTimeout(proposeKey, 200);
+  });
+  $("category-form").key.addEventListener("input", () => { keyTouched = true; $("category-key-note").textContent = ""; });
   $("category-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.target;
@@ -748,6 +796,7 @@
   function upsertCategory(saved) {
     const i = state.categories.findIndex((c) => c.id === saved.id);
     if (i >= 0) state.categories[i] = saved; else state.categories.push(saved);
+    if (i < 0 && state.cols) { state.cols.push(saved.id); pushUrl({ cols: state.cols.join(",") }, true); }
     state.categories.sort((a, b) => a.order - b.order || a.id - b.id);
     renderHead(); renderBody(); renderFoot(); renderOutsideNote();
   }
@@ -765,7 +814,9 @@
         el("button", { type: "button", "data-act": "up", "data-id": c.id, disabled: i === 0, title: "Move left", text: "←" }),
         el("button", { type: "button", "data-act": "down", "data-id": c.id, disabled: i === cats.length - 1, title: "Move right", text: "→" }),
         el("button", { type: "button", "data-act": "edit", "data-id": c.id, text: "Edit" }),
-        c.builtin ? "" : el("button", { type: "button", "data-act": c.archived ? "restore" : "archive", "data-id": c.id, text: c.archived ? "Restore" : "Archive" })))));
+        c.builtin || c.merged_into ? "" : el("button", { type: "button", "data-act": c.archived ? "restore" : "archive", "data-id": c.id, text: c.archived ? "Restore" : "Archive" }),
+        c.builtin || c.archived ? "" : el("button", { type: "button", "data-act": "merge", "data-id": c.id, text: "Merge…" }),
+        c.merged_into ? el("span", { class: "meta", text: `merged into ${(catById(c.merged_into) || {}).name || "another"}` }) : ""))));
     paintDataStyles(body);
   }
   $("columns-body").addEventListener("click", async (event) => {
@@ -776,6 +827,7 @@
     $("columns-error").textContent = "";
     try {
       if (act === "edit") { $("columns-dialog").close(); openCategoryDialog(catById(id)); return; }
+      if (act === "merge") { openMergeDialog(catById(id)); return; }
       if (act === "archive" || act === "restore") {
         upsertCategory(await apiFetch(`${cfg.api.categories}${id}/`, { method: "PATCH", body: { archived: act === "archive" } }));
       } else {
@@ -790,6 +842,88 @@
       renderColumnsDialog();
     } catch (error) {
       $("columns-error").textContent = error.message;
+    }
+  });
+
+  // Merge (leads): move every tick of one category to another; the live feed redraws.
+  let merging = null;
+  function openMergeDialog(category) {
+    merging = category;
+    $("merge-title").textContent = `Merge “${category.name}”`;
+    const others = allActive().filter((c) => c.id !== category.id && !c.builtin);
+    $("merge-into").replaceChildren(...others.map((c) => el("option", { value: c.id, text: c.name })));
+    $("merge-error").textContent = others.length ? "" : "There is no other active category to merge into.";
+    $("merge-save").disabled = !others.length;
+    $("merge-dialog").showModal();
+  }
+  $("merge-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const into = Number($("merge-into").value);
+    try {
+      const result = await apiFetch(`${cfg.api.categories}${merging.id}/merge/`, { method: "POST", body: { into } });
+      $("merge-dialog").close();
+      $("columns-dialog").close();
+      toast(`Merged “${result.from_name}” into “${result.into_name}”: ${result.moved} tick(s) moved`, "info");
+      poll();
+    } catch (error) {
+      $("merge-error").textContent = error.data ? Object.values(error.data).flat().join(" ") : error.message;
+    }
+  });
+  $("merge-cancel").addEventListener("click", () => $("merge-dialog").close());
+
+  // ------------------------------------------------------------ columns shown, saved views
+  function renderShowColumns() {
+    const list = $("show-columns-list");
+    list.replaceChildren(...allActive().map((c) => el("label", { class: "check", "data-color": c.color },
+      el("input", { type: "checkbox", value: c.id, checked: active().some((a) => a.id === c.id) }),
+      el("span", { class: "swatch" }), c.name)));
+    paintDataStyles(list);
+  }
+  $("show-columns-list").addEventListener("change", () => {
+    const checked = [...$("show-columns-list").querySelectorAll("input:checked")].map((box) => Number(box.value));
+    const all = allActive().map((c) => c.id);
+    const keep = (state.cols || all).filter((id) => checked.includes(id));
+    const added = checked.filter((id) => !keep.includes(id));
+    const cols = keep.concat(added);
+    state.cols = cols.length === all.length ? null : cols;
+    pushUrl({ cols: state.cols ? state.cols.join(",") : null }, true);
+    renderHead(); renderBody(); renderFoot();
+  });
+  $("show-columns").addEventListener("toggle", renderShowColumns);
+
+  function currentViewParams() {
+    const url = new URL(window.location.href);
+    const params = {};
+    cfg.viewParams.forEach((key) => { const v = url.searchParams.get(key); if (v) params[key] = v; });
+    if (cfg.layout === "gallery") params.layout = "gallery";
+    return params;
+  }
+  function renderSavedViews() {
+    const select = $("saved-views");
+    select.replaceChildren(el("option", { value: "", text: `Saved views (${state.views.length})` }),
+      ...state.views.map((v) => el("option", { value: v.url, text: v.name + (v.review_name ? ` · ${v.review_name}` : "") + (v.created_by ? ` — ${v.created_by}` : "") })));
+  }
+  $("saved-views").addEventListener("change", (event) => { if (event.target.value) window.location.assign(event.target.value); });
+  $("save-view").addEventListener("click", () => {
+    $("view-form").reset();
+    $("view-error").textContent = "";
+    $("view-summary").textContent = Object.entries(currentViewParams()).map(([k, v]) => `${k}=${v}`).join(" · ") || "no filter, default sort";
+    $("view-dialog").showModal();
+    $("view-form").name.focus();
+  });
+  $("view-cancel").addEventListener("click", () => $("view-dialog").close());
+  $("view-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { run: cfg.run, review: cfg.review, name: event.target.name.value, params: currentViewParams(), columns: state.cols || [] };
+    try {
+      const saved = await apiFetch(cfg.api.views, { method: "POST", body });
+      state.views.push(saved);
+      state.views.sort((a, b) => a.name.localeCompare(b.name));
+      renderSavedViews();
+      $("view-dialog").close();
+      toast(`Saved view “${saved.name}”: the whole project sees it on the run's page`, "info");
+    } catch (error) {
+      $("view-error").textContent = error.data ? Object.values(error.data).flat().join(" ") : error.message;
     }
   });
 
@@ -893,6 +1027,8 @@
   }
 
   // ------------------------------------------------------------ start
+  state.views = cfg.savedViews;
+  renderSavedViews();
   renderAll();
   renderBulk();
   renderAgreement(cfg.agreement);

@@ -171,3 +171,20 @@ def expect_text(page, selector, text):
     from playwright.sync_api import expect
 
     expect(page.locator(selector)).to_contain_text(text)
+
+
+def test_lead_reads_precision_recall_and_calibration(page, live_server, bob, run):
+    login(page, live_server, bob)
+    page.goto(f"{live_server.url}/p/cat-app/runs/{run.pk}/dashboard/")
+    panel = page.locator("#panel-evaluation")
+    panel.locator("#reliability-chart[style*='width']").wait_for()
+    panel.locator("#confidence-chart[style*='width']").wait_for()
+    # dev: cats 170 right of 188, predicted cat 170 + 12 dog->cat = 182.
+    cat = panel.locator("#class-metrics tr[data-class=cat]").inner_text().split("\t")
+    assert cat == ["cat", "188", f"{170 / 182:.1%}", f"{170 / 188:.1%}", cat[4]]
+    # Every dev prediction is at confidence 0.7 and 460 of 500 are right: ECE 22%.
+    assert panel.locator("#calibration-table tr[data-split=dev] .ece").inner_text() == "22.00%"
+    screenshot(page, "dashboard-evaluation")
+    page.select_option("#panel-breakdowns select[name=split]", "test")
+    page.wait_for_selector("#panel-evaluation h2:has-text('· test')")
+    assert panel.locator("#class-metrics tr[data-class=cat]").inner_text().startswith("cat\t300")

@@ -68,3 +68,38 @@ def test_a_bad_dump_shows_the_row_errors(page, live_server, alice, project, tmp_
     assert "3 problems" in page.locator("#import-errors h2").inner_text()
     assert "unknown split '<b>holdout</b>'" in page.locator("#import-errors").inner_text()
     screenshot(page, "import-job-errors")
+
+
+def test_a_failed_import_is_retried_skipping_invalid_rows_without_uploading(
+    page, live_server, alice, project, tmp_path
+):
+    table = rows(5)
+    table[4]["split"] = "holdout"
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(zip_dump(table).getvalue())
+    login(page, live_server, alice)
+    page.goto(f"{live_server.url}/p/cat-app/imports/")
+    page.fill("input[name=new_dataset]", "photos")
+    page.fill("input[name=run]", "v1")
+    page.set_input_files("input[name=file]", str(bad))
+    page.click("button:has-text('Upload and import')")
+    page.wait_for_selector("#import-errors")
+    assert "tick" not in page.locator("[data-job-message]").inner_text()
+    page.click("#retry-skipping button")
+    page.wait_for_selector("#import-result", timeout=20_000)
+    assert "4 rows imported, 1 skipped" in page.locator("#import-result").inner_text()
+    assert ImportJob.objects.count() == 1 and Example.objects.count() == 4
+    screenshot(page, "import-job-retried")
+
+
+def test_a_file_that_is_not_a_zip_is_called_so(page, live_server, alice, project, tmp_path):
+    not_zip = tmp_path / "notes.txt"
+    not_zip.write_text("just some notes\n")
+    login(page, live_server, alice)
+    page.goto(f"{live_server.url}/p/cat-app/imports/")
+    page.fill("input[name=new_dataset]", "photos")
+    page.fill("input[name=run]", "v1")
+    page.set_input_files("input[name=file]", str(not_zip))
+    page.click("button:has-text('Upload and import')")
+    page.wait_for_selector("[data-job-status]:has-text('failed')")
+    assert "“notes.txt” is not a zip" in page.locator("[data-job-message]").inner_text()

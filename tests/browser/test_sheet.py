@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from playwright.sync_api import expect
 
 from mlstrat.labels.models import LabelCorrection
-from mlstrat.review.models import Comment, ErrorCategory, Tag
+from mlstrat.review.models import Comment, ErrorCategory, SavedView, Tag
 from mlstrat.review.services import category_create, comment_add, review_create, tag_set
 from tests.factories import DatasetFactory, ExampleFactory, PredictionFactory, RunFactory
 
@@ -162,10 +162,61 @@ def test_a_lead_adds_a_category_midway_and_ticks_it(page, live_server, project, 
     screenshot(page, "sheet")
 
 
-def test_an_annotator_cannot_add_categories(page, live_server, project, sheet, carol):
+def test_an_annotator_adds_a_category_with_a_free_key(page, live_server, project, sheet, carol):
     open_sheet(page, live_server, project, sheet, carol)
-    assert page.locator("#add-category").count() == 0
-    assert page.is_visible("text=categories: managed by leads")
+    assert page.locator("#manage-categories").count() == 0  # leads manage
+    page.click("#add-category")
+    expect(page.locator("#category-form input[name=key]")).to_have_value("d")  # a, b, c taken
+    page.fill("#category-form input[name=name]", "Bold stroke")
+    # b (Blurry) is taken and o is the next letter of the name.
+    expect(page.locator("#category-form input[name=key]")).to_have_value("o")
+    expect(page.locator("#category-key-note")).to_have_text("Key “o” is free.")
+    page.click("#category-save")
+    page.wait_for_selector("#sheet-head th.col-cat:has-text('Bold stroke')")
+    page.keyboard.press("o")
+    wait_saved(page)
+    assert Tag.objects.filter(category__name="Bold stroke", user=carol).count() == 1
+
+
+def test_a_lead_merges_two_categories_and_the_ticks_move(page, live_server, project, sheet, bob):
+    open_sheet(page, live_server, project, sheet, bob)
+    page.keyboard.press("f")  # Faint on row 0
+    page.keyboard.press("j")
+    page.keyboard.press("b")  # Blurry on row 1
+    wait_saved(page)
+    page.click("#manage-categories")
+    faint = ErrorCategory.objects.get(name="Faint")
+    page.click(f"#columns-body button[data-act=merge][data-id='{faint.pk}']")
+    page.select_option("#merge-into", label="Blurry")
+    screenshot(page, "sheet-merge")
+    page.click("#merge-save")
+    expect(page.locator("#toast")).to_contain_text("Merged “Faint” into “Blurry”: 1 tick(s) moved")
+    page.wait_for_selector("#sheet-head th.col-cat:has-text('Faint')", state="detached")
+    expect(cell(page, 0, "Blurry").locator("input.tick")).to_be_checked()
+    assert set(Tag.objects.filter(user=bob).values_list("category__name", flat=True)) == {"Blurry"}
+
+
+def test_a_comment_sends_on_enter_and_a_draft_survives_closing(
+    page, live_server, project, sheet, carol
+):
+    open_sheet(page, live_server, project, sheet, carol)
+    page.keyboard.press("j")
+    page.keyboard.press("c")
+    page.keyboard.type("Two strokes")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("maybe a 4")
+    page.click("#comment-cancel")
+    page.keyboard.press("c")
+    expect(page.locator("#comment-text")).to_have_value("Two strokes\nmaybe a 4")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#comment-dialog:not([open])", state="attached")
+    assert Comment.objects.get(user=carol).text == "Two strokes\nmaybe a 4"
+    page.keyboard.press("c")
+    expect(page.locator("#comment-text")).to_have_value("")
+    page.keyboard.press("Escape")
+    page.keyboard.press("?")
+    expect(page.locator("#help")).to_contain_text("Enter")
+    expect(page.locator("#help")).to_contain_text("kept as a draft")
 
 
 def test_two_people_see_each_others_ticks_without_reload(
@@ -407,3 +458,35 @@ def test_a_review_says_where_ticks_made_elsewhere_come_from(
     expect(note).to_contain_text("the run's sheet")
     assert "outside" in cell(page, 0, "Blurry").get_attribute("class")
     expect(page.locator("#progress-text")).to_contain_text("reviewed 0 of 12")
+
+
+def test_a_saved_view_keeps_filters_sort_and_columns(page, live_server, project, sheet, carol):
+    open_sheet(page, live_server, project, sheet, carol)
+    page.select_option("#filters select[name=sort]", "-confidence")
+    page.wait_for_url("**sort=-confidence**")
+    page.wait_for_selector("#sheet-body tr")
+    page.click("#show-columns summary")
+    page.uncheck("#show-columns-list label:has-text('Incorrectly labeled') input")
+    page.wait_for_selector(
+        "#sheet-head th.col-cat:has-text('Incorrectly labeled')", state="detached"
+    )
+    page.click("#save-view")
+    page.fill("#view-form input[name=name]", "Least sure last, no label column")
+    page.click("#view-save")
+    expect(page.locator("#toast")).to_contain_text("Saved view")
+    view = SavedView.objects.get()
+    assert view.params == {"sort": "-confidence"} and view.created_by == carol
+    blurry, faint = (
+        ErrorCategory.objects.get(name="Blurry"),
+        ErrorCategory.objects.get(name="Faint"),
+    )
+    assert view.columns == [blurry.pk, faint.pk]
+    # The run page lists it; opening it restores the sheet as saved.
+    page.goto(f"{live_server.url}/p/{project.slug}/runs/{sheet['run'].pk}/reviews/")
+    screenshot(page, "run-page-saved-views")
+    page.click("#saved-views a:has-text('Least sure last')")
+    page.wait_for_selector("#sheet-body tr")
+    assert page.locator("#sheet-head th.col-cat .cat-name").all_inner_texts() == ["Blurry", "Faint"]
+    expect(page.locator("#filters select[name=sort]")).to_have_value("-confidence")
+    page.keyboard.press("l")  # the hidden column's key does nothing here
+    assert page.locator("#label-dialog[open]").count() == 0

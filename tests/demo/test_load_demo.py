@@ -67,3 +67,20 @@ def test_running_it_twice_does_nothing_the_second_time(db):
         Tag.objects.count(),
     ) == counts
     assert Project.objects.filter(slug="digits-demo").count() == 1
+
+
+def test_the_demo_shows_a_mismatch_the_characteristics_find_first(db):
+    from mlstrat.mismatch import selectors
+    from mlstrat.mismatch.models import CharacteristicReview, SynthesisRecipe
+
+    load()
+    dataset = Dataset.objects.get(name="digits")
+    comparison = selectors.characteristics_comparison(dataset=dataset)
+    assert comparison["measured"] == 1797
+    headline = comparison["headline"]
+    assert headline["sentence"].startswith("dev is much blurrier than train")
+    assert headline["ks"] > 0.7
+    figures = selectors.review_figures(review=CharacteristicReview.objects.get(dataset=dataset))
+    assert figures["categories"][0]["name"] == "Blurry"
+    assert figures["categories"][0]["difference"]["low"] > 0
+    assert SynthesisRecipe.objects.filter(dataset=dataset, name="blurry-phone").exists()

@@ -210,9 +210,18 @@ def test_a_zip_without_a_table_is_refused(run_import):
 
 
 def test_a_file_that_is_not_a_zip_is_refused(run_import):
-    job = run_import(io.BytesIO(b"example_id,image\n"))
+    job = run_import(io.BytesIO(b"%PDF-1.7 not an archive\n"))
     assert job.status == JobStatus.FAILED
-    assert "needs the images folder" in job.message
+    assert job.message.startswith("“dump.zip” is not a zip")
+    assert_nothing_written()
+
+
+def test_a_table_alone_is_told_it_is_not_a_zip(run_import, tmp_path):
+    table = tmp_path / "predictions.csv"
+    table.write_bytes(b"example_id,image\n")
+    job = run_import(table)
+    assert job.status == JobStatus.FAILED
+    assert job.message.startswith("“predictions.csv” is a table, not a zip")
     assert_nothing_written()
 
 
@@ -247,3 +256,29 @@ def test_too_many_columns_refuse_the_table(run_import):
     job = run_import(table_only_zip(f"{header}\n{row}\n".encode()))
     assert job.message == "The table has 1006 columns; at most 1000 are accepted."
     assert_nothing_written()
+
+
+def test_a_failed_import_retries_skipping_the_invalid_rows_without_a_new_upload(
+    run_import, django_capture_on_commit_callbacks
+):
+    from mlstrat.imports.services import import_job_retry_skipping_invalid
+
+    table = rows(7)
+    table[5]["split"] = table[6]["split"] = "holdout"
+    job = run_import(zip_dump(table))
+    assert job.status == JobStatus.FAILED and job.error_count == 2
+    assert "skip invalid rows" in job.message and "tick" not in job.message
+    assert job.can_retry_skipping_invalid and job.upload  # the dump is kept for that
+    with django_capture_on_commit_callbacks(execute=True):
+        import_job_retry_skipping_invalid(job=job)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert (job.rows_written, job.rows_skipped, job.skip_invalid) == (5, 2, True)
+    assert not job.upload  # discarded once imported
+    assert not job.can_retry_skipping_invalid
+
+
+def test_a_dump_with_no_valid_row_is_not_kept_for_a_retry(run_import):
+    job = run_import(zip_dump(rows(2, split="holdout")))
+    assert job.status == JobStatus.FAILED
+    assert not job.upload and not job.can_retry_skipping_invalid

@@ -65,6 +65,7 @@ def test_a_failed_import_exits_non_zero_with_the_row_errors(live_server, token, 
     err = capsys.readouterr().err
     assert "Import failed: Nothing was imported" in err
     assert "line 2 [split]: unknown split 'holdout'" in err
+    assert "push again with --skip-invalid" in err and "tick" not in err
     assert not ModelRun.objects.exists()
 
 
@@ -73,7 +74,8 @@ def test_a_refused_upload_exits_2_with_the_reason(live_server, token, tmp_path, 
     dump.write_bytes(zip_dump(rows(2)).getvalue())
     assert push(live_server, token, dump) == 0
     assert push(live_server, token, dump) == 2
-    assert "already exists" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already exists" in err and "Push it with --replace" in err
     assert push(live_server, token, dump, "--replace") == 0
 
 

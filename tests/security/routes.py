@@ -10,7 +10,16 @@ from mlstrat.analytics.models import AnalysisSnapshot
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction
 from mlstrat.imports.models import ImportJob
 from mlstrat.labels.models import CorrectSample, LabelChange, LabelCorrection
-from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, Tag, TagEvent
+from mlstrat.mismatch.models import CharacteristicReview, SynthesisJob, SynthesisRecipe
+from mlstrat.review.models import (
+    Comment,
+    ErrorCategory,
+    Review,
+    ReviewItem,
+    SavedView,
+    Tag,
+    TagEvent,
+)
 
 # Routes anyone may open, signed in or not.
 PUBLIC = {"login", "logout", "healthz", "invitation-accept", "api-token"}
@@ -35,6 +44,10 @@ PARAM_MODELS = {
     "event": TagEvent,
     "invitation": Invitation,
     "project": Project,
+    "char_review": CharacteristicReview,
+    "recipe": SynthesisRecipe,
+    "synthesis_job": SynthesisJob,
+    "view": SavedView,
 }
 # For a bare `pk` in a page's URL: words of the route name, checked in this order.
 NAME_WORDS = [

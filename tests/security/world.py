@@ -16,7 +16,22 @@ from mlstrat.labels.models import (
     LabelCorrection,
     LabelScore,
 )
-from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, Tag, TagEvent
+from mlstrat.mismatch.models import (
+    CharacteristicReview,
+    CharacteristicReviewItem,
+    OverlaySet,
+    SynthesisJob,
+    SynthesisRecipe,
+)
+from mlstrat.review.models import (
+    Comment,
+    ErrorCategory,
+    Review,
+    ReviewItem,
+    SavedView,
+    Tag,
+    TagEvent,
+)
 from tests.factories import DatasetFactory, ExampleFactory, PredictionFactory, RunFactory
 
 
@@ -76,6 +91,21 @@ def build_world(*, project, user, marker="WORLD") -> World:
         run=run, example=example, split="dev", label="cat", self_confidence=0.1, margin=-0.5
     )
     analysis_settings = AnalysisSettings.objects.create(dataset=dataset)
+    char_review = CharacteristicReview.objects.create(
+        dataset=dataset, name=f"{marker}-train-vs-dev", size=1, seed=1, created_by=user
+    )
+    char_item = CharacteristicReviewItem.objects.create(
+        review=char_review, example=example, position=1, split=example.split
+    )
+    overlay_set = OverlaySet.objects.create(dataset=dataset, name=f"{marker}-overlays")
+    recipe = SynthesisRecipe.objects.create(
+        dataset=dataset,
+        name=f"{marker.lower()}-recipe",
+        transforms=[{"name": "GaussianBlur", "params": {"sigma": [1.0, 2.0]}, "p": 1.0}],
+        count=1,
+    )
+    synthesis_job = SynthesisJob.objects.create(recipe=recipe, total=1, status="failed")
+    saved_view = SavedView.objects.create(run=run, name=f"{marker}-view", created_by=user)
     objects = {
         type(o): o
         for o in [
@@ -84,6 +114,12 @@ def build_world(*, project, user, marker="WORLD") -> World:
             check,
             score,
             analysis_settings,
+            char_review,
+            char_item,
+            overlay_set,
+            recipe,
+            synthesis_job,
+            saved_view,
             project,
             dataset,
             run,

@@ -28,4 +28,5 @@ urlpatterns = [
     path("", include("mlstrat.web.urls.sheet")),
     path("", include("mlstrat.web.urls.dashboard")),
     path("", include("mlstrat.web.urls.labels")),
+    path("", include("mlstrat.web.urls.mismatch")),
 ]

@@ -7,4 +7,9 @@ from mlstrat.web.views import imports
 urlpatterns = [
     path("p/<slug:slug>/imports/", imports.imports, name="project-imports"),
     path("p/<slug:slug>/imports/<int:pk>/", imports.import_job, name="project-import-job"),
+    path(
+        "p/<slug:slug>/imports/<int:pk>/retry/",
+        imports.import_job_retry,
+        name="project-import-job-retry",
+    ),
 ]

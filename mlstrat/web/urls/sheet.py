@@ -3,10 +3,13 @@
 - review-list (slug, run pk): the run's reviews with progress, and a form to start one.
 - review-sheet (slug, run pk, review pk): the sheet of one review.
 - run-sheet (slug, run pk): every misclassified example of the run (?split=, default dev).
+- saved-view-delete (slug, run pk, view pk): POST, its author or a lead.
+- review-gallery, run-gallery: the same rows as large thumbnails (same parameters).
 - review-reference (slug, run pk): POST, leads: the review that drives the headlines.
 - review-delete (slug, run pk, review pk): POST, its creator or a lead.
-Both sheets take ?label= &prediction= &source= &category=<id> &untagged=1 &assignee=me
-&sort=confidence|-confidence &after=<cursor> &view=mine|team|agreement &open=<example pk>.
+Sheets and galleries take ?label= &prediction= &source= &category=<id> &untagged=1 &assignee=me
+&sort=confidence|-confidence &after=<cursor> &view=mine|team|agreement &open=<example pk>
+&cols=<category ids shown, in order>.
 """
 
 from django.urls import path
@@ -30,5 +33,16 @@ urlpatterns = [
         "p/<slug:slug>/runs/<int:run_pk>/reviews/<int:review_pk>/delete/",
         sheet.review_delete,
         name="review-delete",
+    ),
+    path(
+        "p/<slug:slug>/runs/<int:run_pk>/reviews/<int:review_pk>/gallery/",
+        sheet.review_gallery,
+        name="review-gallery",
+    ),
+    path("p/<slug:slug>/runs/<int:run_pk>/gallery/", sheet.run_gallery, name="run-gallery"),
+    path(
+        "p/<slug:slug>/runs/<int:run_pk>/views/<int:view_pk>/delete/",
+        sheet.saved_view_delete,
+        name="saved-view-delete",
     ),
 ]

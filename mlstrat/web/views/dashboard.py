@@ -27,7 +27,7 @@ def _pick(value, choices, default):
     return value if value in choices else default
 
 
-def _chart_data(figs, review):
+def _chart_data(figs, review, split):
     if not figs.get("ready"):
         return {}
     decomposition = figs["decomposition"]
@@ -37,6 +37,8 @@ def _chart_data(figs, review):
     return {
         "decomposition": decomposition,
         "printed": printed,
+        "split": selectors.SPLIT_NAMES[split],
+        "calibration": figs["calibration"].get(split),
         "review": review
         and {
             "name": review["name"],
@@ -86,7 +88,7 @@ def run_dashboard(request, slug, run_pk):
             "split": split,
             "is_lead": has_role(user=request.user, project=project, role=Role.LEAD),
             "rules": TeamRule.choices,
-            "chart_data": _chart_data(figs, review),
+            "chart_data": _chart_data(figs, review, split),
             "label_quality": {
                 "estimate": label_selectors.correct_sample_estimate(run=run),
                 "balance": label_selectors.correction_balance(dataset=run.dataset),

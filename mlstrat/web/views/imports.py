@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from mlstrat.accounts.models import Role
 from mlstrat.datasets.models import Dataset
@@ -79,3 +80,19 @@ def import_job(request, slug, pk):
         "imports/job.html",
         {"project": project, "membership": membership, "job": job},
     )
+
+
+@login_required
+@require_POST
+def import_job_retry(request, slug, pk):
+    """Import the valid rows of a job that failed on invalid ones, without a new upload."""
+    project, _ = project_for(request, slug, role=Role.ADMIN)
+    job = get_object_or_404(ImportJob, project=project, pk=pk)
+    try:
+        services.import_job_retry_skipping_invalid(job=job)
+    except ValidationError as exc:
+        for text in exc.messages:
+            messages.error(request, text)
+    except services.QueueUnavailable as exc:
+        messages.error(request, str(exc))
+    return redirect("project-import-job", slug=project.slug, pk=job.pk)

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from mlstrat.accounts import selectors, services
 from mlstrat.accounts.models import Project, Role
 from mlstrat.accounts.permissions import require_member
+from mlstrat.analytics.selectors import runs_overview
 from mlstrat.datasets.models import ModelRun, RunStatus
 from mlstrat.datasets.selectors import datasets_for_project, runs_for_dataset
 
@@ -54,6 +55,10 @@ def project_home(request, slug):
         (dataset, list(runs_for_dataset(dataset=dataset)))
         for dataset in datasets_for_project(project=project)
     ]
+    overview = runs_overview(runs=[run for _, runs in datasets for run in runs])
+    for _, runs in datasets:
+        for run in runs:
+            run.overview = overview.get(run.pk)
     return render(
         request,
         "web/project_home.html",

@@ -14,7 +14,7 @@ from mlstrat.accounts.permissions import has_role
 from mlstrat.analytics.selectors import default_reference, team_rule_for
 from mlstrat.datasets.models import Split
 from mlstrat.review import selectors, services
-from mlstrat.review.models import AssignmentMode, ReferenceReview, Review
+from mlstrat.review.models import AssignmentMode, ReferenceReview, Review, SavedView
 from mlstrat.web.views.projects import run_for
 
 
@@ -108,6 +108,7 @@ def review_list(request, slug, run_pk):
             "splits": [s for s in Split.choices if s[0] != Split.TRAIN] + [(Split.TRAIN, "train")],
             "members": project.members.order_by("username"),
             "class_names": run.dataset.class_names,
+            "saved_views": selectors.saved_views_for_run(run=run, slug=project.slug),
         },
     )
 
@@ -154,7 +155,29 @@ def review_delete(request, slug, run_pk, review_pk):
     return redirect("review-list", slug=slug, run_pk=run.pk)
 
 
-def _sheet(request, *, project, membership, run, review):
+@login_required
+@require_POST
+def saved_view_delete(request, slug, run_pk, view_pk):
+    project, _, run = run_for(request, slug, run_pk)
+    view = get_object_or_404(SavedView, pk=view_pk, run=run)
+    try:
+        services.saved_view_delete(
+            view=view,
+            user=request.user,
+            is_lead=has_role(user=request.user, project=project, role=Role.LEAD),
+        )
+        messages.success(request, f"View “{view.name}” deleted.")
+    except PermissionError as exc:
+        messages.error(request, str(exc))
+    return redirect("review-list", slug=slug, run_pk=run.pk)
+
+
+def _columns(value: str) -> list[int]:
+    """?cols=3,1,7: the category columns a view shows, in order (bad ids are ignored)."""
+    return [int(part) for part in value.split(",") if part.strip().isdigit()]
+
+
+def _sheet(request, *, project, membership, run, review, layout="sheet"):
     try:
         query = selectors.SheetQuery.from_params(request.GET)
         if review is not None:
@@ -176,6 +199,9 @@ def _sheet(request, *, project, membership, run, review):
             str(exc),
         )
     api = reverse("api-root").rstrip("/")
+    args = [project.slug, run.pk] + ([review.pk] if review else [])
+    gallery_url = reverse("review-gallery" if review else "run-gallery", args=args)
+    query_string = request.GET.urlencode()
     rule = team_rule_for(dataset=run.dataset)
     categories = selectors.categories_for(dataset_id=run.dataset_id)
     summary = selectors.sheet_summary(
@@ -218,7 +244,13 @@ def _sheet(request, *, project, membership, run, review):
             "after": query.after,
             "view": query.view,
             "open": query.open,
+            "ranges": {name: list(bounds) for name, bounds in query.ranges.items()},
+            "cols": _columns(request.GET.get("cols", "")),
         },
+        "layout": layout,
+        "savedViews": selectors.saved_views_for_run(run=run, slug=project.slug),
+        "viewParams": [k for k in services.SAVED_VIEW_PARAMS if k != "layout"]
+        + selectors.characteristic_params(),
         "choices": selectors.filter_choices(run=run, review=review, split=query.split),
         "api": {
             "base": api,
@@ -227,12 +259,13 @@ def _sheet(request, *, project, membership, run, review):
             "changes": reverse("api-changes", args=[run.pk]),
             "categories": reverse("category-list"),
             "reorder": reverse("category-reorder"),
+            "views": reverse("saved-view-list"),
             "marks": reverse("review-marks", args=[review.pk]) if review is not None else None,
         },
     }
     return render(
         request,
-        "review/sheet.html",
+        "review/gallery.html" if layout == "gallery" else "review/sheet.html",
         {
             "project": project,
             "membership": membership,
@@ -240,9 +273,20 @@ def _sheet(request, *, project, membership, run, review):
             "review": review,
             "config": config,
             "error": error,
+            "char_filters": [
+                {
+                    "name": name,
+                    "min": query.ranges.get(name, (None, None))[0],
+                    "max": query.ranges.get(name, (None, None))[1],
+                }
+                for name in selectors.characteristic_names()
+            ],
             "reviews_url": reverse("review-list", args=[project.slug, run.pk]),
             "can_extend": review is not None
             and (config["canManage"] or review.created_by_id == request.user.pk),
+            "gallery_url": gallery_url + (f"?{query_string}" if query_string else ""),
+            "sheet_url": reverse("review-sheet" if review else "run-sheet", args=args)
+            + (f"?{query_string}" if query_string else ""),
         },
         status=400 if error else 200,
     )
@@ -259,3 +303,20 @@ def review_sheet(request, slug, run_pk, review_pk):
 def run_sheet(request, slug, run_pk):
     project, membership, run = run_for(request, slug, run_pk)
     return _sheet(request, project=project, membership=membership, run=run, review=None)
+
+
+@login_required
+def review_gallery(request, slug, run_pk, review_pk):
+    project, membership, run = run_for(request, slug, run_pk)
+    review = get_object_or_404(Review, pk=review_pk, run=run)
+    return _sheet(
+        request, project=project, membership=membership, run=run, review=review, layout="gallery"
+    )
+
+
+@login_required
+def run_gallery(request, slug, run_pk):
+    project, membership, run = run_for(request, slug, run_pk)
+    return _sheet(
+        request, project=project, membership=membership, run=run, review=None, layout="gallery"
+    )
