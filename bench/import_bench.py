@@ -370,6 +370,27 @@ def main():
     a1, a2 = statistics.mean(table_s), statistics.mean(rows_s)
     floor = a1 + a2 + extract_s
 
+    db_s = timings["db_s"]
+    # Printed as soon as measured: a long run's figures survive a failure further on.
+    print(f"rows                     {args.rows} ({'folder' if folder else 'zip'} door, "
+          f"{args.image_width} px images)")  # fmt: skip
+    print(f"load average             {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"import wall time         {total:.1f} s (job {job.status})")
+    stages = ", ".join(
+        f"{name[:-2]} {value:.1f} s" for name, value in timings.items() if name.endswith("_s")
+    )
+    print(f"  stages: {stages}")
+    print(f"  CPU per wall second    {cpu_used / total:.2f} (2.00 = both cores busy)")
+    print(f"floor (a1) table COPY    {a1:.2f} s ({args.rows / a1:,.0f} rows/s)")
+    print(f"floor (a2) final rows    {a2:.2f} s (examples + predictions from prepared bytes, "
+          f"into tables with the real indexes and keys; {bare_rows_s:.2f} s into bare ones)")  # fmt: skip
+    print(f"floor (b) extract        {extract_s:.1f} s (plain zipfile loop into files)")
+    print(f"floor = a1 + a2 + b      {floor:.1f} s")
+    print(f"import / floor           {total / floor:.2f}  (target <= 2)")
+    print(f"database part            {db_s:.2f} s ({args.rows / db_s:,.0f} rows/s)")
+    print(f"database part / (a2)     {a2 / db_s:.2f}  (target >= 0.5)")
+    print(f"peak memory (import)     {peak_import:.0f} MB; largest child {peak_children:.0f} MB")
+
     examples = list(Example.objects.filter(dataset__project=project).order_by("pk"))
     if args.thumbnails:
         examples = examples[: args.thumbnails]
@@ -386,35 +407,14 @@ def main():
             bare_s += bare_pillow_seconds(chunk)
     thumb_rate = len(examples) / thumbs_s
     bare_rate = len(examples) / bare_s
-    served = serve_latencies(project=project, user=user, count=args.serve) if args.serve else {}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    db_s = timings["db_s"]
-    print(f"rows                     {args.rows} ({'folder' if folder else 'zip'} door, "
-          f"{args.image_width} px images)")  # fmt: skip
-    print(f"load average             {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"import wall time         {total:.1f} s (job {job.status})")
-    stages = ", ".join(
-        f"{name[:-2]} {value:.1f} s" for name, value in timings.items() if name.endswith("_s")
-    )
-    print(f"  stages: {stages}")
-    print(f"  CPU per wall second    {cpu_used / total:.2f} (2.00 = both cores busy)")
-    print(f"floor (a1) table COPY    {a1:.2f} s ({args.rows / a1:,.0f} rows/s)")
-    print(
-        f"floor (a2) final rows    {a2:.2f} s (examples + predictions from prepared bytes, "
-        f"into tables with the real indexes and keys; {bare_rows_s:.2f} s into bare ones)"
-    )
-    print(f"floor (b) extract        {extract_s:.1f} s (plain zipfile loop into files)")
-    print(f"floor = a1 + a2 + b      {floor:.1f} s")
-    print(f"import / floor           {total / floor:.2f}  (target <= 2)")
-    print(f"database part            {db_s:.2f} s ({args.rows / db_s:,.0f} rows/s)")
-    print(f"database part / (a2)     {a2 / db_s:.2f}  (target >= 0.5)")
     print(f"thumbnails ({len(examples)} files) {thumb_rate:,.0f} /s per worker")
     print(f"bare Pillow              {bare_rate:,.0f} /s")
     print(f"ratio to bare Pillow     {thumb_rate / bare_rate:.2f}  (target >= 0.8)")
-    for kind, (median, p95) in served.items():
-        print(f"serve {kind:<9}          median {median * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
-    print(f"peak memory (import)     {peak_import:.0f} MB; largest child {peak_children:.0f} MB")
+    if args.serve:
+        served = serve_latencies(project=project, user=user, count=args.serve)
+        for kind, (median, p95) in served.items():
+            print(f"serve {kind:<9}          median {median * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (all)        {peak:.0f} MB")
     if not args.keep:
         project.delete()
