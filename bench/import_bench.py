@@ -382,8 +382,8 @@ def main():
     print(f"  stages: {stages}")
     print(f"  CPU per wall second    {cpu_used / total:.2f} (2.00 = both cores busy)")
     print(f"floor (a1) table COPY    {a1:.2f} s ({args.rows / a1:,.0f} rows/s)")
-    print(f"floor (a2) final rows    {a2:.2f} s (examples + predictions from prepared bytes, "
-          f"into tables with the real indexes and keys; {bare_rows_s:.2f} s into bare ones)")  # fmt: skip
+    print(f"floor (a2) final rows    {a2:.2f} s (examples + predictions from prepared bytes,")
+    print(f"  into tables with the real indexes and keys; {bare_rows_s:.2f} s into bare ones)")
     print(f"floor (b) extract        {extract_s:.1f} s (plain zipfile loop into files)")
     print(f"floor = a1 + a2 + b      {floor:.1f} s")
     print(f"import / floor           {total / floor:.2f}  (target <= 2)")
@@ -413,7 +413,7 @@ def main():
     if args.serve:
         served = serve_latencies(project=project, user=user, count=args.serve)
         for kind, (median, p95) in served.items():
-            print(f"serve {kind:<9}          median {median * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
+            print(f"serve {kind:<9}   median {median * 1e3:.1f} ms, p95 {p95 * 1e3:.1f} ms")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (all)        {peak:.0f} MB")
     if not args.keep:
