@@ -1,17 +1,28 @@
-"""Import benchmark: N generated rows through the real pipeline on PostgreSQL.
+"""Import benchmark: N generated rows through the real pipeline on PostgreSQL, against the
+machine's floor measured in the same process and run.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mlstrat_bench \\
-        .venv/bin/python bench/import_bench.py [--rows 100000] [--thumbnails 5000]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mlstrat_imports_bench \\
+        flock /work/bench.lock .venv/bin/python bench/import_bench.py \\
+        [--rows 100000] [--image-width 32] [--folder] [--thumbnails 3000] [--serve 2000]
 
-Prints rows/s of the database part of the import and its ratio to a raw COPY of the
-same rows into a bare table (same run, same server), thumbnails/s of the thumbnail
-service and its ratio to bare Pillow decode+resize+encode of the same files, the
-stage timings and the peak memory (ru_maxrss) of the process.
+The dump is a .zip holding predictions.csv and one image member per row (what an upload
+or `mlstrat push` brings), read through the server-path door so the upload itself is not
+timed; with --folder it is a table plus an images folder of a few reused PNGs.
 
-The dump is a table plus an images folder (the "images already on the server" door),
-written under bench/out/; rows reuse a handful of generated PNGs. With --zip it is a
-.zip holding the table and one image member per row (what an upload brings), read
-through the same server-path door.
+The floor, each part timed here, on the same server and disk:
+  (a1) COPY of the dump's table bytes straight from the archive into a bare table of text
+       columns (PostgreSQL parses the CSV; no Python per row);
+  (a2) COPY of the import's final example and prediction rows, from bytes prepared
+       beforehand (`COPY ... TO STDOUT` of what the import wrote), into tables shaped like
+       the real ones (same indexes, constraints, foreign keys; commit included): the
+       least that writing these rows to this schema costs (into bare tables: printed too);
+  (b)  extracting the archive's image members with a plain zipfile loop into files under
+       the same MEDIA_ROOT.
+  floor = a1 + a2 + b. Printed: import / floor (target <= 2) and the database part's
+  rate / (a2)'s rate (target >= 0.5).
+Also: thumbnails/s of the thumbnail service against bare Pillow on the same files, the
+CPU used per wall second (2.0 = both cores busy), peak memory (ru_maxrss of this process
+and of its largest child), and with --serve the latency of image and thumbnail requests.
 """
 
 import argparse
@@ -21,8 +32,10 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,9 +55,16 @@ def parse_args():
     )
     parser.add_argument("--keep", action="store_true", help="keep the database rows")
     parser.add_argument(
-        "--zip",
+        "--folder",
         action="store_true",
-        help="import a .zip holding the table and one image member per row (the upload door)",
+        help="a table plus an images folder (images already on the server) instead of a zip",
+    )
+    parser.add_argument("--zip", action="store_true", help="(the default door; kept for scripts)")
+    parser.add_argument(
+        "--serve", type=int, default=0, help="time this many image and thumbnail requests"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=0, help="MLSTRAT_IMPORT_PROCESSES for the import"
     )
     return parser.parse_args()
 
@@ -96,8 +116,6 @@ def write_zip(*, rows: int, images: int) -> Path:
     """dump.zip: the table and one stored member per row (the bytes of one of the
     generated PNGs). Run in a child process: zipfile's writer keeps an entry per member,
     which would otherwise count in this process's peak memory."""
-    import zipfile
-
     pngs = [(OUT / "images" / f"img{i:02d}.png").read_bytes() for i in range(images)]
     path = OUT / "dump.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
@@ -107,79 +125,185 @@ def write_zip(*, rows: int, images: int) -> Path:
     return path
 
 
-def raw_copy_rows_per_second(table: Path) -> float:
-    """COPY the same rows (parsed, formatted in batches) into a bare unindexed table."""
+def in_child(target, **kwargs):
+    """Run `target(**kwargs)` in a forked child (its memory never counts here); returns
+    what it returned (a small picklable value)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def run():
+        send.send(target(**kwargs))
+
+    child = context.Process(target=run)
+    child.start()
+    value = receive.recv()
+    child.join()
+    return value
+
+
+# ---------------------------------------------------------------------- the floor
+
+
+def floor_table_copy(*, dump: Path, folder: bool) -> float:
+    """(a1) COPY the dump's table, as stored, into a bare table of text columns."""
     from django.db import connection
 
-    from mlstrat.imports.pipeline import BATCH_ROWS, _copy_value
+    def table_stream():
+        if folder:
+            return (OUT / "predictions.csv").open("rb")
+        return zipfile.ZipFile(dump).open("predictions.csv")
 
+    with table_stream() as handle:
+        header = next(csv.reader(io.TextIOWrapper(handle, encoding="utf-8")))
+    columns = ", ".join(f'"c{i}" text' for i in range(len(header)))
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS bench_bare_rows")
-        cursor.execute(
-            "CREATE TABLE bench_bare_rows (example_id text, image text, label text, "
-            "prediction text, split text, source text, confidence float8, probabilities jsonb,"
-            " metadata jsonb)"
-        )
-    import json
+        cursor.execute("DROP TABLE IF EXISTS bench_bare_table")
+        cursor.execute(f"CREATE TABLE bench_bare_table ({columns})")
+        started = time.perf_counter()
+        with table_stream() as handle:
+            cursor.cursor.copy_expert(
+                "COPY bench_bare_table FROM STDIN WITH (FORMAT csv, HEADER true)",
+                handle,
+                size=1 << 20,
+            )
+        seconds = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_bare_table")
+    return seconds
 
-    seconds = 0.0
-    count = 0
-    with table.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        batch = []
-        for row in reader:
-            batch.append(row)
-            if len(batch) >= BATCH_ROWS:
-                seconds += _copy_batch(batch, json, _copy_value)
-                count += len(batch)
-                batch = []
-        if batch:
-            seconds += _copy_batch(batch, json, _copy_value)
-            count += len(batch)
+
+def floor_final_rows_copy(*, run_id: int, shaped: bool) -> float:
+    """(a2) COPY the run's final example and prediction rows, from bytes prepared
+    beforehand, into new tables: `shaped`, with the real tables' indexes, constraints and
+    foreign keys (what writing these rows to this schema costs at least, commit included);
+    else bare (no index, no constraint)."""
+    from django.db import connection, transaction
+
+    from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction
+
+    example_table, prediction_table = Example._meta.db_table, Prediction._meta.db_table
+    examples = (
+        f'SELECT e.* FROM "{example_table}" e WHERE e.id IN '
+        f'(SELECT example_id FROM "{prediction_table}" WHERE run_id = {int(run_id)})'
+    )
+    predictions = f'SELECT * FROM "{prediction_table}" WHERE run_id = {int(run_id)}'
+    like = " INCLUDING ALL" if shaped else ""
+    deferred = "DEFERRABLE INITIALLY DEFERRED"
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE bench_bare_rows")
-    return count / seconds
-
-
-def _copy_batch(batch, json, copy_value) -> float:
-    from django.db import connection
-
+        prepared = {}
+        for name, select in (("examples", examples), ("predictions", predictions)):
+            prepared[name] = io.BytesIO()
+            cursor.cursor.copy_expert(f"COPY ({select}) TO STDOUT", prepared[name])
+            prepared[name].seek(0)
+        cursor.execute("DROP TABLE IF EXISTS bench_bare_predictions, bench_bare_examples")
+        cursor.execute(f'CREATE TABLE bench_bare_examples (LIKE "{example_table}"{like})')
+        cursor.execute(f'CREATE TABLE bench_bare_predictions (LIKE "{prediction_table}"{like})')
+        if shaped:
+            cursor.execute(
+                "ALTER TABLE bench_bare_examples ADD FOREIGN KEY (dataset_id) "
+                f'REFERENCES "{Dataset._meta.db_table}" (id) {deferred}'
+            )
+            cursor.execute(
+                "ALTER TABLE bench_bare_predictions ADD FOREIGN KEY (example_id) "
+                f"REFERENCES bench_bare_examples (id) {deferred}, ADD FOREIGN KEY (run_id) "
+                f'REFERENCES "{ModelRun._meta.db_table}" (id) {deferred}'
+            )
     started = time.perf_counter()
-    buffer = io.StringIO()
-    for row in batch:
-        probs = {k[5:]: float(v) for k, v in row.items() if k.startswith("prob_")}
-        record = (
-            row["example_id"],
-            row["image"],
-            row["label"],
-            row["prediction"],
-            row["split"],
-            row["source"],
-            float(row["confidence"]),
-            json.dumps(probs),
-            json.dumps({"camera": row["camera"]}),
+    with transaction.atomic(), connection.cursor() as cursor:  # the commit checks the keys
+        cursor.cursor.copy_expert(
+            "COPY bench_bare_examples FROM STDIN", prepared["examples"], 1 << 20
         )
-        buffer.write("\t".join(copy_value(v) for v in record) + "\n")
-    buffer.seek(0)
+        cursor.cursor.copy_expert(
+            "COPY bench_bare_predictions FROM STDIN", prepared["predictions"], 1 << 20
+        )
+    seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
-        cursor.cursor.copy_expert("COPY bench_bare_rows FROM STDIN", buffer, size=1 << 20)
-    return time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_bare_predictions, bench_bare_examples")
+    return seconds
 
 
-def bare_pillow_seconds(names: list[str]) -> float:
+def floor_extract(*, dump: Path, folder: bool) -> float:
+    """(b) Extract every image member with a plain loop into files under MEDIA_ROOT (the
+    same disk the import stores to); the folder door copies each row's image file."""
     from django.conf import settings
+
+    target = Path(settings.MEDIA_ROOT) / "bench-extract"
+    shutil.rmtree(target, ignore_errors=True)
+    started = time.perf_counter()
+    made = set()
+    if folder:
+        with (OUT / "predictions.csv").open(newline="") as handle:
+            for n, row in enumerate(csv.DictReader(handle)):
+                path = target / f"{n}.png"
+                if path.parent not in made:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(path.parent)
+                shutil.copyfile(OUT / row["image"], path)
+    else:
+        with zipfile.ZipFile(dump) as archive:
+            for info in archive.infolist():
+                if info.filename == "predictions.csv" or info.is_dir():
+                    continue
+                path = target / info.filename
+                if path.parent not in made:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(path.parent)
+                with open(path, "wb") as out:
+                    out.write(archive.read(info))
+    seconds = time.perf_counter() - started
+    shutil.rmtree(target, ignore_errors=True)
+    return seconds
+
+
+# ---------------------------------------------------------------------- the rest
+
+
+def bare_pillow_seconds(examples) -> float:
+    """Decode, resize and encode the same images with nothing around it."""
     from PIL import Image
 
+    from mlstrat.datasets.images import image_bytes
     from mlstrat.imports.services import THUMBNAIL_SIDE
 
     started = time.perf_counter()
-    for name in names:
-        with open(Path(settings.MEDIA_ROOT) / name, "rb") as handle, Image.open(handle) as image:
+    for example in examples:
+        with Image.open(io.BytesIO(image_bytes(example=example, kind="image"))) as image:
             image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
             image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
             out = io.BytesIO()
             image.save(out, "PNG", compress_level=1)
     return time.perf_counter() - started
+
+
+def serve_latencies(*, project, user, count: int) -> dict:
+    """Full requests (session, membership check, storage read) for random examples."""
+    from django.test import Client
+
+    from mlstrat.datasets.models import Example
+
+    ids = list(Example.objects.filter(dataset__project=project).values_list("pk", flat=True))
+    rng = random.Random(3)
+    client = Client()
+    client.force_login(user)
+    found = {}
+    for kind in ("image", "thumbnail"):
+        times = []
+        for pk in (rng.choice(ids) for _ in range(count)):
+            started = time.perf_counter()
+            response = client.get(f"/examples/{pk}/{kind}/")
+            body = b"".join(response) if response.streaming else response.content
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200 and body, (kind, pk, response.status_code)
+        times.sort()
+        found[kind] = (statistics.median(times), times[int(len(times) * 0.95) - 1])
+    return found
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main():
@@ -191,10 +315,12 @@ def main():
     os.environ["MEDIA_ROOT"] = str(OUT / "media")
     os.environ.pop("CELERY_BROKER_URL", None)
     os.environ.pop("REDIS_URL", None)
+    if args.processes:
+        os.environ["MLSTRAT_IMPORT_PROCESSES"] = str(args.processes)
     import django
 
     django.setup()
-    from django.core.management import call_command
+    from copyload import scratch_database
 
     from mlstrat.accounts.models import Project, User
     from mlstrat.accounts.services import project_create
@@ -203,20 +329,13 @@ def main():
 
     # Thumbnails are timed separately below, in chunks as a worker makes them.
     tasks.thumbnails_make_task.delay = lambda *args, **kwargs: None
-    call_command("migrate", verbosity=0)
+    scratch_database(why="COPY and the floor")
+    folder = args.folder
     print(f"Generating {args.rows} rows ...", flush=True)
-    table = generate(
-        rows=args.rows, images=args.images, width=args.image_width, one_per_row=args.zip
-    )
-    dump = table
-    if args.zip:
-        import multiprocessing
-
-        child = multiprocessing.get_context("fork").Process(
-            target=write_zip, kwargs={"rows": args.rows, "images": args.images}
-        )
-        child.start()
-        child.join()
+    generate(rows=args.rows, images=args.images, width=args.image_width, one_per_row=not folder)
+    dump = OUT / "predictions.csv"
+    if not folder:
+        in_child(write_zip, rows=args.rows, images=args.images)
         dump = OUT / "dump.zip"
         print(f"dump.zip: {dump.stat().st_size / 1e6:,.0f} MB, {args.rows + 1} members")
     Project.objects.filter(slug__startswith="import-bench").delete()
@@ -232,56 +351,72 @@ def main():
         allow_any_path=True,
         enqueue=False,
     )
-    raw_before = raw_copy_rows_per_second(table)
+    # In a child: zipfile's own index of a million members (+600 MB) must not count in
+    # this process's peak memory, which is the import's.
+    table_s = [in_child(floor_table_copy, dump=dump, folder=folder)]
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     job = services.import_job_run(job_id=job.pk, inline_thumbnails=False)
     total = time.perf_counter() - started
-    assert job.status != "failed", job.message
+    cpu_used = cpu_seconds() - cpu_before
+    assert job.status != "failed", (job.message, job.errors[:5])
     peak_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     timings = job.timings
-    db_rate = args.rows / timings["db_s"]
-    # The machine may be shared: raw COPY runs before and after, thumbnails and bare
-    # Pillow alternate chunk by chunk, so both sides see the same load.
-    raw_rate = (raw_before + raw_copy_rows_per_second(table)) / 2
+    # The machine may be shared: each floor part is taken twice around the import's
+    # neighbours and averaged; thumbnails and bare Pillow alternate chunk by chunk.
+    table_s.append(floor_table_copy(dump=dump, folder=folder))
+    rows_s = [floor_final_rows_copy(run_id=job.run_id, shaped=True) for _ in range(2)]
+    bare_rows_s = floor_final_rows_copy(run_id=job.run_id, shaped=False)
+    extract_s = floor_extract(dump=dump, folder=folder)
+    a1, a2 = statistics.mean(table_s), statistics.mean(rows_s)
+    floor = a1 + a2 + extract_s
 
-    ids = list(
-        Example.objects.filter(dataset__project=project).order_by("pk").values_list("pk", flat=True)
-    )
-    if args.thumbnails:
-        ids = ids[: args.thumbnails]
-    names = dict(Example.objects.filter(pk__in=ids).values_list("pk", "image"))
-    bare_s = thumbs_s = 0.0
-    for i in range(0, len(ids), services.THUMBNAIL_CHUNK):
-        chunk = ids[i : i + services.THUMBNAIL_CHUNK]
-        if i // services.THUMBNAIL_CHUNK % 2:
-            bare_s += bare_pillow_seconds([names[pk] for pk in chunk])
-        started = time.perf_counter()
-        services.thumbnails_make(job_id=job.pk, example_ids=chunk)
-        thumbs_s += time.perf_counter() - started
-        if not i // services.THUMBNAIL_CHUNK % 2:
-            bare_s += bare_pillow_seconds([names[pk] for pk in chunk])
-    thumb_rate = len(ids) / thumbs_s
-    bare_rate = len(ids) / bare_s
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    print(f"rows                     {args.rows}")
+    db_s = timings["db_s"]
+    # Printed as soon as measured: a long run's figures survive a failure further on.
+    print(f"rows                     {args.rows} ({'folder' if folder else 'zip'} door, "
+          f"{args.image_width} px images)")  # fmt: skip
+    print(f"load average             {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"import wall time         {total:.1f} s (job {job.status})")
-    print(
-        f"  validate {timings['validate_s']:.1f} s · write {timings['write_s']:.1f} s "
-        f"(image files {timings['images_s']:.1f} s, database {timings['db_s']:.1f} s)"
+    stages = ", ".join(
+        f"{name[:-2]} {value:.1f} s" for name, value in timings.items() if name.endswith("_s")
     )
-    parts = ", ".join(
-        f"{name[:-2]} {timings[name]:.1f} s"
-        for name in ("lookup_s", "examples_s", "example_ids_s", "predictions_s")
-        if name in timings
-    )
-    print(f"database part            {db_rate:,.0f} rows/s ({parts})")
-    print(f"raw COPY, bare table     {raw_rate:,.0f} rows/s")
-    print(f"ratio to raw COPY        {db_rate / raw_rate:.2f}  (target >= 0.5)")
-    print(f"thumbnails ({len(ids)} files) {thumb_rate:,.0f} /s per worker")
+    print(f"  stages: {stages}")
+    print(f"  CPU per wall second    {cpu_used / total:.2f} (2.00 = both cores busy)")
+    print(f"floor (a1) table COPY    {a1:.2f} s ({args.rows / a1:,.0f} rows/s)")
+    print(f"floor (a2) final rows    {a2:.2f} s (examples + predictions from prepared bytes,")
+    print(f"  into tables with the real indexes and keys; {bare_rows_s:.2f} s into bare ones)")
+    print(f"floor (b) extract        {extract_s:.1f} s (plain zipfile loop into files)")
+    print(f"floor = a1 + a2 + b      {floor:.1f} s")
+    print(f"import / floor           {total / floor:.2f}  (target <= 2)")
+    print(f"database part            {db_s:.2f} s ({args.rows / db_s:,.0f} rows/s)")
+    print(f"database part / (a2)     {a2 / db_s:.2f}  (target >= 0.5)")
+    print(f"peak memory (import)     {peak_import:.0f} MB; largest child {peak_children:.0f} MB")
+
+    examples = list(Example.objects.filter(dataset__project=project).order_by("pk"))
+    if args.thumbnails:
+        examples = examples[: args.thumbnails]
+    bare_s = thumbs_s = 0.0
+    for i in range(0, len(examples), services.THUMBNAIL_CHUNK):
+        chunk = examples[i : i + services.THUMBNAIL_CHUNK]
+        odd = i // services.THUMBNAIL_CHUNK % 2
+        if odd:
+            bare_s += bare_pillow_seconds(chunk)
+        started = time.perf_counter()
+        services.thumbnails_make(job_id=job.pk, example_ids=[e.pk for e in chunk])
+        thumbs_s += time.perf_counter() - started
+        if not odd:
+            bare_s += bare_pillow_seconds(chunk)
+    thumb_rate = len(examples) / thumbs_s
+    bare_rate = len(examples) / bare_s
+    print(f"thumbnails ({len(examples)} files) {thumb_rate:,.0f} /s per worker")
     print(f"bare Pillow              {bare_rate:,.0f} /s")
     print(f"ratio to bare Pillow     {thumb_rate / bare_rate:.2f}  (target >= 0.8)")
-    print(f"peak memory (import)     {peak_import:.0f} MB")
+    if args.serve:
+        served = serve_latencies(project=project, user=user, count=args.serve)
+        for kind, (median, p95) in served.items():
+            print(f"serve {kind:<9}   median {median * 1e3:.1f} ms, p95 {p95 * 1e3:.1f} ms")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (all)        {peak:.0f} MB")
     if not args.keep:
         project.delete()

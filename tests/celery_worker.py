@@ -67,6 +67,28 @@ class Worker:
             os.kill(pid, signal.SIGKILL)
         return pids
 
+    def descendants(self) -> list[int]:
+        """Every process under the worker (its pool, and what the pool started)."""
+        found, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except FileNotFoundError:
+                continue
+            found += [int(child) for child in children]
+            todo += [int(child) for child in children]
+        return found
+
+    def kill_whole(self) -> list[int]:
+        """SIGKILL the whole worker, its main process and its pool at once (a node lost, a
+        container killed): nobody is left to give the task back to the broker."""
+        pids = [self.process.pid, *self.pool_pids()]
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+        return pids
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
@@ -83,12 +105,13 @@ def _wait_ready(app, worker: Worker, name: str) -> None:
 
 
 @contextmanager
-def running_worker(*, broker: str, database: str, media_root, log: Path):
+def running_worker(*, broker: str, database: str, media_root, log: Path, extra_env=None):
     """A worker process consuming from `broker`, writing to `database` (a URL), until the
     block ends; it is ready (answers a ping) when the block starts."""
     name = f"imports-test-{uuid.uuid4().hex[:8]}@localhost"
     env = {
         **os.environ,
+        **(extra_env or {}),
         "DJANGO_SETTINGS_MODULE": "mlstrat.settings.local",
         "DATABASE_URL": database,
         "CELERY_BROKER_URL": broker,
@@ -126,7 +149,8 @@ def running_worker(*, broker: str, database: str, media_root, log: Path):
             _wait_ready(control, worker, name)
         yield worker
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -65,7 +65,7 @@ def test_docker_compose_file_is_valid():
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    for service in ("db:", "redis:", "web:", "worker:"):
+    for service in ("db:", "redis:", "web:", "worker:", "beat:"):
         assert service in result.stdout
     assert result.stdout.count("healthcheck:") == 4
 

@@ -1,4 +1,13 @@
-"""What image formats mlstrat accepts and how they are identified (by content, never name)."""
+"""What image formats mlstrat accepts and how they are identified (by content, never name),
+and how stored images are read.
+
+An imported image is stored in a *pack*: one stored object holding many images one after
+the other (an import writes a pack per batch of rows instead of a file per image, so a
+million-image dump is a few hundred objects, not a million files). An example records the
+pack's name with the image's offset and size; `read_stored` reads that byte range, from the
+local disk or, on S3-compatible storage, with a ranged GET. An example without an offset
+names a file that is the whole image (images stored before packs, and tests' factories).
+"""
 
 from PIL import Image
 
@@ -38,3 +47,59 @@ def content_type_for(handle) -> str:
 def open_image(fp) -> Image.Image:
     """Open with Pillow restricted to the allowed formats (raises on anything else)."""
     return Image.open(fp, formats=list(ALLOWED_FORMATS))
+
+
+def storage_is_local() -> bool:
+    """Whether the default storage keeps files on this machine's disk (it answers `path`;
+    remote storages such as S3 inherit a `path` that raises NotImplementedError)."""
+    from django.core.files.storage import default_storage
+
+    try:
+        default_storage.path("")
+    except NotImplementedError:
+        return False
+    return True
+
+
+def read_stored(name: str, offset: int | None = None, size: int | None = None) -> bytes:
+    """The bytes of a stored object, or of `size` bytes at `offset` in it (a packed image).
+    FileNotFoundError when it is gone."""
+    from django.core.files.storage import default_storage
+
+    if offset is None or size is None:
+        with default_storage.open(name, "rb") as handle:
+            return handle.read()
+    if storage_is_local():
+        with open(default_storage.path(name), "rb") as handle:
+            handle.seek(offset)
+            data = handle.read(size)
+    elif hasattr(default_storage, "bucket"):
+        data = _s3_range(default_storage, name, offset, size)
+    else:
+        with default_storage.open(name, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read(size)
+    if len(data) != size:
+        raise FileNotFoundError(f"{name} is shorter than the image it should hold")
+    return data
+
+
+def _s3_range(storage, name: str, offset: int, size: int) -> bytes:
+    """One ranged GET (django-storages' S3File would fetch the whole pack)."""
+    from botocore.exceptions import ClientError
+    from storages.utils import clean_name
+
+    key = storage._normalize_name(clean_name(name))
+    try:
+        answer = storage.bucket.Object(key).get(Range=f"bytes={offset}-{offset + size - 1}")
+    except ClientError as exc:
+        raise FileNotFoundError(name) from exc
+    return answer["Body"].read()
+
+
+def image_bytes(*, example, kind: str = "image") -> bytes:
+    """The stored bytes of an example's image (or its thumbnail, falling back to the
+    image); FileNotFoundError when the file is gone."""
+    if kind == "thumbnail" and example.thumbnail:
+        return read_stored(example.thumbnail.name, example.thumbnail_offset, example.thumbnail_size)
+    return read_stored(example.image.name, example.image_offset, example.image_size)

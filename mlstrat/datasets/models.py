@@ -58,7 +58,13 @@ class Example(models.Model):
     source = models.CharField(max_length=100, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     image = models.FileField(max_length=500, upload_to=image_upload_to)
+    # An imported image lives in a pack (many images one after the other in one stored
+    # object, mlstrat/datasets/images.py): these say where. Null: the file is the image.
+    image_offset = models.BigIntegerField(null=True, blank=True)
+    image_size = models.PositiveIntegerField(null=True, blank=True)
     thumbnail = models.FileField(max_length=500, blank=True, default="")
+    thumbnail_offset = models.BigIntegerField(null=True, blank=True)
+    thumbnail_size = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .parquet import parquet_rows
 from .ziparchive import DuplicateMember, IndexedZipFile, Member
 
 TABLE_NAMES = [
@@ -28,10 +29,12 @@ TABLE_NAMES = [
     "predictions.jsonl",
     "predictions.csv.gz",
     "predictions.jsonl.gz",
+    "predictions.parquet",
 ]
 GZIP_MAGIC = b"\x1f\x8b"
 # Members smaller than this are never refused for their ratio (tiny text compresses well).
 RATIO_MIN_BYTES = 64 * 1024
+_IMAGE_STEP = 256 * 1024
 
 
 class DumpError(Exception):
@@ -93,36 +96,170 @@ class ArchiveCheck:
 class Dump:
     """Access to a dump's table (opened anew for each pass) and its images by path."""
 
-    def __init__(self, *, table_name: str, open_table, read_image):
+    def __init__(self, *, table_name: str, open_table, read_image, reopen=None):
         self.table_name = table_name
         self._open_table = open_table
         self._read_image = read_image
+        self._reopen = reopen
+
+    @property
+    def can_reopen(self) -> bool:
+        """Whether a forked child may read images through its own file (`reopen`)."""
+        return self._reopen is not None
+
+    def reopen(self) -> None:
+        self._reopen()
 
     def rows(self) -> Iterator[tuple[int, dict | None, str | None]]:
-        """(line number, row, problem) for each row; row is None when the line is broken."""
+        """(line number, row, problem) for each row; row is None when the line is broken.
+
+        Bounded however the table lies: every byte is counted as it is decompressed (a
+        gzip table may expand at most MLSTRAT_IMPORT_MAX_RATIO-fold and to at most
+        MLSTRAT_IMPORT_MAX_EXPANDED_BYTES), a line holds at most
+        MLSTRAT_IMPORT_MAX_LINE_BYTES characters and a field (CSV cell, JSON string) at
+        most MLSTRAT_IMPORT_MAX_FIELD_BYTES. Nothing is read whole."""
+        if self.table_name.endswith(".parquet"):
+            with self._open_table() as raw:
+                yield from parquet_rows(_Counted(raw, what="The table"))
+            return
         with self._open_table() as raw:
-            if raw.read(2) == GZIP_MAGIC or self.table_name.endswith(".gz"):
-                raw.seek(0)
-                raw = gzip.GzipFile(fileobj=raw)
+            compressed = _Counted(raw, what="The table")
+            if compressed.read(2) == GZIP_MAGIC or self.table_name.endswith(".gz"):
+                compressed.seek(0)
+                expanded = _Counted(_Gunzip(compressed), what="The gzip table", source=compressed)
             else:
-                raw.seek(0)
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+                compressed.seek(0)
+                expanded = compressed
+            text = io.TextIOWrapper(
+                io.BufferedReader(expanded, buffer_size=1 << 16), encoding="utf-8-sig", newline=""
+            )
+            lines = _capped_lines(text)
             name = self.table_name.removesuffix(".gz")
-            if name.endswith(".jsonl") or name.endswith(".json"):
-                yield from _jsonl_rows(text)
-            else:
-                yield from _csv_rows(text)
+            try:
+                if name.endswith(".jsonl") or name.endswith(".json"):
+                    yield from _jsonl_rows(lines)
+                else:
+                    yield from _csv_rows(lines)
+            except (zlib.error, gzip.BadGzipFile) as exc:
+                raise DumpError(f"The gzip table is damaged ({exc}).") from exc
 
     def image_bytes(self, path: str) -> bytes | None:
-        """The image's bytes, or None if there is no such file."""
+        """The image's bytes, or None if there is no such file. UnreadableMember when it
+        cannot be read, or holds more than MLSTRAT_IMPORT_MAX_IMAGE_BYTES."""
         clean = clean_member_path(path)
         if clean is None:
             return None
         return self._read_image(clean)
 
 
-def _csv_rows(text) -> Iterator[tuple[int, dict | None, str | None]]:
-    reader = csv.reader(text)
+class _Gunzip(io.RawIOBase):
+    """A gzip stream (one member or several) decompressed in small steps: compressed input
+    is read 4 KiB at a time and each call yields at most what was asked, so the bytes
+    counted in and out (`_Counted`) are what the decompressor really consumed and made."""
+
+    STEP = 4096
+
+    def __init__(self, source):
+        self._source = source
+        self._inflater = zlib.decompressobj(wbits=31)
+        self._pending = b""
+        self._done = False
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not self._done:
+            if not self._pending:
+                self._pending = self._source.read(self.STEP)
+                if not self._pending:
+                    if not self._inflater.eof:
+                        raise gzip.BadGzipFile("the gzip stream ends early")
+                    self._done = True
+                    break
+            data = self._inflater.decompress(self._pending, len(buffer))
+            self._pending = self._inflater.unconsumed_tail
+            if self._inflater.eof:
+                # Another member may follow (concatenated gzip files).
+                rest = self._inflater.unused_data + self._pending
+                self._inflater = zlib.decompressobj(wbits=31)
+                self._pending = rest
+                if not rest:
+                    self._pending = self._source.read(self.STEP)
+                    if not self._pending:
+                        self._done = True
+            if data:
+                buffer[: len(data)] = data
+                return len(data)
+        return 0
+
+
+class _Counted(io.RawIOBase):
+    """Counts the bytes read through it and refuses, as they stream, more than
+    MLSTRAT_IMPORT_MAX_EXPANDED_BYTES, or (given the compressed `source` it expands) more
+    than MLSTRAT_IMPORT_MAX_RATIO times what was read of the source. Declared sizes play
+    no part: only bytes actually produced count. Rewinds once to its start (to sniff a
+    gzip header)."""
+
+    def __init__(self, handle, *, what: str, source=None):
+        self._handle = handle
+        self._what = what
+        self._source = source
+        self.count = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self._handle.read(len(buffer))
+        buffer[: len(data)] = data
+        self.count += len(data)
+        if self.count > settings.MLSTRAT_IMPORT_MAX_EXPANDED_BYTES:
+            raise DumpError(
+                f"{self._what} expands to more than "
+                f"{settings.MLSTRAT_IMPORT_MAX_EXPANDED_BYTES} bytes."
+            )
+        if self._source is not None and self.count >= RATIO_MIN_BYTES:
+            ratio = self.count / max(self._source.count, 1)
+            if ratio > settings.MLSTRAT_IMPORT_MAX_RATIO:
+                raise DumpError(
+                    f"{self._what} expands more than {settings.MLSTRAT_IMPORT_MAX_RATIO}-fold: "
+                    "refused as a possible decompression bomb."
+                )
+        return len(data)
+
+    def seek(self, offset, whence=0):
+        if offset != 0 or whence != 0:
+            raise io.UnsupportedOperation("only a rewind to the start is supported")
+        self._handle.seek(0)
+        self.count = 0
+        return 0
+
+    def seekable(self):
+        return True
+
+
+def _capped_lines(text) -> Iterator[str]:
+    """The text's lines (any newline), none longer than MLSTRAT_IMPORT_MAX_LINE_BYTES
+    characters: a longer one stops the table with its line number, before it is held."""
+    limit = settings.MLSTRAT_IMPORT_MAX_LINE_BYTES
+    number = 0
+    while True:
+        line = text.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit:
+            raise DumpError(
+                f"Line {number} of the table is longer than {limit} characters "
+                "(MLSTRAT_IMPORT_MAX_LINE_BYTES)."
+            )
+        yield line
+
+
+def _csv_rows(lines) -> Iterator[tuple[int, dict | None, str | None]]:
+    csv.field_size_limit(settings.MLSTRAT_IMPORT_MAX_FIELD_BYTES)
+    reader = csv.reader(lines)
     try:
         header = next(reader)
     except StopIteration:
@@ -152,11 +289,11 @@ def _csv_rows(text) -> Iterator[tuple[int, dict | None, str | None]]:
         yield line, dict(zip(header, values, strict=True)), None
 
 
-def _jsonl_rows(text) -> Iterator[tuple[int, dict | None, str | None]]:
+def _jsonl_rows(lines) -> Iterator[tuple[int, dict | None, str | None]]:
     header_sent = False
     line = 0
     try:
-        for line, raw in enumerate(text, start=1):
+        for line, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue
             try:
@@ -164,8 +301,20 @@ def _jsonl_rows(text) -> Iterator[tuple[int, dict | None, str | None]]:
             except json.JSONDecodeError as exc:
                 yield line, None, f"is not valid JSON ({exc.msg})"
                 continue
+            except RecursionError:
+                yield line, None, "is not valid JSON (nested too deeply)"
+                continue
             if not isinstance(obj, dict):
                 yield line, None, "is not a JSON object"
+                continue
+            too_long = _longest_string_over(obj, settings.MLSTRAT_IMPORT_MAX_FIELD_BYTES)
+            if too_long is not None:
+                yield (
+                    line,
+                    None,
+                    f"has a value longer than {settings.MLSTRAT_IMPORT_MAX_FIELD_BYTES} "
+                    f"characters (in {too_long!r})",
+                )
                 continue
             probabilities = obj.pop("probabilities", None)
             if isinstance(probabilities, dict):
@@ -185,6 +334,24 @@ def _jsonl_rows(text) -> Iterator[tuple[int, dict | None, str | None]]:
         raise DumpError(f"The table is broken after line {line}: {exc}") from exc
 
 
+def _longest_string_over(obj: dict, limit: int) -> str | None:
+    """The top-level key under which a key or string is longer than `limit`, if any."""
+
+    def over(value) -> bool:
+        if isinstance(value, str):
+            return len(value) > limit
+        if isinstance(value, dict):
+            return any(len(k) > limit or over(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(over(item) for item in value)
+        return False
+
+    for key, value in obj.items():
+        if len(key) > limit or over(value):
+            return key[:40]
+    return None
+
+
 def _find_table(names) -> str:
     by_base = {}
     for name in names:
@@ -194,18 +361,22 @@ def _find_table(names) -> str:
     for wanted in TABLE_NAMES:
         if wanted in by_base:
             return by_base[wanted]
-    raise DumpError("No predictions.csv or predictions.jsonl (optionally .gz) found in the dump.")
+    raise DumpError(
+        "No predictions.csv, predictions.jsonl (optionally .gz) or predictions.parquet "
+        "found in the dump."
+    )
 
 
-def _is_zip(path: str) -> bool:
+def is_zip(path: str) -> bool:
     with open(path, "rb") as handle:
         return handle.read(4) == b"PK\x03\x04"
 
 
 @contextmanager
-def open_zip_dump(fileobj) -> Iterator[Dump]:
+def open_zip_dump(fileobj, *, path: str = "") -> Iterator[Dump]:
     """A zip dump, its members indexed compactly (ziparchive.py: a million images cost
-    about 90 MB, not the 600 MB of zipfile's own index) and checked as they are listed."""
+    about 90 MB, not the 600 MB of zipfile's own index) and checked as they are listed.
+    With the archive's `path`, forked children can read it through their own file."""
     try:
         archive = IndexedZipFile(fileobj, key=clean_member_path, check=ArchiveCheck())
     except DuplicateMember as exc:
@@ -233,11 +404,37 @@ def open_zip_dump(fileobj) -> Iterator[Dump]:
                 raise UnreadableMember(f"the archive member cannot be read ({exc})") from exc
             try:
                 with handle:
-                    return handle.read(settings.MLSTRAT_IMPORT_MAX_EXPANDED_BYTES)
+                    return _read_capped(handle)
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise UnreadableMember(f"the archive member is damaged ({exc})") from exc
 
-        yield Dump(table_name=table, open_table=open_table, read_image=read_image)
+        def reopen():
+            archive.reopen(path)
+
+        yield Dump(
+            table_name=table,
+            open_table=open_table,
+            read_image=read_image,
+            reopen=reopen if path else None,
+        )
+
+
+def _read_capped(handle) -> bytes:
+    """At most MLSTRAT_IMPORT_MAX_IMAGE_BYTES from the handle, counted as they are
+    decompressed (whatever size the archive declares); more is refused."""
+    limit = settings.MLSTRAT_IMPORT_MAX_IMAGE_BYTES
+    # Small reads: zipfile decompresses as much as one read asks for before it cuts the
+    # output at the declared size, so one big read of a forged member would expand it all.
+    pieces = []
+    total = 0
+    while piece := handle.read(_IMAGE_STEP):
+        total += len(piece)
+        if total > limit:
+            raise UnreadableMember(
+                f"the image holds more than {limit} bytes (MLSTRAT_IMPORT_MAX_IMAGE_BYTES)"
+            )
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 class _Rewindable(io.RawIOBase):
@@ -300,14 +497,14 @@ def open_folder_dump(
         target = (root / path).resolve()
         if root not in target.parents or not target.is_file():
             return None
-        if target.stat().st_size > settings.MLSTRAT_IMPORT_MAX_EXPANDED_BYTES:
-            return None
-        return target.read_bytes()
+        with open(target, "rb") as handle:
+            return _read_capped(handle)
 
     yield Dump(
         table_name=table_name or os.path.basename(table_path),
         open_table=open_table,
         read_image=read_image,
+        reopen=lambda: None,  # images are read by path: nothing shared to reopen
     )
 
 
@@ -332,10 +529,10 @@ class _Unclosable(io.RawIOBase):
         return True
 
 
-def _not_a_zip_message(file_name: str) -> str:
+def not_a_zip_message(file_name: str) -> str:
     """What to say of an upload that does not start like a zip, with no images folder."""
     name = posixpath.basename(file_name or "") or "The upload"
-    if name.lower().endswith((".csv", ".jsonl", ".csv.gz", ".jsonl.gz")):
+    if name.lower().endswith((".csv", ".jsonl", ".csv.gz", ".jsonl.gz", ".parquet")):
         return (
             f"“{name}” is a table, not a zip: upload a zip holding the table and the images, "
             "or name the images folder on the server (images_dir)."
@@ -361,7 +558,7 @@ def open_dump(
                 yield dump
             return
         if not images_dir:
-            raise DumpError(_not_a_zip_message(file_name))
+            raise DumpError(not_a_zip_message(file_name))
         with open_folder_dump(
             table_path="", images_dir=images_dir, table_fileobj=fileobj, table_name=file_name
         ) as dump:
@@ -376,8 +573,8 @@ def open_dump(
         return
     if not os.path.isfile(path):
         raise DumpError(f"No such file or folder: {path}")
-    if _is_zip(path):
-        with open(path, "rb") as handle, open_zip_dump(handle) as dump:
+    if is_zip(path):
+        with open(path, "rb") as handle, open_zip_dump(handle, path=path) as dump:
             yield dump
         return
     with open_folder_dump(

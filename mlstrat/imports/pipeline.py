@@ -1,31 +1,31 @@
-"""The import pipeline: validate the whole dump (streaming), then write it in one transaction.
+"""The import pipeline: one pass over the dump that checks every row and writes the rows
+it accepts, in one transaction that commits only when the whole dump is good.
 
-Pass 1 reads every row, checks it, checks the images of new examples and the labels of
-known ones, and collects row errors. Pass 2 (only if pass 1 allows it) reads the dump
-again and writes: the run is created STAGING, examples and predictions are written in
-batches (COPY on PostgreSQL, bulk_create elsewhere), and the run flips to READY at the
-end of the same transaction. A job killed at any point therefore leaves nothing behind
-but image files, which a retry overwrites.
+Each row is checked on its own (validation.py), against the dataset (labels already
+stored for known examples), and for a new example its image is decoded (bounded) and
+stored in a pack as it is read, by child processes for a big dump (packs.py), so both
+cores work while this process parses the table and writes. Accepted rows are written in
+batches as their checks come back (COPY on PostgreSQL, bulk_create elsewhere) into a run
+created STAGING; at the end, if any row was refused (and skipping was not asked for) the
+transaction rolls back and nothing is written; else the run flips to READY in the same
+transaction. A job killed at any point therefore leaves nothing behind but its attempt's
+packs, which the next attempt (or the lease check, services.py) removes.
 """
 
-import hashlib
 import io
 import json
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
-from mlstrat.datasets.images import sniff_content_type
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus
 
-from .dumps import Dump, DumpError, UnreadableMember
+from .dumps import Dump, DumpError
 from .models import ImportJob, JobStatus
+from .packs import PACK_ROWS, ImageChecker
 from .validation import (
     MAX_COLUMNS,
     MAX_ERRORS_KEPT,
@@ -33,21 +33,19 @@ from .validation import (
     Header,
     RowError,
     clean_row,
-    image_problem,
 )
 
 BATCH_ROWS = 20000
-EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "image/bmp": "bmp",
-}
+# Accepted rows are written (COPY) in batches of this many.
+WRITE_ROWS = 10000
 
 
 class RunExistsError(Exception):
     """A READY run of that name exists and the user did not ask to replace it."""
+
+
+class AttemptSuperseded(Exception):
+    """The job's lease expired and a newer attempt owns it now."""
 
 
 class ValidationFailed(Exception):
@@ -74,6 +72,8 @@ class Progress:
 
     def __init__(self, *, job: ImportJob, listener: Callable[[dict], None] | None = None):
         self.job_id = job.pk
+        # Counters land only while this attempt owns the job (a newer one fences it off).
+        self.attempt = job.attempts
         self.listener = listener
         self.fields: dict = {}
         self._last = 0.0
@@ -91,18 +91,41 @@ class Progress:
             return
         self._last = now
         if self._side is None:
-            ImportJob.objects.filter(pk=self.job_id).update(**self.fields)
+            ImportJob.objects.filter(pk=self.job_id, attempts=self.attempt).update(**self.fields)
             return
         columns = ", ".join(f'"{name}" = %s' for name in self.fields)
         with self._side.cursor() as cursor:
             cursor.execute(
-                f'UPDATE "imports_importjob" SET {columns} WHERE "id" = %s',
-                [*self.fields.values(), self.job_id],
+                f'UPDATE "imports_importjob" SET {columns} WHERE "id" = %s AND "attempts" = %s',
+                [*self.fields.values(), self.job_id, self.attempt],
             )
 
     def close(self) -> None:
         if self._side is not None:
             self._side.close()
+
+
+class LineSet:
+    """A set of line numbers in one bit each: a table of a million bad rows costs 125 KB."""
+
+    def __init__(self):
+        self._bits = bytearray()
+        self._count = 0
+
+    def add(self, line: int) -> None:
+        byte, bit = divmod(line, 8)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(byte + 1 - len(self._bits) + len(self._bits) // 2))
+        if not self._bits[byte] & (1 << bit):
+            self._bits[byte] |= 1 << bit
+            self._count += 1
+
+    def __contains__(self, line: int) -> bool:
+        byte, bit = divmod(line, 8)
+        return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
+
+    def __len__(self) -> int:
+        return self._count
 
 
 class Report:
@@ -111,11 +134,12 @@ class Report:
     def __init__(self):
         self.errors: list[dict] = []
         self.error_count = 0
-        self.bad_lines: set[int] = set()
+        self.bad_lines = LineSet()
         self.rows_total = 0
         self.valid_rows = 0
         self.classes: set[str] = set()
         self.header: Header | None = None
+        self.rows_written = 0
 
     def add(self, error: RowError) -> None:
         self.error_count += 1
@@ -141,8 +165,7 @@ def _rows(dump: Dump, report: Report | None = None) -> Iterator[tuple[int, dict 
         yield line, row, problem
 
 
-def validate(*, dump: Dump, dataset: Dataset | None, progress: Progress) -> Report:
-    report = Report()
+def _validate_rows(*, dump, dataset, report, checker, progress) -> None:
     seen: dict[str, int] = {}
     batch: list[CleanRow] = []
     classes = None
@@ -179,81 +202,156 @@ def validate(*, dump: Dump, dataset: Dataset | None, progress: Progress) -> Repo
         seen[clean.example_id] = line
         batch.append(clean)
         if len(batch) >= BATCH_ROWS:
-            _check_batch(batch=batch, dump=dump, dataset=dataset, report=report)
+            checker.check(batch, last=False)
             batch = []
-            progress.update(rows_total=report.rows_total, rows_validated=report.rows_total)
+            progress.update(
+                rows_total=report.rows_total,
+                rows_validated=report.rows_total,
+                rows_written=report.rows_written,
+            )
     if report.header is None or report.rows_total == 0:
         raise DumpError("The table has no rows.")
-    _check_batch(batch=batch, dump=dump, dataset=dataset, report=report)
-    progress.update(rows_total=report.rows_total, rows_validated=report.rows_total, force=True)
-    return report
+    checker.check(batch, last=True)
+    checker.finish()
 
 
-def _check_batch(*, batch: list[CleanRow], dump: Dump, dataset: Dataset | None, report: Report):
-    """Labels already stored for known examples; images of new examples."""
-    stored = {}
-    if dataset is not None and batch:
-        stored = {
+class _Checks:
+    """The checks of a batch of clean rows that need more than the row: labels already
+    stored for known examples (one query), and the images of new examples, checked and
+    packed by an ImageChecker (in child processes for a big dump) whose results are
+    applied in line order as they come back. Accepted rows go to the writer in batches;
+    once a row is refused (and refused rows are not to be skipped) nothing more is
+    written: the transaction will roll back, the checks go on to list every problem."""
+
+    def __init__(
+        self,
+        *,
+        dump: Dump,
+        dataset: Dataset | None,
+        report: Report,
+        job: ImportJob,
+        writer: "Writer",
+        progress: Progress,
+    ):
+        self.progress = progress
+        self.dump = dump
+        self.dataset = dataset
+        self.report = report
+        self.job = job
+        self.writer = writer
+        self.images: ImageChecker | None = None
+        # Rows whose image is being checked, by line.
+        self._waiting: dict[int, CleanRow] = {}
+        self._ready: list[CleanRow] = []
+
+    def check(self, batch: list[CleanRow], *, last: bool) -> None:
+        stored = self._stored(batch)
+        new = []
+        for row in batch:
+            known = stored.get(row.example_id)
+            if known is None:
+                new.append(row)
+            elif self._label_agrees(row, *known):
+                self._accept(row)
+        if not new:
+            return
+        if self.images is None:
+            self.images = ImageChecker(
+                dump=self.dump,
+                job_id=self.job.pk,
+                attempt=self.job.attempts,
+                expected_images=len(new) if last else BATCH_ROWS,
+            )
+        for start in range(0, len(new), PACK_ROWS):
+            items = []
+            for row in new[start : start + PACK_ROWS]:
+                self._waiting[row.line] = row
+                items.append((row.line, row.image))
+            for packed in self.images.submit(items):
+                self._apply(packed)
+
+    def finish(self) -> None:
+        if self.images is not None:
+            for packed in self.images.finish():
+                self._apply(packed)
+
+    def flush(self) -> None:
+        """Write the rows accepted and not written yet."""
+        if self._ready and self._writing:
+            self.writer.write(self._ready)
+            self.report.rows_written += len(self._ready)
+            self.progress.update(rows_written=self.report.rows_written, force=True)
+        self._ready = []
+
+    @property
+    def _writing(self) -> bool:
+        return self.job.skip_invalid or not self.report.error_count
+
+    def close(self) -> None:
+        if self.images is not None:
+            self.images.close()
+
+    def _stored(self, batch: list[CleanRow]) -> dict:
+        if self.dataset is None or not batch:
+            return {}
+        return {
             example_id: (label, split)
             for example_id, label, split in Example.objects.filter(
-                dataset=dataset, example_id__in=[row.example_id for row in batch]
+                dataset=self.dataset, example_id__in=[row.example_id for row in batch]
             ).values_list("example_id", "original_label", "split")
         }
-    for row in batch:
-        known = stored.get(row.example_id)
-        if known is not None:
-            label, split = known
-            if row.label != label:
-                report.add(
-                    RowError(
-                        row.line,
-                        "label",
-                        f"{row.label!r} contradicts the label {label!r} already stored "
-                        "for this example",
-                    )
+
+    def _label_agrees(self, row: CleanRow, label: str, split: str) -> bool:
+        if row.label != label:
+            self.report.add(
+                RowError(
+                    row.line,
+                    "label",
+                    f"{row.label!r} contradicts the label {label!r} already stored "
+                    "for this example",
                 )
-                continue
-            if row.split != split:
-                report.add(
-                    RowError(
-                        row.line,
-                        "split",
-                        f"{row.split!r} differs from the split {split!r} already stored "
-                        "for this example",
-                    )
+            )
+            return False
+        if row.split != split:
+            self.report.add(
+                RowError(
+                    row.line,
+                    "split",
+                    f"{row.split!r} differs from the split {split!r} already stored "
+                    "for this example",
                 )
-                continue
-        else:
-            try:
-                problem = image_problem(dump.image_bytes(row.image))
-            except UnreadableMember as exc:
-                problem = str(exc)
+            )
+            return False
+        return True
+
+    def _apply(self, packed) -> None:
+        for line, problem, offset, size in packed.results:
+            row = self._waiting.pop(line)
             if problem:
-                report.add(RowError(row.line, "image", f"{row.image}: {problem}"))
+                self.report.add(RowError(line, "image", f"{row.image}: {problem}"))
                 continue
-        report.valid_rows += 1
-        report.classes.add(row.label)
-        report.classes.add(row.prediction)
+            row.stored = (packed.pack, offset, size)
+            self._accept(row)
 
-
-def image_name(*, dataset: Dataset, example_id: str, content_type: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", example_id)[:80]
-    digest = hashlib.sha1(example_id.encode()).hexdigest()[:10]
-    return f"datasets/{dataset.pk}/images/{safe}-{digest}.{EXTENSIONS[content_type]}"
+    def _accept(self, row: CleanRow) -> None:
+        self.report.valid_rows += 1
+        self.report.classes.add(row.label)
+        self.report.classes.add(row.prediction)
+        if self._writing:
+            self._ready.append(row)
+            if len(self._ready) >= WRITE_ROWS:
+                self.flush()
 
 
 class Writer:
     """Writes batches of clean rows as examples and predictions of one run."""
 
-    def __init__(self, *, dataset: Dataset, run: ModelRun, dump: Dump, overwrite: bool):
+    def __init__(self, *, dataset: Dataset, run: ModelRun):
         self.dataset = dataset
         self.run = run
-        self.dump = dump
-        self.overwrite = overwrite
-        self.saved_images: list[str] = []
-        self.seconds_images = 0.0
         self.seconds_db = 0.0
         self.db_parts: dict[str, float] = {}
+        self.timings: dict[str, float] = {}
         self.copy = connection.vendor == "postgresql"
         # A dataset with no examples yet (the first import): nothing to look up.
         self.had_examples = Example.objects.filter(dataset=dataset).exists()
@@ -262,7 +360,7 @@ class Writer:
         with self._timed("lookup_s"):
             known = self._known([row.example_id for row in rows]) if self.had_examples else {}
         new_rows = [row for row in rows if row.example_id not in known]
-        images = self._store_images(new_rows)
+        images = {row.example_id: row.stored for row in new_rows}
         if new_rows:
             with self._timed("examples_s"):
                 if self.copy:
@@ -304,26 +402,6 @@ class Writer:
             ).values_list("example_id", "pk", "label", "split")
         }
 
-    def _store_images(self, rows: list[CleanRow]) -> dict[str, str]:
-        started = time.perf_counter()
-        names = {}
-        for row in rows:
-            data = self.dump.image_bytes(row.image)
-            if data is None:
-                raise DumpError(f"Line {row.line}: the image {row.image} disappeared.")
-            name = image_name(
-                dataset=self.dataset,
-                example_id=row.example_id,
-                content_type=sniff_content_type(data[:16]),
-            )
-            if self.overwrite and default_storage.exists(name):
-                # A retry after a killed attempt: the file belongs to no committed example.
-                default_storage.delete(name)
-            names[row.example_id] = default_storage.save(name, ContentFile(data))
-            self.saved_images.append(names[row.example_id])
-        self.seconds_images += time.perf_counter() - started
-        return names
-
     def _create_examples(self, rows: list[CleanRow], images: dict[str, str]) -> None:
         Example.objects.bulk_create(
             [
@@ -335,7 +413,9 @@ class Writer:
                     split=row.split,
                     source=row.source,
                     metadata=row.metadata,
-                    image=images[row.example_id],
+                    image=images[row.example_id][0],
+                    image_offset=images[row.example_id][1],
+                    image_size=images[row.example_id][2],
                 )
                 for row in rows
             ],
@@ -359,12 +439,8 @@ class Writer:
             batch_size=500,
         )
 
-    def _copy(self, table: str, columns: list[str], records) -> None:
-        buffer = io.StringIO()
-        for record in records:
-            buffer.write("\t".join(_copy_value(value) for value in record))
-            buffer.write("\n")
-        buffer.seek(0)
+    def _copy(self, table: str, columns: list[str], lines: list[str]) -> None:
+        buffer = io.StringIO("".join(lines))
         with connection.cursor() as cursor:
             cursor.cursor.copy_expert(
                 f'COPY "{table}" ({", ".join(columns)}) FROM STDIN', buffer, size=1 << 20
@@ -372,7 +448,8 @@ class Writer:
 
     def _copy_examples(self, rows: list[CleanRow], images: dict[str, str]) -> dict:
         """COPY new examples with ids drawn from their sequence up front (one round trip),
-        so no lookup is needed afterwards to link the predictions."""
+        so no lookup is needed afterwards to link the predictions. Each line is one
+        f-string (text escaped for COPY by one `str.translate`): no call per value."""
         table = Example._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
@@ -380,7 +457,19 @@ class Writer:
                 [table, len(rows)],
             )
             ids = [pk for (pk,) in cursor.fetchall()]
-        now = timezone.now()
+        now = timezone.now().isoformat()
+        dataset = self.dataset.pk
+        esc = _COPY_ESCAPES
+        dumps = json.dumps
+        lines = []
+        for pk, row in zip(ids, rows, strict=True):
+            image, offset, size = images[row.example_id]
+            label = row.label.translate(esc)
+            lines.append(
+                f"{pk}\t{dataset}\t{row.example_id.translate(esc)}\t{label}\t{label}\t"
+                f"{row.split}\t{row.source.translate(esc)}\t{dumps(row.metadata).translate(esc)}\t"
+                f"{image.translate(esc)}\t{offset}\t{size}\t\t{now}\n"
+            )
         self._copy(
             table,
             [
@@ -393,31 +482,32 @@ class Writer:
                 "source",
                 "metadata",
                 "image",
+                "image_offset",
+                "image_size",
                 "thumbnail",
                 "created_at",
             ],
-            (
-                (
-                    pk,
-                    self.dataset.pk,
-                    row.example_id,
-                    row.label,
-                    row.label,
-                    row.split,
-                    row.source,
-                    json.dumps(row.metadata),
-                    images[row.example_id],
-                    "",
-                    now,
-                )
-                for pk, row in zip(ids, rows, strict=True)
-            ),
+            lines,
         )
         return {
             row.example_id: (pk, row.label, row.split) for pk, row in zip(ids, rows, strict=True)
         }
 
     def _copy_predictions(self, predictions) -> None:
+        run = self.run.pk
+        esc = _COPY_ESCAPES
+        dumps = json.dumps
+        lines = []
+        for (pk, label, split), row in predictions:
+            confidence = "\\N" if row.confidence is None else repr(row.confidence)
+            probabilities = (
+                "\\N" if row.probabilities is None else dumps(row.probabilities).translate(esc)
+            )
+            error = "f" if row.prediction == label else "t"
+            lines.append(
+                f"{run}\t{pk}\t{split}\t{row.prediction.translate(esc)}\t{confidence}\t"
+                f"{probabilities}\t{error}\n"
+            )
         self._copy(
             Prediction._meta.db_table,
             [
@@ -429,49 +519,18 @@ class Writer:
                 "probabilities",
                 "is_error",
             ],
-            (
-                (
-                    self.run.pk,
-                    pk,
-                    split,
-                    row.prediction,
-                    row.confidence,
-                    json.dumps(row.probabilities) if row.probabilities is not None else None,
-                    row.prediction != label,
-                )
-                for (pk, label, split), row in predictions
-            ),
+            lines,
         )
-
-    def discard_images(self) -> None:
-        for name in self.saved_images:
-            default_storage.delete(name)
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_value(value) -> str:
-    """One value in COPY's text format (NULL is \\N; backslash, tab and newlines escaped)."""
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, str):
-        return value.translate(_COPY_ESCAPES)
-    if isinstance(value, int | float):
-        return repr(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value).translate(_COPY_ESCAPES)
-
-
-def write(
-    *, job: ImportJob, dump: Dump, report: Report, progress: Progress
-) -> tuple[ModelRun, Writer]:
-    """Write the valid rows and swap the run in, all in one transaction."""
+def import_dump(
+    *, job: ImportJob, dump: Dump, progress: Progress
+) -> tuple[Report, ModelRun, Writer]:
+    """Check and write the dump in one pass and swap the run in, all in one transaction;
+    ValidationFailed (after listing every problem) when it must not be imported."""
     from mlstrat.datasets.services import dataset_get_or_create
     from mlstrat.review.services import category_ensure_builtins
 
@@ -484,42 +543,52 @@ def write(
                 run_exists_message(run_name=job.run_name, dataset_name=dataset.name)
             )
         run = ModelRun.objects.create(
-            dataset=dataset,
-            name=job.run_name,
-            status=RunStatus.STAGING,
-            created_by=job.created_by,
-            has_probabilities=bool(report.header.prob_columns),
+            dataset=dataset, name=job.run_name, status=RunStatus.STAGING, created_by=job.created_by
         )
-        writer = Writer(dataset=dataset, run=run, dump=dump, overwrite=job.attempts > 1)
+        writer = Writer(dataset=dataset, run=run)
+        report = Report()
+        started = time.perf_counter()
+        checks = _Checks(
+            dump=dump,
+            dataset=None if created else dataset,
+            report=report,
+            job=job,
+            writer=writer,
+            progress=progress,
+        )
         try:
-            _write_rows(dump=dump, report=report, writer=writer, progress=progress)
-            _swap(job=job, dataset=dataset, run=run, report=report)
-        except BaseException:
-            writer.discard_images()
-            raise
-    return run, writer
+            _validate_rows(
+                dump=dump, dataset=dataset, report=report, checker=checks, progress=progress
+            )
+        finally:
+            checks.close()
+        progress.update(rows_total=report.rows_total, rows_validated=report.rows_total, force=True)
+        if report.error_count and not job.skip_invalid:
+            raise ValidationFailed(report, failed_message(report))
+        if report.valid_rows == 0:
+            raise ValidationFailed(report, "No valid rows to import.")
+        writer.timings["validate_s"] = time.perf_counter() - started
+        progress.update(status=JobStatus.WRITING, force=True)
+        finishing = time.perf_counter()
+        checks.flush()
+        progress.update(rows_written=report.rows_written, force=True)
+        run.has_probabilities = bool(report.header.prob_columns)
+        run.save(update_fields=["has_probabilities"])
+        _swap(job=job, dataset=dataset, run=run, report=report)
+        # The deferred foreign-key checks run at commit: part of the database's work.
+        commit_started = time.perf_counter()
+    writer.seconds_db += time.perf_counter() - commit_started
+    writer.db_parts["commit_s"] = time.perf_counter() - commit_started
+    writer.timings["write_s"] = time.perf_counter() - finishing
+    return report, run, writer
 
 
-def _write_rows(*, dump: Dump, report: Report, writer: Writer, progress: Progress) -> None:
-    classes = _allowed_classes(dataset=writer.dataset, header=report.header)
-    batch: list[CleanRow] = []
-    written = 0
-    for line, row, _ in _rows(dump):
-        if row is None or line in report.bad_lines:
-            continue
-        clean, errors = clean_row(line=line, row=row, header=report.header, classes=classes)
-        if clean is None:
-            raise DumpError(f"Line {line} changed while importing: {errors[0].message}")
-        batch.append(clean)
-        if len(batch) >= BATCH_ROWS:
-            writer.write(batch)
-            written += len(batch)
-            batch = []
-            progress.update(rows_written=written)
-    if batch:
-        writer.write(batch)
-        written += len(batch)
-    progress.update(rows_written=written, force=True)
+def failed_message(report: Report) -> str:
+    return (
+        f"Nothing was imported: {report.error_count} problem(s) in "
+        f"{len(report.bad_lines)} row(s). Fix them, or import the valid rows only "
+        "(skip invalid rows)."
+    )
 
 
 def _ready_run(*, dataset: Dataset, name: str):
@@ -529,6 +598,11 @@ def _ready_run(*, dataset: Dataset, name: str):
 def _swap(*, job: ImportJob, dataset: Dataset, run: ModelRun, report: Report) -> None:
     from mlstrat.datasets.staleness import figures_stale
 
+    current = ImportJob.objects.select_for_update().filter(pk=job.pk).values_list("attempts")
+    if current.first() != (job.attempts,):
+        # This attempt was taken for dead (its lease expired) and another one started:
+        # its work must not land beside the other's.
+        raise AttemptSuperseded(f"Attempt {job.attempts} was superseded by a newer attempt.")
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     older = list(_ready_run(dataset=dataset, name=job.run_name).select_for_update())
     if older and not job.replace:

@@ -8,26 +8,31 @@ chunks (`thumbnails_make`).
 import io
 import logging
 import os
+import platform
+import shutil
+import tempfile
+import threading
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import CharField, F, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from PIL import Image
 
 from mlstrat.accounts.models import Project
-from mlstrat.datasets.images import open_image
+from mlstrat.datasets.images import open_image, read_stored, storage_is_local
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
 from mlstrat.mismatch.services import CharacteristicsRecorder
 
-from . import pipeline
-from .dumps import DumpError, open_dump
+from . import packs, pipeline, uploads
+from .dumps import DumpError, is_zip, not_a_zip_message, open_dump
 from .models import ImportJob, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -75,6 +80,7 @@ def import_job_create(
     dataset_name: str,
     run_name: str,
     upload=None,
+    chunked_upload=None,
     server_path: str = "",
     images_dir: str = "",
     replace: bool = False,
@@ -84,8 +90,15 @@ def import_job_create(
 ) -> ImportJob:
     """Record an import and hand it to a worker. Refuses at once what can be refused."""
     dataset_name, run_name = _check_names(dataset_name=dataset_name, run_name=run_name)
-    if bool(upload) == bool(server_path):
+    if sum(map(bool, (upload, chunked_upload, server_path))) != 1:
         raise ValidationError({"file": "Upload a dump, or give a path on the server (not both)."})
+    if chunked_upload is not None and not chunked_upload.is_complete:
+        raise ValidationError(
+            {
+                "upload": f"The upload holds {chunked_upload.received} of its "
+                f"{chunked_upload.size} bytes: send the rest first."
+            }
+        )
     if upload is not None and upload.size > settings.MLSTRAT_IMPORT_MAX_UPLOAD_BYTES:
         raise ValidationError(
             {"file": f"The upload is over {settings.MLSTRAT_IMPORT_MAX_UPLOAD_BYTES} bytes."}
@@ -101,10 +114,8 @@ def import_job_create(
         if path and not os.path.exists(path):
             raise ValidationError({field: f"No such file or folder on the server: {path}"})
     dataset = Dataset.objects.filter(project=project, name=dataset_name).first()
-    if (
-        dataset
-        and not replace
-        and ModelRun.objects.filter(dataset=dataset, name=run_name, status=RunStatus.READY).exists()
+    if not replace and run_name_taken(
+        project=project, dataset_name=dataset_name, run_name=run_name
     ):
         raise RunExistsError(
             pipeline.run_exists_message(run_name=run_name, dataset_name=dataset_name)
@@ -120,6 +131,7 @@ def import_job_create(
             images_dir=os.path.abspath(images_dir) if images_dir else "",
             replace=replace,
             skip_invalid=skip_invalid,
+            chunked_upload=chunked_upload,
         )
         if upload is not None:
             job.upload.save(os.path.basename(upload.name) or "dump.zip", upload, save=False)
@@ -127,6 +139,15 @@ def import_job_create(
         if enqueue:
             transaction.on_commit(lambda: _enqueue(job_id=job.pk))
     return job
+
+
+def run_name_taken(*, project: Project, dataset_name: str, run_name: str) -> bool:
+    return ModelRun.objects.filter(
+        dataset__project=project,
+        dataset__name=dataset_name.strip(),
+        name=run_name.strip(),
+        status=RunStatus.READY,
+    ).exists()
 
 
 class QueueUnavailable(Exception):
@@ -151,15 +172,38 @@ def _enqueue(*, job_id: int) -> None:
 
 @contextmanager
 def _open_job_dump(job: ImportJob):
-    if job.upload:
-        with default_storage.open(job.upload.name, "rb") as handle:
-            with open_dump(
-                fileobj=handle, images_dir=job.images_dir, file_name=job.upload.name
-            ) as dump:
+    if job.upload or job.chunked_upload_id:
+        local = (
+            uploads.joined(job.chunked_upload)
+            if job.chunked_upload_id
+            else _local_upload(job.upload.name)
+        )
+        with local as path:
+            if not job.images_dir and not is_zip(path):
+                name = job.chunked_upload.file_name if job.chunked_upload_id else job.upload.name
+                raise DumpError(not_a_zip_message(name))
+            with open_dump(path=path, images_dir=job.images_dir) as dump:
                 yield dump
     else:
         with open_dump(path=job.server_path, images_dir=job.images_dir) as dump:
             yield dump
+
+
+@contextmanager
+def _local_upload(name: str):
+    """A path on this machine holding the uploaded dump: the stored file itself on local
+    storage, else a temporary copy (a zip is read at random, and by several processes)."""
+    if storage_is_local():
+        yield default_storage.path(name)
+        return
+    suffix = "-" + os.path.basename(name)
+    with (
+        default_storage.open(name, "rb") as remote,
+        tempfile.NamedTemporaryFile(suffix=suffix) as local,
+    ):
+        shutil.copyfileobj(remote, local, 1 << 20)
+        local.flush()
+        yield local.name
 
 
 def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = False) -> ImportJob:
@@ -169,42 +213,66 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
         return job
     if job.status == JobStatus.THUMBNAILS and job.run and job.run.status == RunStatus.READY:
         return _resume(job=job, inline=inline_thumbnails)
-    job.attempts += 1
-    job.status = JobStatus.VALIDATING
-    job.started_at = timezone.now()
-    job.finished_at = None
-    job.message = ""
-    job.errors = []
-    job.error_count = 0
-    job.rows_total = job.rows_validated = job.rows_written = job.rows_skipped = 0
-    job.thumbnails_total = job.thumbnails_done = 0
-    job.thumbnail_chunks = []
-    job.timings = {}
-    job.save()
+    job = _claim_attempt(job_id=job_id)
+    if job is None:
+        return ImportJob.objects.get(pk=job_id)
+    # Packs written by earlier attempts belong to no committed example (an attempt that
+    # committed would have left the job at its thumbnails): remove them.
+    for attempt in range(1, job.attempts):
+        packs.delete_attempt_files(job_id=job.pk, attempt=attempt)
+    with Heartbeat(job=job):
+        return _run_attempt(job=job, listener=listener, inline_thumbnails=inline_thumbnails)
+
+
+def _claim_attempt(*, job_id: int) -> ImportJob | None:
+    """Start a new attempt: its number is taken under the job's row lock, so two attempts
+    never share one (a newer attempt fences an older one off: pipeline._swap)."""
+    with transaction.atomic():
+        job = (
+            ImportJob.objects.select_for_update(of=("self",))
+            .select_related("project", "created_by", "run")
+            .get(pk=job_id)
+        )
+        if job.is_finished or job.status == JobStatus.THUMBNAILS:
+            return None
+        job.attempts += 1
+        job.status = JobStatus.VALIDATING
+        job.started_at = timezone.now()
+        job.finished_at = None
+        job.message = ""
+        job.errors = []
+        job.error_count = 0
+        job.rows_total = job.rows_validated = job.rows_written = job.rows_skipped = 0
+        job.thumbnails_total = job.thumbnails_done = job.thumbnails_failed = 0
+        job.thumbnail_chunks = []
+        job.timings = {}
+        if _leases_kept():
+            job.heartbeat_at = timezone.now()
+            job.worker = f"{platform.node()}:{os.getpid()}"
+        job.save()
+    return job
+
+
+def _run_attempt(*, job: ImportJob, listener, inline_thumbnails: bool) -> ImportJob:
     progress = pipeline.Progress(job=job, listener=listener)
     started = time.perf_counter()
     try:
         with _open_job_dump(job) as dump:
-            dataset = Dataset.objects.filter(project=job.project, name=job.dataset_name).first()
-            report = pipeline.validate(dump=dump, dataset=dataset, progress=progress)
-            job.timings["validate_s"] = round(time.perf_counter() - started, 3)
-            job.rows_total = job.rows_validated = report.rows_total
-            job.errors, job.error_count = report.errors, report.error_count
-            if report.error_count and not job.skip_invalid:
-                raise pipeline.ValidationFailed(report, _failed_message(report))
-            if report.valid_rows == 0:
-                raise pipeline.ValidationFailed(report, "No valid rows to import.")
-            job.rows_skipped = report.rows_total - report.valid_rows
-            job.status = JobStatus.WRITING
-            job.save(update_fields=["status", "rows_total", "rows_validated", "rows_skipped"])
-            write_started = time.perf_counter()
-            run, writer = pipeline.write(job=job, dump=dump, report=report, progress=progress)
-            job.timings.update(
-                write_s=round(time.perf_counter() - write_started, 3),
-                images_s=round(writer.seconds_images, 3),
-                db_s=round(writer.seconds_db, 3),
-                **{name: round(value, 3) for name, value in writer.db_parts.items()},
-            )
+            report, run, writer = pipeline.import_dump(job=job, dump=dump, progress=progress)
+        job.rows_total = job.rows_validated = report.rows_total
+        job.errors, job.error_count = report.errors, report.error_count
+        job.rows_skipped = report.rows_total - report.valid_rows
+        job.timings.update(
+            check_and_write_s=round(time.perf_counter() - started, 3),
+            db_s=round(writer.seconds_db, 3),
+            **{name: round(value, 3) for name, value in writer.timings.items()},
+            **{name: round(value, 3) for name, value in writer.db_parts.items()},
+        )
+    except pipeline.AttemptSuperseded:
+        # Taken for dead while it was only slow: the newer attempt owns the job now.
+        logger.warning("Import job %s: attempt %s was superseded", job.pk, job.attempts)
+        packs.delete_attempt_files(job_id=job.pk, attempt=job.attempts)
+        return ImportJob.objects.get(pk=job.pk)
     except pipeline.ValidationFailed as exc:
         # Kept for "retry skipping the invalid rows" when some rows were valid.
         keep = not job.skip_invalid and exc.report.valid_rows > 0
@@ -233,14 +301,120 @@ def import_job_run(*, job_id: int, listener=None, inline_thumbnails: bool = Fals
     return _start_thumbnails(job=job, run=run, inline=inline_thumbnails)
 
 
-def _failed_message(report) -> str:
-    # Each door names its own way to skip them: the page's retry button or checkbox,
-    # the CLI's --skip-invalid, the API's skip_invalid.
-    return (
-        f"Nothing was imported: {report.error_count} problem(s) in "
-        f"{len(report.bad_lines)} row(s). Fix them, or import the valid rows only "
-        "(skip invalid rows)."
-    )
+# ---------------------------------------------------------------------- leases
+
+
+RUNNING = [JobStatus.VALIDATING, JobStatus.WRITING, JobStatus.THUMBNAILS]
+
+
+def _leases_kept() -> bool:
+    """Leases need a database other processes can read while an import writes: on
+    SQLite (the embedded, single-process mode) no lease is kept and none expires."""
+    return connection.vendor == "postgresql"
+
+
+class Heartbeat:
+    """While an attempt runs, a thread writes the job's `heartbeat_at` every
+    MLSTRAT_IMPORT_HEARTBEAT_SECONDS through its own connection (the attempt's own
+    connection sits in one long transaction while it writes). A worker killed with
+    SIGKILL stops beating with it; `import_job_check_lease` notices the silence."""
+
+    def __init__(self, *, job: ImportJob):
+        self.job_id = job.pk
+        self.attempt = job.attempts
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        if _leases_kept():
+            self._thread = threading.Thread(
+                target=self._beat, name=f"import-{self.job_id}-heartbeat", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+
+    def _beat(self) -> None:
+        from django.db import connection as own  # this thread's connection
+
+        try:
+            while not self._stop.wait(settings.MLSTRAT_IMPORT_HEARTBEAT_SECONDS):
+                try:
+                    ImportJob.objects.filter(
+                        pk=self.job_id, attempts=self.attempt, status__in=RUNNING
+                    ).update(heartbeat_at=timezone.now())
+                except Exception:  # a database gone for a moment: beat again later
+                    logger.warning("Import job %s: heartbeat failed", self.job_id, exc_info=True)
+                    own.close()
+        finally:
+            own.close()
+
+
+def import_job_check_lease(*, job_id: int) -> bool:
+    """If the job's running attempt has been silent past MLSTRAT_IMPORT_LEASE_SECONDS, its
+    worker is dead (killed, out of memory, machine lost): remove the files it wrote and
+    queue the job again, or fail it honestly after MLSTRAT_IMPORT_MAX_ATTEMPTS; at the
+    thumbnails, send its missing chunks again. True when it did something.
+
+    Run by Celery beat every 30 s (`imports.check_leases`) and by every read of an
+    unfinished job (its page, the API), so a dead attempt is noticed within minutes even
+    where beat does not run."""
+    expired = timezone.now() - timedelta(seconds=settings.MLSTRAT_IMPORT_LEASE_SECONDS)
+    with transaction.atomic():
+        job = (
+            ImportJob.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("run")
+            .filter(pk=job_id, status__in=RUNNING, heartbeat_at__lt=expired)
+            .first()
+        )
+        if job is None:
+            return False
+        if job.status == JobStatus.THUMBNAILS:
+            job.heartbeat_at = timezone.now()
+            job.save(update_fields=["heartbeat_at"])
+            transaction.on_commit(lambda: _resend_thumbnails(job_id=job_id))
+            return True
+        lost = job.attempts
+        job.lost_attempts += 1
+        job.heartbeat_at = timezone.now()
+        silent = int(settings.MLSTRAT_IMPORT_LEASE_SECONDS)
+        if job.attempts >= settings.MLSTRAT_IMPORT_MAX_ATTEMPTS:
+            job.status = JobStatus.FAILED
+            job.finished_at = timezone.now()
+            job.message = (
+                f"The worker running attempt {lost} stopped answering (no heartbeat for "
+                f"{silent} s), and {lost} attempts is the most tried: nothing was imported. "
+                "Start the import again."
+            )
+            _discard_upload(job)
+        else:
+            job.status = JobStatus.QUEUED
+            job.message = (
+                f"The worker running attempt {lost} stopped answering (no heartbeat for "
+                f"{silent} s): its files were removed and the import was queued again."
+            )
+            transaction.on_commit(lambda: _enqueue(job_id=job_id))
+        job.save()
+    packs.delete_attempt_files(job_id=job_id, attempt=lost)
+    logger.warning("Import job %s: attempt %s lost with its worker", job_id, lost)
+    return True
+
+
+def import_jobs_check_leases() -> int:
+    """The lease check of every running job whose heartbeat is overdue."""
+    expired = timezone.now() - timedelta(seconds=settings.MLSTRAT_IMPORT_LEASE_SECONDS)
+    overdue = ImportJob.objects.filter(status__in=RUNNING, heartbeat_at__lt=expired)
+    return sum(import_job_check_lease(job_id=pk) for pk in overdue.values_list("pk", flat=True))
+
+
+def _resend_thumbnails(*, job_id: int) -> None:
+    job = ImportJob.objects.select_related("run").get(pk=job_id)
+    if job.status == JobStatus.THUMBNAILS and job.run is not None:
+        _start_thumbnails(job=job, run=job.run, inline=False)
 
 
 def _success_message(job: ImportJob) -> str:
@@ -251,6 +425,7 @@ def _success_message(job: ImportJob) -> str:
 
 
 def _fail(job: ImportJob, *, message: str, report=None, keep_upload: bool = False) -> ImportJob:
+    packs.delete_attempt_files(job_id=job.pk, attempt=job.attempts)
     job.status = JobStatus.FAILED
     job.message = message
     if report is not None:
@@ -287,6 +462,11 @@ def _discard_upload(job: ImportJob) -> None:
     if job.upload:
         default_storage.delete(job.upload.name)
         job.upload = ""
+    if job.chunked_upload_id:
+        upload = job.chunked_upload
+        job.chunked_upload = None
+        ImportJob.objects.filter(pk=job.pk).update(chunked_upload=None)
+        uploads.import_upload_delete(upload=upload)
 
 
 def _start_thumbnails(*, job: ImportJob, run: ModelRun, inline: bool) -> ImportJob:
@@ -304,6 +484,10 @@ def _start_thumbnails(*, job: ImportJob, run: ModelRun, inline: bool) -> ImportJ
         return job
     job.thumbnails_total = examples.count()
     job.status = JobStatus.THUMBNAILS
+    if _leases_kept():
+        # Chunks beat for the job from here (thumbnails_make); a lease that expires
+        # means its chunks were lost with a worker, and they are sent again.
+        job.heartbeat_at = timezone.now()
     job.save()
     counted = set(job.thumbnail_chunks)
     chunk = []
@@ -337,26 +521,36 @@ def _resume(*, job: ImportJob, inline: bool) -> ImportJob:
 
 
 def thumbnail_for(data, seen=None) -> bytes | None:
-    """A PNG at most THUMBNAIL_SIDE pixels on its longer side, or None when the image is
-    already its own thumbnail (that small, in a format every browser shows): no second
-    copy is stored. `seen(image, original_size)`, when given, is handed the decoded image
-    (the data-mismatch characteristics are measured on it)."""
+    """The thumbnail of an image given as bytes or a binary file (see `thumbnail_of`).
+    `seen(image, original_size)`, when given, is handed the decoded image (the
+    data-mismatch characteristics are measured on it)."""
     Image.MAX_IMAGE_PIXELS = settings.MLSTRAT_IMAGE_MAX_PIXELS
+    if isinstance(data, bytes | bytearray):
+        data = io.BytesIO(data)
     with open_image(data) as image:
-        original_size = image.size
-        if max(image.size) <= THUMBNAIL_SIDE and image.format in SHOWN_AS_IS:
-            if seen is not None:
-                image.load()
-                seen(image, original_size)
-            return None
-        image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        return thumbnail_of(image, seen=seen)
+
+
+def thumbnail_of(image: Image.Image, seen=None) -> bytes | None:
+    """The thumbnail pass over one opened image: a PNG at most THUMBNAIL_SIDE pixels on its
+    longer side, or None when the image is already its own thumbnail (that small, in a
+    format every browser shows): no second copy is stored. Anything to learn from every
+    imported image belongs here, one call per image: `seen(image, original_size)` gets the
+    decoded image (mismatch's characteristics recorder)."""
+    original_size = image.size
+    if max(image.size) <= THUMBNAIL_SIDE and image.format in SHOWN_AS_IS:
         if seen is not None:
+            image.load()
             seen(image, original_size)
-        if image.mode not in ("RGB", "RGBA", "L", "LA"):
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        out = io.BytesIO()
-        image.save(out, "PNG", compress_level=1)
+        return None
+    image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    if seen is not None:
+        seen(image, original_size)
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=1)
     return out.getvalue()
 
 
@@ -389,22 +583,26 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     """Make the missing thumbnails of these examples; idempotent. Returns how many it
     recorded (images that are their own thumbnail included)."""
     started = time.perf_counter()
+    if _leases_kept():
+        ImportJob.objects.filter(pk=job_id, status=JobStatus.THUMBNAILS).update(
+            heartbeat_at=timezone.now()
+        )
     as_is, named, renamed = [], [], {}
     unreadable = 0
     examples = Example.objects.filter(pk__in=example_ids, thumbnail="").values_list(
-        "pk", "dataset_id", "image"
+        "pk", "dataset_id", "image", "image_offset", "image_size"
     )
     measured = CharacteristicsRecorder()
-    for pk, dataset_id, image in examples:
+    for pk, dataset_id, image, offset, size in examples:
         try:
-            with default_storage.open(image, "rb") as handle:
-                data = thumbnail_for(handle, seen=measured.seen(pk))
+            data = thumbnail_for(read_stored(image, offset, size), seen=measured.seen(pk))
             if data is None:
                 as_is.append(pk)
                 continue
             saved, usual = _thumbnail_save(dataset_id=dataset_id, example_pk=pk, data=data)
         except Exception:
-            # Validated at import; a file lost since then keeps the full image as fallback.
+            # Checked at import; a file lost or damaged since keeps the full image as the
+            # fallback, and the job counts it as failed, not done.
             logger.warning("No thumbnail for example %s", pk, exc_info=True)
             unreadable += 1
             continue
@@ -417,7 +615,9 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     # another job's chunk made meanwhile, never skew the count.
     with transaction.atomic():
         missing = Example.objects.filter(thumbnail="")
-        missing.filter(pk__in=as_is).update(thumbnail=F("image"))
+        missing.filter(pk__in=as_is).update(
+            thumbnail=F("image"), thumbnail_offset=F("image_offset"), thumbnail_size=F("image_size")
+        )
         missing.filter(pk__in=named).update(thumbnail=_thumbnail_name_sql())
         for pk, saved in renamed.items():
             missing.filter(pk=pk).update(thumbnail=saved)
@@ -425,7 +625,8 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
         _count_thumbnails(
             job_id=job_id,
             chunk=example_ids[0],
-            done=len(example_ids),
+            done=len(example_ids) - unreadable,
+            failed=unreadable,
             seconds=time.perf_counter() - started,
         )
     if unreadable:
@@ -433,23 +634,33 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     return len(as_is) + len(named) + len(renamed)
 
 
-def _count_thumbnails(*, job_id: int, chunk: int, done: int, seconds: float) -> None:
+def _count_thumbnails(*, job_id: int, chunk: int, done: int, failed: int, seconds: float) -> None:
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job_id)
         if job.status != JobStatus.THUMBNAILS or chunk in job.thumbnail_chunks:
             return
         job.thumbnail_chunks.append(chunk)
         job.thumbnails_done = min(job.thumbnails_total, job.thumbnails_done + done)
+        job.thumbnails_failed = min(job.thumbnails_total, job.thumbnails_failed + failed)
         job.timings["thumbnails_s"] = round(job.timings.get("thumbnails_s", 0) + seconds, 3)
-        if job.thumbnails_done >= job.thumbnails_total:
+        job.heartbeat_at = timezone.now()
+        if job.thumbnails_done + job.thumbnails_failed >= job.thumbnails_total:
             job.status = JobStatus.SUCCEEDED
             job.finished_at = timezone.now()
+            if job.thumbnails_failed:
+                job.message = (
+                    f"{job.message} {job.thumbnails_failed} thumbnail(s) could not be made: "
+                    "those examples show their full image."
+                ).strip()
         job.save(
             update_fields=[
                 "thumbnails_done",
+                "thumbnails_failed",
                 "thumbnail_chunks",
                 "timings",
                 "status",
                 "finished_at",
+                "message",
+                "heartbeat_at",
             ]
         )

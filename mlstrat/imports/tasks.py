@@ -8,7 +8,7 @@ from celery import shared_task
 
 from mlstrat.celery import CRASH_SAFE
 
-from . import services
+from . import services, uploads
 
 
 @shared_task(name="imports.run_job", **CRASH_SAFE)
@@ -19,3 +19,15 @@ def import_job_run_task(job_id: int) -> None:
 @shared_task(name="imports.make_thumbnails", **CRASH_SAFE)
 def thumbnails_make_task(job_id: int, example_ids: list[int]) -> None:
     services.thumbnails_make(job_id=job_id, example_ids=example_ids)
+
+
+@shared_task(name="imports.check_leases", **CRASH_SAFE)
+def check_leases_task() -> int:
+    """Run by Celery beat (docker-compose's `beat` service) every 30 s."""
+    return services.import_jobs_check_leases()
+
+
+@shared_task(name="imports.expire_uploads", **CRASH_SAFE)
+def expire_uploads_task() -> int:
+    """Run by Celery beat every hour: chunked uploads abandoned for a day."""
+    return uploads.import_uploads_expire()

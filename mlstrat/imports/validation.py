@@ -6,7 +6,9 @@ checks that need the database (labels already stored) or the images live in pipe
 
 import io
 import math
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -48,6 +50,8 @@ class CleanRow:
     confidence: float | None = None
     probabilities: dict | None = None
     metadata: dict = field(default_factory=dict)
+    # Where its image was stored once checked: (pack, offset, size).
+    stored: tuple | None = None
 
 
 class Header:
@@ -63,6 +67,18 @@ class Header:
 
     def missing(self) -> list[str]:
         return [c for c in REQUIRED_COLUMNS if c not in self.columns]
+
+
+SPLITS = frozenset(Split.values)
+
+
+def _any_nul(row: dict) -> bool:
+    """Whether any value may hold a NUL: one scan of the joined text for a row of strings
+    (a CSV row), the careful walk otherwise."""
+    try:
+        return "\x00" in "".join(row.values()) or "\x00" in "".join(row)
+    except TypeError:  # not all strings (JSON Lines, Parquet)
+        return True
 
 
 def _has_nul(value) -> bool:
@@ -83,6 +99,15 @@ def _text(value) -> str:
 
 
 def _probability(value) -> tuple[float | None, str | None]:
+    if type(value) is str:
+        # The common case first (a CSV cell holding a number), without the checks below.
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if 0 <= number <= 1:  # False for NaN
+                return number, None
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, None
     if isinstance(value, bool):
@@ -108,9 +133,10 @@ def clean_row(
     for column in REQUIRED_COLUMNS:
         if column not in row:
             bad(column, "is missing from this row")
-    for column, value in row.items():
-        if _has_nul(value):
-            bad(column, "contains a NUL character")
+    if _any_nul(row):
+        for column, value in row.items():
+            if _has_nul(value):
+                bad(column, "contains a NUL character")
     if errors:
         return None, errors
     example_id = _text(row["example_id"])
@@ -131,7 +157,7 @@ def clean_row(
             "image",
             f"{image!r} must be a relative path inside the dump (no absolute path, no '..')",
         )
-    if split not in Split.values:
+    if split not in SPLITS:
         bad("split", f"unknown split {split!r}: use train, train_dev, dev or test")
     if len(source) > MAX_SOURCE:
         bad("source", f"is longer than {MAX_SOURCE} characters")
@@ -155,6 +181,8 @@ def clean_row(
     metadata = {}
     for column in header.meta_columns:
         value = row.get(column)
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)  # JSON (and so the metadata column) holds no NaN
         if value is not None and value != "":
             metadata[column] = value
     return (
@@ -175,7 +203,13 @@ def clean_row(
 
 
 def image_problem(data: bytes | None) -> str | None:
-    """Why these bytes are not an acceptable image, or None if they are."""
+    """Why these bytes are not an acceptable image, or None if they are.
+
+    Accepted means decoded, not only a header read: a PNG whose pixel stream is short, a
+    JPEG cut off halfway, any image whose data does not decode is refused. The decode is
+    bounded: at most MLSTRAT_IMAGE_MAX_PIXELS pixels (checked on the header, before any
+    pixel is decompressed), and a PNG's pixel stream is inflated piece by piece into no
+    more bytes than its header announces (`_png_pixels_complete`), never a whole bitmap."""
     if data is None:
         return "no such file in the dump"
     Image.MAX_IMAGE_PIXELS = settings.MLSTRAT_IMAGE_MAX_PIXELS
@@ -184,6 +218,9 @@ def image_problem(data: bytes | None) -> str | None:
         try:
             with open_image(io.BytesIO(data)) as image:
                 image.verify()
+                image_format = image.format
+            if not _decodes(data, image_format):
+                raise ValueError("the pixel data does not decode")
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             return (
                 f"the image has more than {settings.MLSTRAT_IMAGE_MAX_PIXELS} pixels "
@@ -193,3 +230,61 @@ def image_problem(data: bytes | None) -> str | None:
             allowed = ", ".join(ALLOWED_FORMATS)
             return f"not a readable image ({allowed} only)"
     return None
+
+
+def _decodes(data: bytes, image_format: str) -> bool:
+    if image_format == "PNG":
+        complete = _png_pixels_complete(data)
+        if complete is not None:
+            return complete
+    with open_image(io.BytesIO(data)) as image:
+        if image_format == "JPEG":
+            # Scaled DCT: every coefficient is still entropy-decoded (a truncated or
+            # corrupt stream raises), for an eighth of the pixels.
+            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+        image.load()
+    return True
+
+
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_INFLATE_STEP = 1 << 18
+
+
+def _png_pixels_complete(data: bytes) -> bool | None:
+    """Whether a PNG's IDAT stream inflates to exactly the bytes its header announces,
+    with a valid filter byte starting each row; None for an interlaced PNG (Pillow decodes
+    those). Inflated in steps of 256 KiB, each dropped once its row filters are checked."""
+    width, height, depth, color, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
+    if interlace or color not in _PNG_CHANNELS:
+        return None
+    stride = 1 + (width * _PNG_CHANNELS[color] * depth + 7) // 8
+    expected = stride * height
+    inflater = zlib.decompressobj()
+    produced = 0
+    position = 8
+    try:
+        while position + 8 <= len(data):
+            length, kind = struct.unpack_from(">I4s", data, position)
+            body = data[position + 8 : position + 8 + length]
+            position += 12 + length
+            if kind == b"IEND":
+                break
+            if kind != b"IDAT":
+                continue
+            while body:
+                out = inflater.decompress(body, _INFLATE_STEP)
+                body = inflater.unconsumed_tail
+                first = (-produced) % stride
+                if out[first::stride] and max(out[first::stride]) > 4:
+                    return False
+                produced += len(out)
+                if produced > expected:
+                    return False
+        while produced <= expected and not inflater.eof:
+            out = inflater.decompress(b"", _INFLATE_STEP)
+            if not out:
+                break
+            produced += len(out)
+    except zlib.error:
+        return False
+    return produced == expected and inflater.eof

@@ -163,6 +163,16 @@ class IndexedZipFile(zipfile.ZipFile):
             i += 1
         return None
 
+    def reopen(self, path: str) -> None:
+        """Read through a file of our own from now on (a forked child: the parent's file
+        offset is shared with it, so reads through it would mix)."""
+        import threading
+
+        self.fp = open(path, "rb")  # noqa: SIM115 (closed with the archive)
+        self._filePassed = False
+        self._fileRefCnt = 1
+        self._lock = threading.RLock()
+
     def has(self, key: str) -> bool:
         return self._find(key) is not None
 

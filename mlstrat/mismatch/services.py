@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from PIL import Image
 
-from mlstrat.datasets.images import open_image
+from mlstrat.datasets.images import open_image, read_stored
 from mlstrat.datasets.models import Dataset, Example, Split
 from mlstrat.review.models import ErrorCategory
 
@@ -151,11 +151,14 @@ def characteristics_measure(*, example_ids: list[int]) -> int:
             "example_id", flat=True
         )
     )
-    for pk, name in Example.objects.filter(pk__in=example_ids).values_list("pk", "image"):
+    stored = Example.objects.filter(pk__in=example_ids).values_list(
+        "pk", "image", "image_offset", "image_size"
+    )
+    for pk, *ref in stored:
         if pk in done:
             continue
         try:
-            image, original = example_image(name)
+            image, original = example_image(tuple(ref))
             with image:
                 batch.add(pk, image, original)
         except Exception:
@@ -516,11 +519,12 @@ def recipe_delete(*, recipe: SynthesisRecipe) -> None:
 # ---------------------------------------------------------------- plans and previews
 
 
-def example_image(name: str):
+def example_image(ref):
     """An example's stored image decoded as the thumbnail pass decodes it, and its original
-    size. The one place this app reads an example's image file."""
-    with default_storage.open(name, "rb") as handle:
-        return decoded_for_measure(handle)
+    size. The one place this app reads an example's image: `ref` is a stored name, or
+    (name, offset, size) for an image in an import's pack (mlstrat/datasets/images.py)."""
+    name, offset, size = ref if isinstance(ref, tuple) else (ref, None, None)
+    return decoded_for_measure(io.BytesIO(read_stored(name, offset, size)))
 
 
 def _open_example_image(name: str):
@@ -580,9 +584,12 @@ def recipe_plan(*, recipe: SynthesisRecipe) -> dict:
             pool_size=len(pool),
             indices=range(min(CALIBRATION_IMAGES, len(pool))),
         )
-        names = dict(
-            Example.objects.filter(pk__in=[pool[p] for p in positions]).values_list("pk", "image")
-        )
+        names = {
+            pk: tuple(ref)
+            for pk, *ref in Example.objects.filter(pk__in=[pool[p] for p in positions]).values_list(
+                "pk", "image", "image_offset", "image_size"
+            )
+        }
         images = [_open_example_image(names[pool[p]]) for p in positions]
         plan["matching"] = calibrate(
             transforms=recipe.transforms, images=images, targets=targets, seed=recipe.seed
@@ -615,10 +622,10 @@ def synthesize_range(*, plan: dict, indices) -> list[dict]:
     positions = source_positions(seed=plan["seed"], pool_size=len(plan["pool"]), indices=indices)
     pks = {plan["pool"][p] for p in positions}
     sources = {
-        pk: (example_id, label, image)
-        for pk, example_id, label, image in Example.objects.filter(pk__in=pks).values_list(
-            "pk", "example_id", "label", "image"
-        )
+        pk: (example_id, label, (image, offset, size))
+        for pk, example_id, label, image, offset, size in Example.objects.filter(
+            pk__in=pks
+        ).values_list("pk", "example_id", "label", "image", "image_offset", "image_size")
     }
     overlays = _Overlays(plan)
     decoded = {}

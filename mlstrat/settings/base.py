@@ -164,6 +164,18 @@ MLSTRAT_IMPORT_MAX_EXPANDED_BYTES = int(
 MLSTRAT_IMPORT_MAX_MEMBERS = int(os.environ.get("MLSTRAT_IMPORT_MAX_MEMBERS", 5_000_000))
 MLSTRAT_IMPORT_MAX_RATIO = int(os.environ.get("MLSTRAT_IMPORT_MAX_RATIO", 200))
 MLSTRAT_IMAGE_MAX_PIXELS = int(os.environ.get("MLSTRAT_IMAGE_MAX_PIXELS", 40_000_000))
+# One image member or file: read at most this many bytes (counted as it streams).
+MLSTRAT_IMPORT_MAX_IMAGE_BYTES = int(os.environ.get("MLSTRAT_IMPORT_MAX_IMAGE_BYTES", 64 * 1024**2))
+# One line of a CSV or JSON Lines table, and one field (a cell, a JSON string).
+MLSTRAT_IMPORT_MAX_LINE_BYTES = int(os.environ.get("MLSTRAT_IMPORT_MAX_LINE_BYTES", 1024**2))
+MLSTRAT_IMPORT_MAX_FIELD_BYTES = int(os.environ.get("MLSTRAT_IMPORT_MAX_FIELD_BYTES", 128 * 1024))
+# Processes that check and pack a big dump's images (0: one per core).
+MLSTRAT_IMPORT_PROCESSES = int(os.environ.get("MLSTRAT_IMPORT_PROCESSES", 0))
+# A running import writes a heartbeat every MLSTRAT_IMPORT_HEARTBEAT_SECONDS; an attempt
+# silent for MLSTRAT_IMPORT_LEASE_SECONDS is taken for dead (its worker was killed).
+MLSTRAT_IMPORT_HEARTBEAT_SECONDS = float(os.environ.get("MLSTRAT_IMPORT_HEARTBEAT_SECONDS", 10))
+MLSTRAT_IMPORT_LEASE_SECONDS = float(os.environ.get("MLSTRAT_IMPORT_LEASE_SECONDS", 120))
+MLSTRAT_IMPORT_MAX_ATTEMPTS = int(os.environ.get("MLSTRAT_IMPORT_MAX_ATTEMPTS", 3))
 # Server folders the management command and API may read dumps from ("images already there").
 MLSTRAT_IMPORT_ROOTS = env_list("MLSTRAT_IMPORT_ROOTS")
 
@@ -209,6 +221,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("dashboards"))
 CELERY_TASK_ROUTES = {"mlstrat.analytics.tasks.recompute_snapshot": {"queue": "dashboards"}}
+# Celery beat (one `celery -A mlstrat beat` process, docker-compose's `beat` service):
+# notices import attempts whose worker died (their lease expired) within a minute or two.
+CELERY_BEAT_SCHEDULE = {
+    "imports-check-leases": {"task": "imports.check_leases", "schedule": 30.0},
+    "imports-expire-uploads": {"task": "imports.expire_uploads", "schedule": 3600.0},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE

@@ -42,7 +42,8 @@
       setBar(root, "thumbnails", job.thumbnails_done, job.thumbnails_total);
       setText(root, '[data-count="validated"]', total ? `${job.rows_validated} / ${total}` : `${job.rows_validated}`);
       setText(root, '[data-count="written"]', `${job.rows_written}`);
-      setText(root, '[data-count="thumbnails"]', `${job.thumbnails_done} / ${job.thumbnails_total}`);
+      const failed = job.thumbnails_failed ? ` · ${job.thumbnails_failed} failed` : "";
+      setText(root, '[data-count="thumbnails"]', `${job.thumbnails_done} / ${job.thumbnails_total}${failed}`);
       if (status) status.textContent = job.status === "thumbnails" ? "making thumbnails" : job.status;
       if (job.message) setText(root, "[data-job-message]", job.message);
       if (job.is_finished) {

@@ -204,7 +204,8 @@ def test_a_zip_without_a_table_is_refused(run_import):
     buffer.seek(0)
     job = run_import(buffer)
     assert job.message == (
-        "No predictions.csv or predictions.jsonl (optionally .gz) found in the dump."
+        "No predictions.csv, predictions.jsonl (optionally .gz) or predictions.parquet "
+        "found in the dump."
     )
 
 

@@ -1,3 +1,4 @@
+from mlstrat.datasets.images import image_bytes
 from mlstrat.datasets.models import Example, ModelRun, Prediction, RunStatus
 from mlstrat.imports.models import JobStatus
 
@@ -28,7 +29,13 @@ def test_examples_keep_source_metadata_and_probabilities(run_import, digits_zip)
     example = Example.objects.get(example_id="d0671")
     assert example.source == "scanner"
     assert example.metadata == {"distortion": "clean"}
-    assert example.thumbnail.name.endswith(".png")
+    # An 8x8 digit is its own thumbnail: the same bytes of the same pack.
+    assert (example.thumbnail.name, example.thumbnail_offset, example.thumbnail_size) == (
+        example.image.name,
+        example.image_offset,
+        example.image_size,
+    )
+    assert image_bytes(example=example, kind="thumbnail").startswith(b"\x89PNG")
     prediction = example.predictions.get()
     assert prediction.confidence == 0.985352
     assert prediction.probabilities["5"] == 0.985352

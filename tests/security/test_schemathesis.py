@@ -10,7 +10,7 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, settings, strategies
 from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
 
@@ -20,6 +20,9 @@ from .world import build_world
 schemathesis = pytest.importorskip("schemathesis")
 GenerationMode = schemathesis.GenerationMode
 checks = schemathesis.checks
+
+# A chunk of a resumable upload (PATCH /api/v1/import-uploads/<id>/) is raw bytes.
+schemathesis.openapi.media_type("application/offset+octet-stream", strategies.binary(max_size=64))
 
 MAX_EXAMPLES = 3
 CHECKS = [checks.not_a_server_error, checks.response_schema_conformance]

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from mlstrat.accounts.models import Invitation, Project
 from mlstrat.analytics.models import AnalysisSettings, AnalysisSnapshot
-from mlstrat.imports.models import ImportJob
+from mlstrat.imports.models import ImportJob, ImportUpload
 from mlstrat.labels.models import (
     CorrectSample,
     CorrectSampleItem,
@@ -74,6 +74,9 @@ def build_world(*, project, user, marker="WORLD") -> World:
         created_by=user,
         status="failed",
     )
+    upload = ImportUpload.objects.create(
+        project=project, created_by=user, file_name="dump.zip", size=10
+    )
     invitation = Invitation.objects.create(
         project=project, created_by=user, expires_at=timezone.now() + timedelta(days=1)
     )
@@ -132,6 +135,7 @@ def build_world(*, project, user, marker="WORLD") -> World:
             change,
             snapshot,
             job,
+            upload,
             invitation,
         ]
     }

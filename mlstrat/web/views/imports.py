@@ -73,6 +73,8 @@ def imports(request, slug):
 def import_job(request, slug, pk):
     project, membership = project_for(request, slug, role=Role.ADMIN)
     job = get_object_or_404(ImportJob.objects.select_related("run"), project=project, pk=pk)
+    if not job.is_finished and services.import_job_check_lease(job_id=job.pk):
+        job.refresh_from_db()
     return render(
         request,
         "imports/job.html",
