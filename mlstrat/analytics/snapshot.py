@@ -100,6 +100,8 @@ def run_counts(*, run: ModelRun) -> dict:
         **by_task[tasks[0]],
         "tasks": tasks,
         "by_task": by_task,
+        # Each task's split counts alone: the project page reads these, not by_task.
+        "task_splits": {task: counts["splits"] for task, counts in by_task.items()},
         "images": _images(run=run, tasks=tasks, first=by_task[tasks[0]]),
     }
 
@@ -151,6 +153,7 @@ COUNT_KEYS = (
     "corrected_examples",
     "tasks",
     "by_task",
+    "task_splits",
     "images",
 )
 
