@@ -104,7 +104,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "mlstrat.accounts.backends.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -117,11 +117,24 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project-list"
 LOGOUT_REDIRECT_URL = "login"
 
-# Failed logins: lock an account (per username) after AXES_FAILURE_LIMIT failures in an hour.
-AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "50"))
+# Proxies in front of the app that append the client's address to X-Forwarded-For (the
+# TLS proxy: 1). 0: REMOTE_ADDR is the client and X-Forwarded-For is never read. Every
+# reading of the client address goes through mlstrat/web/addresses.py::client_address.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+
+# Failed logins (mlstrat/accounts/login_throttle.py): lock a (username, address) pair after
+# AXES_FAILURE_LIMIT failures in an hour; never an address alone (a proxy or a NAT is shared)
+# and never an account for an hour: past LOGIN_BACKOFF_AFTER failures on a username from
+# any address, each further try waits 2, 4, 8... seconds, at most LOGIN_BACKOFF_MAX_SECONDS.
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "20"))
 AXES_COOLOFF_TIME = 1  # hours
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "mlstrat.web.addresses.client_address"
+AXES_LOCKOUT_CALLABLE = "mlstrat.accounts.login_throttle.lockout_response"
+LOGIN_BACKOFF_AFTER = int(os.environ.get("LOGIN_BACKOFF_AFTER", "5"))
+LOGIN_BACKOFF_MAX_SECONDS = int(os.environ.get("LOGIN_BACKOFF_MAX_SECONDS", "60"))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -250,6 +263,8 @@ REST_FRAMEWORK = {
         "user": os.environ.get("API_THROTTLE_USER", "6000/minute"),
     },
     "EXCEPTION_HANDLER": "mlstrat.api.errors.exception_handler",
+    # Throttles read the client address through the same trusted proxies as the lockout.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "mlstrat API",

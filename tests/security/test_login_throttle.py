@@ -30,7 +30,8 @@ def test_failure_limit_is_at_most_100_an_hour():
 
     assert base.AXES_FAILURE_LIMIT <= 100
     assert base.AXES_COOLOFF_TIME == 1
-    assert "username" in settings.AXES_LOCKOUT_PARAMETERS
+    # Per (username, address), never per address alone (#13.4).
+    assert settings.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
 
 
 def test_every_page_carries_a_content_security_policy(client, db):
