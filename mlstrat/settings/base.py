@@ -38,7 +38,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -246,7 +245,8 @@ CELERY_TIMEZONE = TIME_ZONE
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # Hashed, expiring, revocable tokens (mlstrat.accounts.models.ApiToken).
+        "mlstrat.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -304,3 +304,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# API tokens (mlstrat/accounts/tokens.py): a new token lasts this many days unless its
+# creator asks for fewer (at most MLSTRAT_TOKEN_MAX_DAYS); expired ones answer 401.
+MLSTRAT_TOKEN_DAYS = int(os.environ.get("MLSTRAT_TOKEN_DAYS", 90))
+MLSTRAT_TOKEN_MAX_DAYS = int(os.environ.get("MLSTRAT_TOKEN_MAX_DAYS", 365))

@@ -4,11 +4,11 @@ import shutil
 import zipfile
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from mlstrat import cli
 from mlstrat.datasets.models import Example, ModelRun, RunStatus
 from mlstrat.imports.models import ImportJob, JobStatus
+from tests.factories import api_token
 
 from .builders import rows, zip_dump
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def token(alice):
-    return Token.objects.create(user=alice).key
+    return api_token(alice)
 
 
 def push(live_server, token, path, *extra, run="v1", dataset="photos"):
