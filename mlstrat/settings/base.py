@@ -55,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a body over its route's cap is refused before anything reads it (#13.1).
+    "mlstrat.web.body_limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -165,6 +167,19 @@ if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
             "file_overwrite": False,
         },
     }
+
+# Request bodies (mlstrat/web/body_limits.py): at most MLSTRAT_REQUEST_MAX_BYTES anywhere
+# but the import routes, where a project's admins send up to MLSTRAT_IMPORT_MAX_UPLOAD_BYTES;
+# at most MLSTRAT_UPLOAD_SLOTS bodies spooled to disk at once (shared by every web process),
+# and never past MLSTRAT_UPLOAD_DISK_RESERVE_BYTES of free disk. Temporary files go to
+# FILE_UPLOAD_TEMP_DIR (default: the system's temporary folder).
+MLSTRAT_REQUEST_MAX_BYTES = int(os.environ.get("MLSTRAT_REQUEST_MAX_BYTES", 1024**2))
+MLSTRAT_UPLOAD_SLOTS = int(os.environ.get("MLSTRAT_UPLOAD_SLOTS", 4))
+MLSTRAT_UPLOAD_SLOT_SECONDS = int(os.environ.get("MLSTRAT_UPLOAD_SLOT_SECONDS", 3 * 3600))
+MLSTRAT_UPLOAD_DISK_RESERVE_BYTES = int(
+    os.environ.get("MLSTRAT_UPLOAD_DISK_RESERVE_BYTES", 1024**3)
+)
+FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 
 # Import limits (see docs/import-format.md).
 MLSTRAT_IMPORT_MAX_UPLOAD_BYTES = int(
