@@ -261,3 +261,46 @@ def test_it_is_the_first_middleware():
     from mlstrat.settings import base
 
     assert base.MIDDLEWARE[0] == "mlstrat.web.body_limits.RequestBodyLimitMiddleware"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_large_uploads_beyond_the_slots_are_turned_away(
+    live_server, spooled, alice, project, settings
+):
+    """Two admins' uploads at once with one slot: the first streams to a temporary file,
+    the second is told to come back before it sends anything; the slot is given back."""
+    folder, _ = spooled
+    settings.MLSTRAT_UPLOAD_SLOTS = 1
+    settings.MLSTRAT_IMPORT_MAX_UPLOAD_BYTES = 16 * MiB
+    cache.delete(body_limits.SLOT_KEY.format(0))
+    parts = urlsplit(live_server.url)
+    body = multipart(8 * MiB)
+    first = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    first.putrequest("POST", "/p/cat-app/imports/")
+    first.putheader("Content-Type", f"multipart/form-data; boundary={BOUNDARY}")
+    first.putheader("Content-Length", str(len(body)))
+    first.putheader("Cookie", session_cookie(alice))
+    first.endheaders()
+    first.send(body[: 6 * MiB])
+    deadline = time.monotonic() + 10
+    while not list(folder.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(list(folder.iterdir())) == 1  # the first upload, on its way to disk
+
+    response, text, elapsed = headers_only(
+        live_server.url, "POST", "/p/cat-app/imports/", len(body), Cookie=session_cookie(alice)
+    )
+    assert response.status == 503 and int(response.getheader("Retry-After")) > 0
+    assert "try again" in text and elapsed < 2
+    assert len(list(folder.iterdir())) == 1
+
+    first.send(body[6 * MiB :])
+    assert first.getresponse().status == 403  # read whole, then the CSRF check said no
+    first.close()
+    deadline = time.monotonic() + 5  # removed when the server closes the request
+    while list(folder.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(folder.iterdir()) == []
+    release = body_limits.take_slot()
+    assert release is not None
+    release()
