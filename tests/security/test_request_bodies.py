@@ -19,6 +19,7 @@ from django.test import Client, RequestFactory
 from mlstrat.imports.models import ImportUpload
 from mlstrat.web import body_limits
 from tests.factories import api_token
+from tests.services import app_env, web_server  # noqa: F401  (a fixture)
 
 MiB = 1024 * 1024
 BOUNDARY = "----mlstrat-test-boundary"
@@ -304,3 +305,40 @@ def test_concurrent_large_uploads_beyond_the_slots_are_turned_away(
     release = body_limits.take_slot()
     assert release is not None
     release()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_under_gunicorn_too(
+    web_server,  # noqa: F811
+    tmp_path,
+    alice,
+    project,
+    settings,
+):
+    """The production server (gunicorn, gthread workers): the same refusals, at once."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("gunicorn shares the test database on PostgreSQL only")
+    folder = tmp_path / "gunicorn-uploads"
+    folder.mkdir()
+    database = connection.settings_dict
+    env = app_env(
+        database_url=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
+        f"/{database['NAME']}",
+        broker_url="memory://",
+        media_root=tmp_path / "media",
+        FILE_UPLOAD_TEMP_DIR=str(folder),
+        MLSTRAT_IMPORT_MAX_UPLOAD_BYTES=str(4 * MiB),
+    )
+    server = web_server(env, workers=1, threads=2)
+    response, text, elapsed = headers_only(
+        server.url, "POST", "/login/", 400 * MiB, Cookie=CSRF_COOKIE
+    )
+    assert response.status == 413 and elapsed < 2
+    response, text, elapsed = headers_only(
+        server.url, "POST", "/api/v1/imports/", 6 * MiB, Authorization=f"Token {api_token(alice)}"
+    )
+    assert response.status == 413 and "at most 4 MiB" in text and elapsed < 2
+    assert list(folder.iterdir()) == []
