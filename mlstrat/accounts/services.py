@@ -144,6 +144,8 @@ def token_create(*, user, name: str, days: int | None = None):
     days = settings.MLSTRAT_TOKEN_DAYS if days is None else int(days)
     if not 1 <= days <= settings.MLSTRAT_TOKEN_MAX_DAYS:
         raise ValueError(f"A token lasts 1 to {settings.MLSTRAT_TOKEN_MAX_DAYS} days.")
+    if "\x00" in (name or ""):
+        raise ValueError("A token's name cannot hold a NUL character.")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user,

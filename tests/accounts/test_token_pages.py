@@ -29,6 +29,12 @@ def test_a_lifetime_out_of_range_is_explained(as_user, carol):
     assert not ApiToken.objects.exists()
 
 
+def test_a_name_with_a_nul_is_explained(as_user, carol):
+    response = as_user(carol).post("/account/tokens/", {"name": "a\x00b", "days": "3"})
+    assert response.status_code == 400
+    assert not ApiToken.objects.exists()
+
+
 def test_i_revoke_and_rotate_my_tokens(as_user, carol):
     client = as_user(carol)
     token, _ = token_create(user=carol, name="old")

@@ -42,3 +42,13 @@ def test_every_page_carries_a_content_security_policy(client, db):
     assert "object-src 'none'" in policy
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["X-Frame-Options"] == "DENY"
+
+
+def test_the_token_endpoint_answers_a_lockout_with_429_and_the_reason(api, axes_on, db):
+    UserFactory(username="script", password="the-right-password")
+    for _ in range(5):
+        api.post("/api/v1/token/", {"username": "script", "password": "guess"})
+    response = api.post("/api/v1/token/", {"username": "script", "password": "the-right-password"})
+    assert response.status_code == 429
+    assert "from your address" in response.json()["detail"]
+    assert int(response["Retry-After"]) > 0

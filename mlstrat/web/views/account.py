@@ -37,11 +37,14 @@ def tokens(request):
         return _page(request)
     try:
         days = int(request.POST.get("days") or settings.MLSTRAT_TOKEN_DAYS)
+    except ValueError:
+        days = 0
+    try:
         token, secret = services.token_create(
             user=request.user, name=request.POST.get("name", "")[:100], days=days
         )
-    except ValueError:
-        return _page(request, error=f"A token lasts 1 to {settings.MLSTRAT_TOKEN_MAX_DAYS} days.")
+    except ValueError as exc:
+        return _page(request, error=str(exc))
     return _page(request, new_token=token, secret=secret)
 
 
