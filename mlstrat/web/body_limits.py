@@ -33,9 +33,12 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils.html import escape
+
+from .middleware import DATABASE_DOWN
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +90,7 @@ def body_limit(request) -> Limit:
     if kind == "chunk":
         from mlstrat.imports.uploads import CHUNK_MAX_BYTES
 
-        return Limit(
-            CHUNK_MAX_BYTES + MULTIPART_SLACK, f"A chunk holds at most {_mib(CHUNK_MAX_BYTES)}."
-        )
+        return Limit(CHUNK_MAX_BYTES, f"A chunk holds at most {_mib(CHUNK_MAX_BYTES)}.")
     cap = settings.MLSTRAT_IMPORT_MAX_UPLOAD_BYTES
     return Limit(
         cap + MULTIPART_SLACK,
@@ -234,7 +235,11 @@ class RequestBodyLimitMiddleware:
         length = int(declared)
         if length == 0:
             return self.get_response(request)
-        limit = body_limit(request)
+        try:
+            limit = body_limit(request)
+        except (OperationalError, InterfaceError):
+            # Who is calling could not be read: the database is gone for a moment.
+            return refused(request, 503, DATABASE_DOWN, retry_after=RETRY_AFTER_SECONDS)
         if length > limit.cap:
             logger.warning("413 on %s %s: %d bytes declared", request.method, request.path, length)
             return refused(request, 413, f"This body is {_mib(length)}. {limit.why}")

@@ -258,6 +258,18 @@ def test_a_body_that_streams_past_its_cap_is_cut_off(db):
     assert response.status_code == 413
 
 
+def test_with_the_database_gone_an_import_body_gets_503_not_500(as_user, alice, monkeypatch):
+    from django.db import OperationalError
+
+    def gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    client = as_user(alice)
+    monkeypatch.setattr(body_limits, "_may_import", gone)
+    response = client.post("/p/cat-app/imports/", {"run": "v1"})
+    assert response.status_code == 503 and response["Retry-After"]
+
+
 def test_it_is_the_first_middleware():
     from mlstrat.settings import base
 
