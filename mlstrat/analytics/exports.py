@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from django.http import StreamingHttpResponse
 
 from mlstrat.datasets.models import ModelRun, Prediction
+from mlstrat.downloads import content_disposition
 from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, ReviewMark, Tag
 
 CHUNK_SIZE = 2000
@@ -354,5 +355,5 @@ def streaming_export(
     response = StreamingHttpResponse(body, content_type=content_type)
     suffix = f"-review{review.pk}" if review is not None else ""
     filename = f"run{run.pk}-{kind}{suffix}.{fmt}"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition(filename)
     return response

@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status
-from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from mlstrat.accounts.models import Project, Role
@@ -25,6 +25,7 @@ from mlstrat.imports import services, uploads
 from mlstrat.imports.models import ImportJob, ImportUpload
 
 from .errors import Conflict, ServiceUnavailable
+from .parsers import StrictJSONParser
 from .scoping import ProjectScopedViewSet
 
 
@@ -94,7 +95,7 @@ class ImportJobViewSet(
         "-created_at", "-id"
     )
     filterset_fields = ["project__slug", "status"]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, StrictJSONParser]
 
     def retrieve(self, request, *args, **kwargs):
         # Reading an unfinished job notices a dead worker's attempt (its lease expired).
@@ -192,7 +193,7 @@ class ImportUploadViewSet(
     serializer_class = ImportUploadSerializer
     queryset = ImportUpload.objects.select_related("project").order_by("-created_at")
     filterset_fields = ["project__slug"]
-    parser_classes = [JSONParser, FormParser, MultiPartParser, ChunkParser]
+    parser_classes = [StrictJSONParser, FormParser, MultiPartParser, ChunkParser]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_object(self):

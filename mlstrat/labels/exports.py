@@ -13,6 +13,7 @@ from django.http import StreamingHttpResponse
 
 from mlstrat.analytics.exports import neutralise_cell
 from mlstrat.datasets.models import Dataset
+from mlstrat.downloads import content_disposition
 
 from . import selectors
 
@@ -77,7 +78,6 @@ def export_response(*, dataset: Dataset, kind: str, fmt: str) -> StreamingHttpRe
     rows = rows_for(dataset=dataset)
     chunks = csv_lines(header, rows) if fmt == "csv" else json_chunks(header, rows)
     response = StreamingHttpResponse(chunks, content_type=FORMATS[fmt])
-    filename = f"{dataset.name}-{kind}.{fmt}".replace('"', "").replace("/", "-")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition(f"{dataset.name}-{kind}.{fmt}")
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -384,6 +384,8 @@ RECIPE_FILTERS = {"label", "source"} | {
 
 
 def clean_recipe_filters(filters) -> dict:
+    if filters is not None and not isinstance(filters, dict):
+        raise ValidationError({"filters": "Filters are an object of label, source or char_*."})
     filters = dict(filters or {})
     unknown = set(filters) - RECIPE_FILTERS
     if unknown:
@@ -435,7 +437,7 @@ def _clean_recipe(
     *, dataset, name, filters, transforms, count, seed, overlay_set, exclude_pk=None
 ) -> dict:
     errors = {}
-    name = (name or "").strip().lower()
+    name = (name if isinstance(name, str) else "").strip().lower()
     if not name or len(name) > 80 or not all(c.isalnum() or c in "-_" for c in name):
         errors["name"] = "A short name of letters, digits, - and _ (it becomes the source tag)."
     elif SynthesisRecipe.objects.filter(dataset=dataset, name=name).exclude(pk=exclude_pk).exists():

@@ -26,6 +26,7 @@ from mlstrat.mismatch.models import (
     SynthesisRecipe,
 )
 from mlstrat.mismatch.transforms import MATCH, SPECS
+from mlstrat.web.params import id_from
 from mlstrat.web.views.projects import project_for
 
 
@@ -292,7 +293,7 @@ def _recipe_fields(post) -> dict:
 def _overlay_for(dataset, value):
     if not value:
         return None
-    return get_object_or_404(OverlaySet, pk=int(value), dataset=dataset)
+    return get_object_or_404(OverlaySet, pk=id_from(value), dataset=dataset)
 
 
 @login_required
