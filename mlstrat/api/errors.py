@@ -4,6 +4,7 @@ import traceback
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -34,6 +35,10 @@ def exception_handler(exc, context):
         # A parser we do not own (e.g. the token view's stock JSONParser) on a deeply
         # nested body: the client's input, so a 400 and not a 500.
         exc = exceptions.ParseError("The body is nested too deeply to read.")
+    elif isinstance(exc, Http404):
+        # One body for every 404: "No such project." here and "No Run matches the given
+        # query." there would tell an outsider which ids exist in other projects.
+        exc = exceptions.NotFound()
     elif isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail)

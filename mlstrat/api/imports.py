@@ -26,10 +26,10 @@ from mlstrat.imports.models import ImportJob, ImportUpload
 
 from .errors import Conflict, ServiceUnavailable
 from .parsers import StrictJSONParser
-from .scoping import ProjectScopedViewSet
+from .scoping import ProjectScopedViewSet, ScopedModelSerializer
 
 
-class ImportJobSerializer(serializers.ModelSerializer):
+class ImportJobSerializer(ScopedModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     is_finished = serializers.BooleanField(read_only=True)
@@ -109,7 +109,7 @@ class ImportJobViewSet(
         responses={202: ImportJobSerializer, 503: OpenApiTypes.OBJECT},
     )
     def create(self, request):
-        incoming = ImportJobCreateSerializer(data=request.data)
+        incoming = ImportJobCreateSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         project = get_object_or_404(Project, slug=data["project"])
@@ -140,7 +140,7 @@ class ImportJobViewSet(
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ImportUploadSerializer(serializers.ModelSerializer):
+class ImportUploadSerializer(ScopedModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     is_complete = serializers.BooleanField(read_only=True)
     chunk_max_bytes = serializers.SerializerMethodField()
@@ -209,7 +209,7 @@ class ImportUploadViewSet(
 
     @extend_schema(request=ImportUploadCreateSerializer, responses={201: ImportUploadSerializer})
     def create(self, request):
-        incoming = ImportUploadCreateSerializer(data=request.data)
+        incoming = ImportUploadCreateSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         project = get_object_or_404(Project, slug=data["project"])

@@ -73,11 +73,9 @@ def members(request, slug):
         require_member(user=request.user, project=project, role=Role.ADMIN)
         username = request.POST.get("username", "").strip()
         role = request.POST.get("role", Role.ANNOTATOR)
-        user = User.objects.filter(username=username).first()
+        user = selectors.visible_users(user=request.user).filter(username=username).first()
         if user is None:
-            messages.error(
-                request, f"No account named “{username}”. Ask a site admin to invite them."
-            )
+            messages.error(request, selectors.no_account_message(username))
         elif role not in Role.values:
             messages.error(request, "Pick a role: admin, lead or annotator.")
         else:
