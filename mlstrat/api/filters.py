@@ -10,6 +10,7 @@ parameters (`query_params_allowed`) answers 400 naming the key, before any query
 import functools
 from types import SimpleNamespace
 
+from django import forms
 from django.db import models
 from django_filters import NumberFilter
 from django_filters.rest_framework import DjangoFilterBackend, filterset
@@ -61,6 +62,12 @@ def check_query_params(*, view, params, filter_names=()) -> None:
     check_ordering(view=view, params=params)
 
 
+class IdFilter(NumberFilter):
+    """A whole-number id (NumberFilter would take 1.5 and find id 1)."""
+
+    field_class = forms.IntegerField
+
+
 class IdFilterSet(filterset.FilterSet):
     """Foreign keys filter by plain id: django-filter's default (a choice among every row of
     the related table) answers an id of another project's object with an empty list and a
@@ -68,8 +75,8 @@ class IdFilterSet(filterset.FilterSet):
 
     FILTER_DEFAULTS = {
         **filterset.FilterSet.FILTER_DEFAULTS,
-        models.ForeignKey: {"filter_class": NumberFilter},
-        models.OneToOneField: {"filter_class": NumberFilter},
+        models.ForeignKey: {"filter_class": IdFilter},
+        models.OneToOneField: {"filter_class": IdFilter},
     }
 
 

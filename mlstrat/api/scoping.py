@@ -1,4 +1,5 @@
 from rest_framework import serializers, viewsets
+from rest_framework.exceptions import NotFound
 
 from mlstrat.accounts.models import Project
 
@@ -40,10 +41,17 @@ def project_path(model, depth: int = 4) -> str | None:
 
 
 class MemberPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
-    """An id among the caller's projects' objects only: an id of another project's object
-    answers exactly as one that does not exist (400, "Invalid pk ... does not exist"),
-    where a global queryset would say "not found" for one and "does not exist" for the
-    other."""
+    """An id among the caller's projects' objects only. Another project's object and a
+    missing one both answer 404 "Not found." (as in URLs), where a global queryset said
+    404 for one and 400 "Invalid pk ... does not exist" for the other."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if exc.get_codes() == ["does_not_exist"]:
+                raise NotFound() from None
+            raise
 
     def get_queryset(self):
         queryset = super().get_queryset()
