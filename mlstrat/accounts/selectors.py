@@ -28,6 +28,4 @@ def visible_users(*, user) -> QuerySet:
 
 
 def no_account_message(username: str) -> str:
-    return (
-        f"No account you can add named “{username}”: send them an invitation link instead."
-    )
+    return f"No account you can add named “{username}”: send them an invitation link instead."

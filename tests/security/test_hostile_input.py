@@ -71,6 +71,7 @@ def test_an_ordinary_body_still_works(api, alice, db):
     api.force_authenticate(alice)
     response = api.post("/api/v1/projects/", {"name": "Tab\there"}, format="json")
     assert response.status_code == 201
+    assert response.json()["name"] == "Tab here"
 
 
 # ---------------------------------------------------------------- URLs, queries and forms

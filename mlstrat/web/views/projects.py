@@ -42,8 +42,12 @@ def project_list(request):
         if not name:
             messages.error(request, "A project needs a name.")
         else:
-            project = services.project_create(name=name[:200], owner=request.user)
-            return redirect("project-home", slug=project.slug)
+            try:
+                project = services.project_create(name=name, owner=request.user)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
+                return redirect("project-home", slug=project.slug)
     projects = selectors.projects_for_user(user=request.user)
     return render(request, "web/project_list.html", {"projects": projects})
 
