@@ -26,6 +26,9 @@ class Dataset(models.Model):
     human_level_error = models.FloatField(null=True, blank=True)
     # Optional per source distribution: {"web": 0.01, "app": 0.02}.
     human_level_error_by_source = models.JSONField(default=dict, blank=True)
+    # A multi-task dataset names its tasks in the dump's order (["pedestrian", "car"]);
+    # empty for a single-task dataset, whose examples all have task "".
+    tasks = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -52,14 +55,22 @@ def image_upload_to(example, filename):
 
 
 class Example(models.Model):
-    """One image of a dataset. `label` is the label in force; `original_label` as imported."""
+    """One image of a dataset for one task. `label` is the label in force;
+    `original_label` as imported.
+
+    A multi-task dump makes one example per (image, task): the same `example_id`, image,
+    split, source and metadata, with the task's label. `task` is "" in a single-task
+    dataset. An unknown label ("" or "?" in the dump) is stored as `label == ""`: its
+    predictions have `is_error = None` and count in neither numerator nor denominator.
+    """
 
     # No index of its own: every composite index below starts with the dataset.
     dataset = models.ForeignKey(
         Dataset, on_delete=models.CASCADE, related_name="examples", db_index=False
     )
     example_id = models.CharField(max_length=200)
-    label = models.CharField(max_length=200)
+    task = models.CharField(max_length=100, blank=True, default="", db_default="")
+    label = models.CharField(max_length=200, blank=True)
     original_label = models.CharField(max_length=200)
     split = models.CharField(max_length=16, choices=Split.choices)
     source = models.CharField(max_length=100, blank=True, default="")
@@ -77,7 +88,7 @@ class Example(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["dataset", "example_id"], name="example_unique_example_id"
+                fields=["dataset", "example_id", "task"], name="example_unique_example_id_task"
             ),
         ]
         indexes = [
@@ -148,10 +159,13 @@ class Prediction(models.Model):
         Example, on_delete=models.CASCADE, related_name="predictions", db_index=False
     )
     split = models.CharField(max_length=16, choices=Split.choices)
+    # Copied from the example, as split is.
+    task = models.CharField(max_length=100, blank=True, default="", db_default="")
     predicted_label = models.CharField(max_length=200)
     confidence = models.FloatField(null=True, blank=True)
     probabilities = models.JSONField(null=True, blank=True)
-    is_error = models.BooleanField()
+    # None when the example's label is unknown: neither right nor wrong.
+    is_error = models.BooleanField(null=True)
 
     class Meta:
         constraints = [

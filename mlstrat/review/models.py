@@ -100,6 +100,8 @@ class Review(models.Model):
     run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="reviews")
     name = models.CharField(max_length=200)
     split = models.CharField(max_length=16, choices=Split.choices, default=Split.DEV)
+    # A multi-task dataset's review is for one task, or for all of them ("").
+    task = models.CharField(max_length=100, blank=True, default="", db_default="")
     # None: all errors matching the filters.
     sample_size = models.PositiveIntegerField(null=True, blank=True, default=100)
     seed = models.BigIntegerField()
