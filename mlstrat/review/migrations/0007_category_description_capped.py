@@ -19,8 +19,8 @@ def truncate_errorcategory(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("datasets", "0008_descriptions_and_notes_capped"),
-        ("review", "0005_saved_views"),
+        ("datasets", "0009_descriptions_and_notes_capped"),
+        ("review", "0006_multitask"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -30,7 +30,7 @@ def truncate_modelrun(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("datasets", "0007_example_images_in_packs"),
+        ("datasets", "0008_multitask"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
