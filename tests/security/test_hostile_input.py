@@ -116,6 +116,26 @@ def test_a_recipe_with_fields_of_the_wrong_type_gets_400(api, ours, alice):
         assert response.status_code == 400, (fields, response.status_code)
 
 
+@pytest.mark.parametrize("digit_like", ["²", "¹0", "١", "99999999999999999999999"])
+def test_digit_like_ids_in_page_queries_are_not_found_not_500(client, ours, alice, digit_like):
+    """str.isdigit() says yes to "²", int() says no: ids go through web.params.id_from."""
+    client.force_login(alice)
+    run, dataset = ours.of(ModelRun), ours.of(Dataset)
+    slug = ours.project.slug
+    for url, query in [
+        (f"/p/{slug}/runs/{run.pk}/dashboard/", {"review": digit_like}),
+        (f"/p/{slug}/runs/{run.pk}/sheet/", {"cols": f"1,{digit_like}"}),
+        (f"/p/{slug}/datasets/{dataset.pk}/mismatch/", {"run": digit_like}),
+    ]:
+        assert client.get(url, query).status_code == 200, (url, query)
+    response = client.post(
+        f"/p/{slug}/runs/{run.pk}/reviews/reference/", {"review": digit_like, "next": "/"}
+    )
+    assert response.status_code < 500
+    response = client.post(f"/p/{slug}/labels/samples/draw/", {"run": run.pk, "seed": "²"})
+    assert response.status_code == 302
+
+
 # ---------------------------------------------------------------- download names
 
 

@@ -382,7 +382,7 @@ def sample_draw(request, slug):
     )
     seed = request.POST.get("seed", "").strip()
     url = reverse("label-samples", args=[slug]) + f"?dataset={run.dataset_id}"
-    if seed and not seed.isdigit():
+    if seed and not (seed.isascii() and seed.isdigit()):
         messages.error(request, "The seed is a whole number (or leave it empty).")
         return redirect(url)
     try:

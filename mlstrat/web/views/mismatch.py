@@ -73,8 +73,8 @@ def dataset_mismatch(request, slug, dataset_pk):
     runs = list(runs_for_dataset(dataset=dataset))
     run = None
     wanted = request.GET.get("run", "")
-    if wanted.isdigit():
-        run = next((r for r in runs if r.pk == int(wanted)), None)
+    if id_from(wanted):
+        run = next((r for r in runs if r.pk == id_from(wanted)), None)
     run = run or (runs[-1] if runs else None)
     comparison = selectors.characteristics_comparison(dataset=dataset)
     is_lead = has_role(user=request.user, project=project, role=Role.LEAD)
