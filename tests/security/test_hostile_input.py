@@ -177,7 +177,9 @@ FIELDS = [
 TEXT = st.one_of(
     st.text(st.characters(exclude_categories=("Cs",)), max_size=40),
     st.integers(min_value=-(2**80), max_value=2**80).map(str),
-    st.sampled_from(["", "0", "-1", "1e309", "nan", "[]", "{}", "99999999999999999999"]),
+    st.sampled_from(
+        ["", "0", "-1", "1e309", "nan", "[]", "{}", "99999999999999999999", "²", "١", "1,²"]
+    ),
 )
 FORMS = st.dictionaries(st.sampled_from(FIELDS), TEXT, max_size=6)
 PROPERTY_SETTINGS = settings(
