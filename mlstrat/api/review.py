@@ -166,6 +166,8 @@ class ReviewSerializer(serializers.ModelSerializer):
     )
     filters = serializers.JSONField(required=False, default=dict)
     split = serializers.ChoiceField(choices=Split.choices, default=Split.DEV)
+    # One of the dataset's tasks, or "" for all of them (checked by the service).
+    task = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     assignment = serializers.ChoiceField(
         choices=AssignmentMode.choices, default=AssignmentMode.EVERYONE
     )
@@ -177,6 +179,7 @@ class ReviewSerializer(serializers.ModelSerializer):
             "run",
             "name",
             "split",
+            "task",
             "sample_size",
             "seed",
             "filters",
@@ -278,6 +281,7 @@ class ReviewViewSet(
             created_by=request.user,
             name=data["name"],
             split=data["split"],
+            task=data.get("task", ""),
             sample_size=data.get("sample_size"),
             seed=data.get("seed"),
             filters=data.get("filters") or {},

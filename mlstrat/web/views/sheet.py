@@ -23,6 +23,7 @@ def _review_form_values(post):
     return {
         "name": post.get("name", "").strip(),
         "split": post.get("split", Split.DEV),
+        "task": post.get("task", ""),
         "sample_size": None if post.get("all_errors") else size,
         "seed": post.get("seed", "").strip(),
         "assignment": post.get("assignment", AssignmentMode.EVERYONE),
@@ -55,6 +56,7 @@ def _create_review(request, run, project):
         created_by=request.user,
         name=values["name"],
         split=values["split"],
+        task=values["task"],
         sample_size=sample_size,
         seed=seed,
         filters=filters,
@@ -85,7 +87,13 @@ def review_list(request, slug, run_pk):
     if reference is None:
         default = default_reference(
             [
-                {"id": r.pk, "split": r.split, "filters": r.filters, "reviewed": r.reviewed_count}
+                {
+                    "id": r.pk,
+                    "split": r.split,
+                    "task": r.task,
+                    "filters": r.filters,
+                    "reviewed": r.reviewed_count,
+                }
                 for r in reviews
             ]
         )
@@ -108,6 +116,7 @@ def review_list(request, slug, run_pk):
             "splits": [s for s in Split.choices if s[0] != Split.TRAIN] + [(Split.TRAIN, "train")],
             "members": project.members.order_by("username"),
             "class_names": run.dataset.class_names,
+            "tasks": run.dataset.tasks,
             "saved_views": selectors.saved_views_for_run(run=run, slug=project.slug),
         },
     )
