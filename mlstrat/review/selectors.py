@@ -11,7 +11,16 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Exists, F, FloatField, OuterRef, PositiveIntegerField, Q
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    PositiveIntegerField,
+    Q,
+    Subquery,
+)
 from django.urls import reverse
 from django.utils import timezone
 
@@ -55,6 +64,8 @@ class SheetQuery:
     label: str = ""
     prediction: str = ""
     source: str = ""
+    # A multi-task dataset's task ("" : every task).
+    task: str = ""
     category: int | None = None
     untagged: bool = False
     mine_only: bool = False
@@ -91,6 +102,7 @@ class SheetQuery:
             label=params.get("label", ""),
             prediction=params.get("prediction", ""),
             source=params.get("source", ""),
+            task=params.get("task", ""),
             category=as_int("category"),
             untagged=params.get("untagged", "") in ("1", "true", "yes"),
             mine_only=params.get("assignee", "") == "me",
@@ -525,7 +537,12 @@ def sheet_rows(
     page_size: int = PAGE_SIZE,
 ) -> dict:
     """One page of the sheet: rows with ticks, comments and suggestions, and the next
-    cursor. A fixed number of queries whatever the page size or number of categories."""
+    cursor. A fixed number of queries whatever the page size or number of categories.
+    On a multi-task dataset each row is one task's error and carries `tasks`: every task's
+    label and prediction for the same image (one more query per page)."""
+    tasks = run.dataset.tasks
+    if query.task and query.task not in tasks:
+        raise BadSheetQuery(f"task is one of {', '.join(tasks)}." if tasks else "No task here.")
     if review is not None:
         rows = ReviewItem.objects.filter(review=review).select_related("example", "prediction")
         prefix, key = "prediction__", "position"
@@ -542,6 +559,8 @@ def sheet_rows(
         rows = rows.filter(**{f"{prefix}predicted_label": query.prediction})
     if query.source:
         rows = rows.filter(example__source=query.source)
+    if query.task:
+        rows = rows.filter(**{f"{prefix}task": query.task})
     if query.category is not None:
         rows = rows.filter(
             Exists(
@@ -586,6 +605,9 @@ def sheet_rows(
         )
     reviewed_by = _reviewed_by(review=review, example_ids=example_ids)
     suggestions, suggested_labels = _suggestions(run=run, example_ids=example_ids)
+    siblings = (
+        _tasks_of(run=run, example_ids=[row.example.example_id for row in page]) if tasks else {}
+    )
 
     out = []
     for row in page:
@@ -601,6 +623,11 @@ def sheet_rows(
                 "prediction": prediction.predicted_label,
                 "confidence": prediction.confidence,
                 "source": example.source,
+                "task": example.task,
+                "tasks": [
+                    siblings.get((example.example_id, task), {"task": task, "missing": True})
+                    for task in tasks
+                ],
                 "thumbnail": reverse("example-image", args=[example.pk, "thumbnail"]),
                 "tags": {str(k): v for k, v in tags.get(example.pk, {}).items()},
                 "comments": comments.get(example.pk, []),
@@ -624,6 +651,30 @@ def sheet_rows(
             getattr(last, key if key != "id" else "pk"), last_prediction.confidence, query
         )
     return {"rows": out, "next": next_cursor}
+
+
+def _tasks_of(*, run: ModelRun, example_ids: list[str]) -> dict[tuple, dict]:
+    """{(example_id, task): that task's label and the run's prediction} for these images
+    of a multi-task dataset (label "" when unknown, prediction None when the run made
+    none), in one query."""
+    predicted = Prediction.objects.filter(run=run, example=OuterRef("pk"))
+    found = {}
+    for example_pk, example_id, task, label, prediction, is_error in (
+        Example.objects.filter(dataset_id=run.dataset_id, example_id__in=set(example_ids))
+        .annotate(
+            predicted=Subquery(predicted.values("predicted_label")[:1]),
+            wrong=Subquery(predicted.values("is_error")[:1]),
+        )
+        .values_list("pk", "example_id", "task", "label", "predicted", "wrong")
+    ):
+        found[(example_id, task)] = {
+            "task": task,
+            "example": example_pk,
+            "label": label,
+            "prediction": prediction,
+            "is_error": is_error,
+        }
+    return found
 
 
 def _reviewed_by(*, review: Review | None, example_ids: list[int]) -> dict[int, set]:

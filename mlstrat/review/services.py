@@ -816,6 +816,7 @@ SAVED_VIEW_PARAMS = (
     "label",
     "prediction",
     "source",
+    "task",
     "category",
     "untagged",
     "assignee",

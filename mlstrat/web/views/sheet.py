@@ -13,6 +13,7 @@ from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import has_role
 from mlstrat.analytics.selectors import default_reference, team_rule_for
 from mlstrat.datasets.models import Split
+from mlstrat.datasets.selectors import task_class_names
 from mlstrat.review import selectors, services
 from mlstrat.review.models import AssignmentMode, ReferenceReview, Review, SavedView
 from mlstrat.web.views.projects import run_for
@@ -229,6 +230,9 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
         "split": query.split,
         "dataset": run.dataset_id,
         "classNames": run.dataset.class_names,
+        # A multi-task dataset's tasks ([]: no task UI at all) and each task's classes.
+        "tasks": run.dataset.tasks,
+        "taskClasses": task_class_names(dataset=run.dataset),
         "users": {str(k): v for k, v in selectors.members_by_id(project=project).items()},
         "categories": categories,
         "rows": page["rows"],
@@ -246,6 +250,7 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
             "label": query.label,
             "prediction": query.prediction,
             "source": query.source,
+            "task": query.task,
             "category": query.category,
             "untagged": query.untagged,
             "assignee": "me" if query.mine_only else "",
