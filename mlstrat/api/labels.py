@@ -544,15 +544,27 @@ class LabelScoreViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
 
 class BalanceView(StrictAPIView):
     """Per split (dev, test): examples, checked, corrected, and a warning when one split
-    was examined more deeply than the other. `?dataset=`"""
+    was examined more deeply than the other. `?dataset=`; on a multi-task dataset
+    `&task=` for one task (the answer then also lists `tasks`: each task's balance)."""
 
-    query_params_allowed = ("dataset",)
+    query_params_allowed = ("dataset", "task")
 
     @extend_schema(
-        parameters=[OpenApiParameter("dataset", int, required=True)], responses={200: dict}
+        parameters=[
+            OpenApiParameter("dataset", int, required=True),
+            OpenApiParameter("task", str, description="a task of a multi-task dataset"),
+        ],
+        responses={200: dict},
     )
     def get(self, request):
-        return Response(selectors.correction_balance(dataset=_dataset_param(request)))
+        dataset = _dataset_param(request)
+        task = request.query_params.get("task", "")
+        if task and task not in dataset.tasks:
+            raise ValidationError({"task": [f"Not a task of {dataset.name}."]})
+        balance = selectors.correction_balance(dataset=dataset, task=task or None)
+        if dataset.tasks:
+            balance["tasks"] = selectors.correction_balance_per_task(dataset=dataset)
+        return Response(balance)
 
 
 class PatternsView(StrictAPIView):

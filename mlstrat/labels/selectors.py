@@ -128,6 +128,19 @@ def example_history(*, example: Example) -> dict:
     }
 
 
+def sibling_tasks(*, example: Example) -> list[Example]:
+    """The same image's examples for every task of a multi-task dataset, in the dataset's
+    task order ([] for a single-task dataset)."""
+    tasks = example.dataset.tasks
+    if not tasks:
+        return []
+    found = {
+        e.task: e
+        for e in Example.objects.filter(dataset_id=example.dataset_id, example_id=example.example_id)
+    }
+    return [found[task] for task in tasks if task in found]
+
+
 def _checked_examples(dataset: Dataset) -> QuerySet[Example]:
     """Examples whose label someone looked at: a check, a proposal, or a tag in an
     error review (tagging a reviewed error means its label was seen and, unless
@@ -149,14 +162,19 @@ def _checked_examples(dataset: Dataset) -> QuerySet[Example]:
     return dataset.examples.filter(pk__in=looked_at)
 
 
-def correction_balance(*, dataset: Dataset) -> dict:
+def correction_balance(*, dataset: Dataset, task: str | None = None) -> dict:
     """Per split (dev and test): examples, how many were checked and corrected, and a
     warning when one split was examined more deeply than the other (checked-rate ratio
     above 1.5, or a two-proportion z-test significant at 5%), which would make the two
-    distributions differ."""
+    distributions differ. With `task`, one task of a multi-task dataset (its labels are
+    corrected, and filled in, separately from the others')."""
+    examples = dataset.examples.all() if task is None else dataset.examples.filter(task=task)
+    checked_examples = _checked_examples(dataset)
+    if task is not None:
+        checked_examples = checked_examples.filter(task=task)
     per_split = {
         row["split"]: row
-        for row in dataset.examples.filter(split__in=BALANCED_SPLITS)
+        for row in examples.filter(split__in=BALANCED_SPLITS)
         .values("split")
         .annotate(n=Count("pk"), corrected=Count("pk", filter=~Q(label=F("original_label"))))
         .order_by()
@@ -164,8 +182,7 @@ def correction_balance(*, dataset: Dataset) -> dict:
     totals = {split: row["n"] for split, row in per_split.items()}
     corrected = {split: row["corrected"] for split, row in per_split.items()}
     checked = dict(
-        _checked_examples(dataset)
-        .filter(split__in=BALANCED_SPLITS)
+        checked_examples.filter(split__in=BALANCED_SPLITS)
         .values_list("split")
         .annotate(n=Count("pk"))
         .values_list("split", "n")
@@ -189,6 +206,8 @@ def correction_balance(*, dataset: Dataset) -> dict:
         )
     dev, test = splits
     result = {"splits": splits, "ratio": None, "z": None, "warning": False, "message": ""}
+    if task is not None:
+        result["task"] = task
     if not dev["examples"] or not test["examples"]:
         result["message"] = (
             "Dev and test both need examples to compare how deeply each was checked."
@@ -217,6 +236,12 @@ def correction_balance(*, dataset: Dataset) -> dict:
     else:
         result["message"] = "Dev and test were checked about equally deeply."
     return result
+
+
+def correction_balance_per_task(*, dataset: Dataset) -> list[dict]:
+    """The dev/test balance of each task of a multi-task dataset, in the dataset's order
+    ([] for a single-task dataset)."""
+    return [correction_balance(dataset=dataset, task=task) for task in dataset.tasks]
 
 
 def _two_proportion_z(k1: int, n1: int, k2: int, n2: int) -> float | None:

@@ -12,10 +12,12 @@ is no longer in force, and anyone can propose again from the new one.
 import random
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import F
 from django.utils import timezone
 
+from mlstrat.datasets.errors import is_error_expression
 from mlstrat.datasets.models import Example, ModelRun, Prediction
+from mlstrat.datasets.selectors import task_class_names
 from mlstrat.datasets.staleness import dataset_figures_stale
 
 from . import ranking
@@ -52,10 +54,20 @@ class InvalidSample(ValueError):
 
 
 def _check_label(*, example: Example, label: str) -> str:
+    """A label the example may take: one of its task's classes on a multi-task dataset,
+    else one of the dataset's classes (an unknown label is filled in, never made)."""
     label = (label or "").strip()
     if not label:
         raise InvalidLabel("Say which label the example should have.")
-    class_names = example.dataset.class_names
+    dataset = example.dataset
+    if example.task and dataset.tasks:
+        classes = task_class_names(dataset=dataset).get(example.task) or dataset.class_names
+        if classes and label not in classes:
+            raise InvalidLabel(
+                f"“{label}” is not a class of task {example.task} ({', '.join(classes)})."
+            )
+        return label
+    class_names = dataset.class_names
     if class_names and label not in class_names:
         raise InvalidLabel(f"“{label}” is not a class of this dataset ({', '.join(class_names)}).")
     return label
@@ -127,9 +139,10 @@ def _label_set(
     )
     Example.objects.filter(pk=example.pk).update(label=to_label)
     example.label = to_label
-    # One UPDATE for every run's prediction of this example.
+    # One UPDATE for every run's prediction of this example; an unknown label filled in
+    # turns them from neither right nor wrong (None) into right or wrong, and back.
     Prediction.objects.filter(example=example).update(
-        is_error=Case(When(predicted_label=to_label, then=Value(False)), default=Value(True))
+        is_error=is_error_expression(label=to_label)
     )
     _rescore_example(example=example)
     dataset_figures_stale(dataset=example.dataset_id)

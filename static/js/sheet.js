@@ -145,7 +145,9 @@
         "data-task": t.task,
         title: t.missing ? `${t.task}: no example` : `${t.task}: label ${t.label || "? (unknown)"}, predicted ${t.prediction ?? "–"}`,
       },
-      el("span", { class: "task-name", text: t.task + " " }),
+      t.missing ? el("span", { class: "task-name", text: t.task + " " })
+        : el("a", { class: "task-name", href: cfg.labelExample.replace("/0/", `/${t.example}/`), text: t.task, title: t.label ? `Labels of ${t.task}` : `Fill in the unknown ${t.task} label` }),
+      " ",
       el("span", { class: "task-label", text: t.missing ? "–" : (t.label || "?") }),
       el("span", { class: "meta", text: " → " }),
       el("span", { class: "task-pred", text: t.prediction ?? "–" })))));

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from mlstrat.accounts.models import Role
 from mlstrat.datasets.models import Example, ModelRun, RunStatus, Split
-from mlstrat.datasets.selectors import datasets_for_project, runs_for_dataset
+from mlstrat.datasets.selectors import datasets_for_project, runs_for_dataset, task_class_names
 from mlstrat.labels import exports, ranking, selectors, services
 from mlstrat.labels.models import (
     CheckOrigin,
@@ -61,6 +61,12 @@ def _example_in(project, pk) -> Example:
     )
 
 
+def _classes_of(example: Example) -> list[str]:
+    """The classes an example may take: its task's on a multi-task dataset."""
+    dataset = example.dataset
+    return task_class_names(dataset=dataset).get(example.task) or dataset.class_names
+
+
 def _page_context(project, membership) -> dict:
     """What every labels page needs: where we are and whether the viewer decides."""
     return {"project": project, "membership": membership, "is_lead": _is_lead(membership)}
@@ -100,17 +106,23 @@ def label_queue(request, slug):
     )
     page = Paginator(examples, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     run = selectors.latest_run(dataset=dataset)
+    queued = selectors.with_queue_details(
+        examples=page.object_list, status=status, proposed_by=mine
+    )
+    task_classes = task_class_names(dataset=dataset)
+    for example in queued:
+        # A multi-task example takes one of its task's classes.
+        example.class_choices = task_classes.get(example.task) or dataset.class_names
     context.update(
         {
             "status": status,
             "split": split,
             "page": page,
-            "examples": selectors.with_queue_details(
-                examples=page.object_list, status=status, proposed_by=mine
-            ),
+            "examples": queued,
             "class_names": dataset.class_names,
             "run": run,
             "balance": selectors.correction_balance(dataset=dataset),
+            "task_balances": selectors.correction_balance_per_task(dataset=dataset),
             "estimates": [
                 (r, selectors.correct_sample_estimate(run=r))
                 for r in runs_for_dataset(dataset=dataset)
@@ -183,7 +195,8 @@ def example_labels(request, slug, example_pk):
         **_page_context(project, membership),
         "example": example,
         "history": selectors.example_history(example=example),
-        "class_names": [c for c in example.dataset.class_names if c != example.label],
+        "class_names": [c for c in _classes_of(example) if c != example.label],
+        "siblings": selectors.sibling_tasks(example=example),
         "run": run,
     }
     return render(request, "labels/example.html", context)

@@ -233,6 +233,8 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
         # A multi-task dataset's tasks ([]: no task UI at all) and each task's classes.
         "tasks": run.dataset.tasks,
         "taskClasses": task_class_names(dataset=run.dataset),
+        # Where each task's label is corrected (or an unknown one filled in): /0/ → pk.
+        "labelExample": reverse("label-example", args=[project.slug, 0]),
         "users": {str(k): v for k, v in selectors.members_by_id(project=project).items()},
         "categories": categories,
         "rows": page["rows"],
