@@ -134,10 +134,10 @@ def sibling_tasks(*, example: Example) -> list[Example]:
     tasks = example.dataset.tasks
     if not tasks:
         return []
-    found = {
-        e.task: e
-        for e in Example.objects.filter(dataset_id=example.dataset_id, example_id=example.example_id)
-    }
+    same_image = Example.objects.filter(
+        dataset_id=example.dataset_id, example_id=example.example_id
+    )
+    found = {e.task: e for e in same_image}
     return [found[task] for task in tasks if task in found]
 
 
