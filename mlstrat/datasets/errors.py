@@ -21,4 +21,3 @@ def is_error_expression(*, label: str) -> Expression:
     if label == UNKNOWN:
         return Value(None)
     return Case(When(predicted_label=label, then=Value(False)), default=Value(True))
-

@@ -141,9 +141,7 @@ def _label_set(
     example.label = to_label
     # One UPDATE for every run's prediction of this example; an unknown label filled in
     # turns them from neither right nor wrong (None) into right or wrong, and back.
-    Prediction.objects.filter(example=example).update(
-        is_error=is_error_expression(label=to_label)
-    )
+    Prediction.objects.filter(example=example).update(is_error=is_error_expression(label=to_label))
     _rescore_example(example=example)
     dataset_figures_stale(dataset=example.dataset_id)
     return change

@@ -108,7 +108,7 @@ def test_the_example_page_offers_to_fill_in_the_label(as_user, project, carol, b
     queue = as_user(bob).get(f"/p/{project.slug}/labels/?dataset={unknown.dataset_id}")
     html = queue.content.decode()
     assert "task even" in html
-    assert '? → <strong>yes</strong>' in html
+    assert "? → <strong>yes</strong>" in html
 
 
 def test_the_balance_check_is_per_task(api, as_user, project, carol, bob, mt, unknown):
