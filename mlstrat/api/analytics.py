@@ -168,11 +168,12 @@ class RunExportView(StrictAPIView):
     tab or CR are prefixed with an apostrophe against spreadsheet formula injection."""
 
     renderer_classes = [JSONRenderer, CSVRenderer]
-    query_params_allowed = ("review", "rule")
+    query_params_allowed = ("review", "rule", "task")
 
     @extend_schema(
         parameters=[
             OpenApiParameter("review", int, description="Export one review's examples."),
+            OpenApiParameter("task", str, description="One task's rows (multi-task sheet)."),
             RULE_PARAM,
         ],
         responses={
@@ -190,11 +191,16 @@ class RunExportView(StrictAPIView):
                 raise serializers.ValidationError(
                     {"review": ["No such review of this run."]}
                 ) from exc
+        task = request.query_params.get("task", "")
+        if task and task not in run.dataset.tasks:
+            raise serializers.ValidationError({"task": [f"Not a task of {run.dataset.name}."]})
         figures = None
         if kind == "summary":
             services.snapshot_ensure(run=run)
             figures = selectors.run_figures(run=run, rule=_rule(request))
-        return exports.streaming_export(kind=kind, fmt=fmt, run=run, figures=figures, review=review)
+        return exports.streaming_export(
+            kind=kind, fmt=fmt, run=run, figures=figures, review=review, task=task
+        )
 
 
 def register(router):

@@ -598,12 +598,21 @@ class EstimateView(StrictAPIView):
 
 
 class ExportView(StrictAPIView):
-    """The labels in force (or the change log) of a dataset, streamed as CSV or JSON."""
+    """The labels in force (or the change log) of a dataset, streamed as CSV or JSON;
+    `?task=` for one task of a multi-task dataset."""
 
-    @extend_schema(responses={200: bytes})
+    query_params_allowed = ("task",)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("task", str, description="one task's rows")],
+        responses={200: bytes},
+    )
     def get(self, request, dataset_pk, kind, fmt):
         dataset = _scoped(Dataset.objects.all(), request.user, dataset_pk, "project")
-        return exports.export_response(dataset=dataset, kind=kind, fmt=fmt)
+        task = request.query_params.get("task", "")
+        if task and task not in dataset.tasks:
+            raise ValidationError({"task": [f"Not a task of {dataset.name}."]})
+        return exports.export_response(dataset=dataset, kind=kind, fmt=fmt, task=task or None)
 
 
 def register(router):

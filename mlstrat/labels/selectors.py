@@ -361,24 +361,40 @@ def correction_patterns(*, dataset: Dataset) -> list[dict]:
     return sorted(pairs.values(), key=lambda p: (-p["total"], p["from"], p["to"]))
 
 
-def labels_in_force(*, dataset: Dataset):
-    """Rows for the retraining export, streamed in primary-key order."""
+def labels_in_force(*, dataset: Dataset, task: str | None = None):
+    """Rows for the retraining export, streamed in primary-key order. A multi-task
+    dataset's rows carry their task after the example id (an unknown label is "");
+    `task` keeps one task's."""
     last_change = LabelChange.objects.filter(example=OuterRef("pk")).order_by("-changed_at", "-id")
+    examples = dataset.examples.all() if not task else dataset.examples.filter(task=task)
+    task_column = ["task"] if dataset.tasks else []
     return (
-        dataset.examples.order_by("pk")
+        examples.order_by("pk")
         .annotate(last_changed_at=Subquery(last_change.values("changed_at")[:1]))
-        .values_list("example_id", "split", "source", "original_label", "label", "last_changed_at")
+        .values_list(
+            "example_id",
+            *task_column,
+            "split",
+            "source",
+            "original_label",
+            "label",
+            "last_changed_at",
+        )
         .iterator(chunk_size=5000)
     )
 
 
-def label_changes(*, dataset: Dataset):
+def label_changes(*, dataset: Dataset, task: str | None = None):
+    changes = LabelChange.objects.filter(example__dataset=dataset)
+    if task:
+        changes = changes.filter(example__task=task)
+    task_column = ["example__task"] if dataset.tasks else []
     return (
-        LabelChange.objects.filter(example__dataset=dataset)
-        .order_by("changed_at", "id")
+        changes.order_by("changed_at", "id")
         .values_list(
             "pk",
             "example__example_id",
+            *task_column,
             "example__split",
             "from_label",
             "to_label",

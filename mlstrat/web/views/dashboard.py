@@ -194,8 +194,13 @@ def run_export(request, slug, run_pk, kind, fmt):
         review = Review.objects.filter(run=run, pk=wanted).first() if wanted.isdigit() else None
         if review is None:
             raise Http404("No such review of this run.")
+    task = request.GET.get("task", "")
+    if task and task not in run.dataset.tasks:
+        raise Http404("No such task in this dataset.")
     figures = None
     if kind == "summary":
         services.snapshot_ensure(run=run)
         figures = selectors.run_figures(run=run)
-    return exports.streaming_export(kind=kind, fmt=fmt, run=run, figures=figures, review=review)
+    return exports.streaming_export(
+        kind=kind, fmt=fmt, run=run, figures=figures, review=review, task=task
+    )

@@ -463,4 +463,7 @@ def label_patterns(request, slug):
 def label_export(request, slug, dataset_pk, kind, fmt):
     project, _ = project_for(request, slug)
     dataset = get_object_or_404(project.datasets, pk=dataset_pk)
-    return exports.export_response(dataset=dataset, kind=kind, fmt=fmt)
+    task = request.GET.get("task", "")
+    if task and task not in dataset.tasks:
+        raise Http404("No such task in this dataset.")
+    return exports.export_response(dataset=dataset, kind=kind, fmt=fmt, task=task or None)
