@@ -61,9 +61,7 @@ def _in_order(prediction_ids: list[int]) -> list[Prediction]:
     return [found[pk] for pk in prediction_ids if pk in found]
 
 
-def sheet_records(
-    *, run: ModelRun, review: Review | None = None, task: str = ""
-) -> Iterator[dict]:
+def sheet_records(*, run: ModelRun, review: Review | None = None, task: str = "") -> Iterator[dict]:
     """One record per example of the review (or every error of the run): labels,
     prediction, who ticked each category, who marked it reviewed in the review, and the
     comments. Tags and comments are fetched per chunk of examples, never all at once.
@@ -86,9 +84,7 @@ def sheet_records(
         if task:
             errors = errors.filter(task=task)
         source = _chunks(
-            errors.select_related("example")
-            .order_by("id")
-            .iterator(chunk_size=CHUNK_SIZE),
+            errors.select_related("example").order_by("id").iterator(chunk_size=CHUNK_SIZE),
             CHUNK_SIZE,
         )
     for chunk in source:
@@ -149,7 +145,9 @@ def sheet_header(*, run: ModelRun) -> tuple[list[str], list[str]]:
     return fixed + ["confidence", "reviewed_by"] + names + ["comments"], names
 
 
-def sheet_csv_rows(*, run: ModelRun, review: Review | None = None, task: str = "") -> Iterator[list]:
+def sheet_csv_rows(
+    *, run: ModelRun, review: Review | None = None, task: str = ""
+) -> Iterator[list]:
     header, names = sheet_header(run=run)
     yield header
     for record in sheet_records(run=run, review=review, task=task):

@@ -80,14 +80,19 @@ def export_response(
     header, rows_for = KINDS[kind]
     rows = rows_for(dataset=dataset, task=task)
     if dataset.tasks:  # the selectors put the task after the example id
-        header = [*header[:2], "task", *header[2:]] if kind == "changes" else [
-            header[0],
-            "task",
-            *header[1:],
-        ]
+        header = (
+            [*header[:2], "task", *header[2:]]
+            if kind == "changes"
+            else [
+                header[0],
+                "task",
+                *header[1:],
+            ]
+        )
     chunks = csv_lines(header, rows) if fmt == "csv" else json_chunks(header, rows)
     response = StreamingHttpResponse(chunks, content_type=FORMATS[fmt])
-    filename = f"{dataset.name}-{kind}{'-' + task if task else ''}.{fmt}".replace('"', "").replace("/", "-")
+    name = f"{dataset.name}-{kind}" + (f"-{task}" if task else "")
+    filename = f"{name}.{fmt}".replace('"', "").replace("/", "-")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
