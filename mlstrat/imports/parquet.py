@@ -21,6 +21,8 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
+from .multitask import is_multitask_row, spread_tasks
+
 PARQUET_MAX_ROW_GROUP_BYTES = 256 * 1024 * 1024
 BATCH_ROWS = 4096
 
@@ -42,7 +44,10 @@ def parquet_rows(stream) -> Iterator[tuple[int, dict | None, str | None]]:
         columns = list(table.schema_arrow.names)
         header = [c for c in columns if c != "probabilities"]
         by_row = False
-        if "probabilities" in columns:
+        if "labels" in columns or "predictions" in columns:
+            # Multi-task: the first row's tasks, spread into columns, stand for the header.
+            by_row = True
+        elif "probabilities" in columns:
             kind = table.schema_arrow.field("probabilities").type
             if pa.types.is_struct(kind):
                 header += [f"prob_{field.name}" for field in kind]
@@ -84,6 +89,10 @@ def _check_declared_sizes(table, error) -> None:
 
 
 def _row(values: dict) -> tuple[dict | None, str | None]:
+    if is_multitask_row(values):
+        row = {key: _plain(value) for key, value in values.items()}
+        problem = spread_tasks(row)
+        return (None, problem) if problem else (row, None)
     row = {key: _plain(value) for key, value in values.items() if key != "probabilities"}
     probabilities = values.get("probabilities")
     if isinstance(probabilities, list):  # a map column: [(class, probability), ...]
