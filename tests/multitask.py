@@ -8,7 +8,13 @@ TASKS = ["even", "big"]
 
 
 def make_multitask_dataset(project, *, name="digits-mt", tasks=TASKS):
-    return DatasetFactory(project=project, name=name, class_names=["no", "yes"], tasks=tasks)
+    return DatasetFactory(
+        project=project,
+        name=name,
+        class_names=["no", "yes"],
+        tasks=tasks,
+        task_class_names={task: ["no", "yes"] for task in tasks},
+    )
 
 
 def add_image(run, example_id, labels, predictions, *, split="dev", source="web", conf=0.8):

@@ -1,4 +1,3 @@
-from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from mlstrat.accounts.models import Project
@@ -22,25 +21,3 @@ def visible_runs(*, user) -> QuerySet[ModelRun]:
     return ModelRun.objects.filter(
         status=RunStatus.READY, dataset__project__memberships__user=user
     ).select_related("dataset__project")
-
-
-def task_class_names(*, dataset: Dataset) -> dict[str, list[str]]:
-    """{task: its classes} of a multi-task dataset ({} for a single-task one): the labels
-    known in each task. Cached a minute: classes change with an import, not with a label
-    correction (which picks among them)."""
-    if not dataset.tasks:
-        return {}
-    key = f"task-classes:{dataset.pk}"
-    found = cache.get(key)
-    if found is None:
-        found = {task: [] for task in dataset.tasks}
-        rows = (
-            dataset.examples.exclude(label="")
-            .values_list("task", "label")
-            .distinct()
-            .order_by("task", "label")
-        )
-        for task, label in rows:
-            found.setdefault(task, []).append(label)
-        cache.set(key, found, 60)
-    return found

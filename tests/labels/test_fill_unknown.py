@@ -71,7 +71,7 @@ def test_only_the_tasks_example_changes(mt, unknown, carol, bob):
 
 
 def test_a_label_outside_the_tasks_classes_is_refused(unknown, carol):
-    with pytest.raises(InvalidLabel, match="task even"):
+    with pytest.raises(InvalidLabel, match="task “even”"):
         correction_propose(example=unknown, proposed_label="7", proposed_by=carol)
 
 

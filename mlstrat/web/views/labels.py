@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from mlstrat.accounts.models import Role
 from mlstrat.datasets.models import Example, ModelRun, RunStatus, Split
-from mlstrat.datasets.selectors import datasets_for_project, runs_for_dataset, task_class_names
+from mlstrat.datasets.selectors import datasets_for_project, runs_for_dataset
 from mlstrat.labels import exports, ranking, selectors, services
 from mlstrat.labels.models import (
     CheckOrigin,
@@ -64,7 +64,7 @@ def _example_in(project, pk) -> Example:
 def _classes_of(example: Example) -> list[str]:
     """The classes an example may take: its task's on a multi-task dataset."""
     dataset = example.dataset
-    return task_class_names(dataset=dataset).get(example.task) or dataset.class_names
+    return dataset.classes_for(example.task) or dataset.class_names
 
 
 def _page_context(project, membership) -> dict:
@@ -109,10 +109,9 @@ def label_queue(request, slug):
     queued = selectors.with_queue_details(
         examples=page.object_list, status=status, proposed_by=mine
     )
-    task_classes = task_class_names(dataset=dataset)
     for example in queued:
         # A multi-task example takes one of its task's classes.
-        example.class_choices = task_classes.get(example.task) or dataset.class_names
+        example.class_choices = dataset.classes_for(example.task) or dataset.class_names
     context.update(
         {
             "status": status,

@@ -13,7 +13,6 @@ from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import has_role
 from mlstrat.analytics.selectors import default_reference, team_rule_for
 from mlstrat.datasets.models import Split
-from mlstrat.datasets.selectors import task_class_names
 from mlstrat.review import selectors, services
 from mlstrat.review.models import AssignmentMode, ReferenceReview, Review, SavedView
 from mlstrat.web.views.projects import run_for
@@ -232,7 +231,7 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
         "classNames": run.dataset.class_names,
         # A multi-task dataset's tasks ([]: no task UI at all) and each task's classes.
         "tasks": run.dataset.tasks,
-        "taskClasses": task_class_names(dataset=run.dataset),
+        "taskClasses": run.dataset.task_class_names if run.dataset.tasks else {},
         # Where each task's label is corrected (or an unknown one filled in): /0/ → pk.
         "labelExample": reverse("label-example", args=[project.slug, 0]),
         "users": {str(k): v for k, v in selectors.members_by_id(project=project).items()},
