@@ -125,32 +125,24 @@ def _calibration(counts: dict) -> dict:
     return out
 
 
-def default_reference(reviews: list[dict], *, task: str = "") -> dict | None:
+def default_reference(reviews: list[dict]) -> dict | None:
     """The review that drives a run's headlines when no lead chose one: the unfiltered dev
     review with the most reviewed examples (the oldest among equals). Starting another
-    review never changes it: a new review has nothing reviewed yet. On a multi-task
-    dataset, a task's headlines follow a review of that task ("" : of all tasks)."""
-    candidates = [
-        r
-        for r in reviews
-        if r["split"] == "dev" and not r["filters"] and r["reviewed"] and r.get("task", "") == task
-    ]
+    review never changes it: a new review has nothing reviewed yet."""
+    candidates = [r for r in reviews if r["split"] == "dev" and not r["filters"] and r["reviewed"]]
     if not candidates:
         return None
     return max(candidates, key=lambda r: (r["reviewed"], -r["id"]))
 
 
-def reference_review(
-    *, run: ModelRun, reviews: list[dict], task: str = ""
-) -> tuple[dict | None, bool]:
-    """(the run's reference review among `reviews`, whether a lead chose it). A lead's
-    choice holds for its own task; another task's headlines follow that task's default."""
+def reference_review(*, run: ModelRun, reviews: list[dict]) -> tuple[dict | None, bool]:
+    """(the run's reference review among `reviews`, whether a lead chose it)."""
     chosen = ReferenceReview.objects.filter(run=run).values_list("review_id", flat=True).first()
     if chosen is not None:
         found = next((r for r in reviews if r["id"] == chosen), None)
-        if found is not None and found.get("task", "") == task:
+        if found is not None:
             return found, True
-    return default_reference(reviews, task=task), False
+    return default_reference(reviews), False
 
 
 def reference_summary(review: dict | None, chosen: bool) -> dict | None:

@@ -4,8 +4,7 @@ tasks; the task is checked against the dataset's tasks; unknown labels are never
 import pytest
 from django.core.exceptions import ValidationError
 
-from mlstrat.analytics.selectors import default_reference
-from mlstrat.review.services import review_create
+from mlstrat.review.services import marks_apply, review_create
 from tests.multitask import make_multitask_dataset, make_multitask_run
 
 
@@ -104,13 +103,12 @@ def test_a_single_task_reviews_page_has_no_task_choice(client, carol, run, error
     assert b'name="task"' not in page.content
 
 
-def test_a_tasks_default_reference_is_a_review_of_that_task():
-    reviews = [
-        {"id": 1, "split": "dev", "filters": {}, "reviewed": 9, "task": ""},
-        {"id": 2, "split": "dev", "filters": {}, "reviewed": 4, "task": "even"},
-        {"id": 3, "split": "dev", "filters": {}, "reviewed": 6, "task": "big"},
-    ]
-    assert default_reference(reviews)["id"] == 1
-    assert default_reference(reviews, task="even")["id"] == 2
-    assert default_reference(reviews, task="big")["id"] == 3
-    assert default_reference(reviews[:1], task="even") is None
+def test_each_task_has_its_own_default_reference_review(client, carol, mt_run, alice):
+    even = review_create(run=mt_run, created_by=alice, name="even", task="even", sample_size=None)
+    big = review_create(run=mt_run, created_by=alice, name="big", task="big", sample_size=None)
+    review_create(run=mt_run, created_by=alice, name="all", sample_size=None)  # none reviewed
+    for review in (even, big):
+        marks_apply(review=review, examples=[review.items.first().example], user=carol)
+    client.force_login(carol)
+    html = client.get(f"/p/{mt_run.dataset.project.slug}/runs/{mt_run.pk}/reviews/").content
+    assert html.decode().count('data-reference="1"') == 2

@@ -65,6 +65,30 @@ def _create_review(request, run, project):
     )
 
 
+def _references(*, reviews, chosen: int | None) -> set[int]:
+    """The reviews that drive the run's headlines: the one a lead chose (for its task),
+    else by default per task of a multi-task run (a task's figures follow a review of
+    that task; "" : of all tasks together)."""
+    by_task: dict[str, list] = {}
+    for r in reviews:
+        by_task.setdefault(r.task, []).append(r)
+    references = set()
+    for group in by_task.values():
+        ids = {r.pk for r in group}
+        if chosen in ids:
+            references.add(chosen)
+            continue
+        default = default_reference(
+            [
+                {"id": r.pk, "split": r.split, "filters": r.filters, "reviewed": r.reviewed_count}
+                for r in group
+            ]
+        )
+        if default:
+            references.add(default["id"])
+    return references
+
+
 @login_required
 def review_list(request, slug, run_pk):
     project, membership, run = run_for(request, slug, run_pk)
@@ -83,24 +107,11 @@ def review_list(request, slug, run_pk):
     rule = team_rule_for(dataset=run.dataset)
     reviews = selectors.reviews_for_run(run=run, rule=rule)
     chosen = ReferenceReview.objects.filter(run=run).values_list("review_id", flat=True).first()
-    reference = chosen if chosen in {r.pk for r in reviews} else None
-    if reference is None:
-        default = default_reference(
-            [
-                {
-                    "id": r.pk,
-                    "split": r.split,
-                    "task": r.task,
-                    "filters": r.filters,
-                    "reviewed": r.reviewed_count,
-                }
-                for r in reviews
-            ]
-        )
-        reference = default["id"] if default else None
+    references = _references(reviews=reviews, chosen=chosen)
     is_lead = has_role(user=request.user, project=project, role=Role.LEAD)
     for review in reviews:
         review.can_delete = is_lead or review.created_by_id == request.user.pk
+        review.is_reference = review.pk in references
     return render(
         request,
         "review/review_list.html",
@@ -110,7 +121,6 @@ def review_list(request, slug, run_pk):
             "run": run,
             "reviews": reviews,
             "rule": rule,
-            "reference": reference,
             "reference_chosen": chosen is not None,
             "is_lead": is_lead,
             "splits": [s for s in Split.choices if s[0] != Split.TRAIN] + [(Split.TRAIN, "train")],
