@@ -1,7 +1,7 @@
 """A small multi-task dataset for tests: each image has one example per task (same
 example_id), some labels unknown (""), predictions neither right nor wrong on those."""
 
-from mlstrat.datasets.models import Example, Prediction
+from mlstrat.datasets.models import Example, Prediction, is_error
 from tests.factories import DatasetFactory, RunFactory
 
 TASKS = ["even", "big"]
@@ -22,15 +22,18 @@ def add_image(run, example_id, labels, predictions, *, split="dev", source="web"
     Returns {task: Example}."""
     examples = {}
     for task, label in labels.items():
-        example = Example.objects.create(
+        # A later run of the same dataset predicts the same examples.
+        example, _ = Example.objects.get_or_create(
             dataset=run.dataset,
             example_id=example_id,
             task=task,
-            label=label,
-            original_label=label,
-            split=split,
-            source=source,
-            image=f"datasets/test/{example_id}.png",
+            defaults={
+                "label": label,
+                "original_label": label,
+                "split": split,
+                "source": source,
+                "image": f"datasets/test/{example_id}.png",
+            },
         )
         predicted = predictions[task]
         Prediction.objects.create(
@@ -40,7 +43,7 @@ def add_image(run, example_id, labels, predictions, *, split="dev", source="web"
             task=task,
             predicted_label=predicted,
             confidence=conf,
-            is_error=None if label == "" else predicted != label,
+            is_error=is_error(label=example.label, predicted=predicted),
         )
         examples[task] = example
     return examples

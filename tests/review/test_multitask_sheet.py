@@ -2,6 +2,8 @@
 and prediction for the same image ("" unknown), filters by task (in the URL like every
 filter), with one more query per page whatever its size; single-task sheets unchanged."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -133,3 +135,20 @@ def test_a_single_task_sheet_has_no_task_ui(as_user, project, carol, run, errors
     assert data["rows"][0]["tasks"] == []
     assert data["rows"][0]["task"] == ""
     assert b'name="task"' not in response.content
+
+
+def test_incorrectly_labeled_is_suggested_again_on_that_task_only(api, project, carol, bob):
+    dataset = make_multitask_dataset(project, name="two-runs")
+    older = make_multitask_run(dataset, name="older")[0]
+    run, images = make_multitask_run(dataset, name="newer")
+    older.imported_at = run.imported_at - timedelta(days=1)
+    older.save(update_fields=["imported_at"])
+    incorrect = dataset.categories.get(builtin="incorrect_label")
+    doubted = images["img5"]["big"]  # labelled yes, predicted no by both runs
+    tag_set(run=older, example=doubted, category=incorrect, user=bob, proposed_label="no")
+    assert doubted.corrections.get().from_label == "yes"
+    api.force_authenticate(carol)
+    rows = api.get(f"/api/v1/runs/{run.pk}/sheet/").json()["rows"]
+    suggested = {(r["example_id"], r["task"]): r["suggested_label"] for r in rows}
+    assert suggested[("img5", "big")] == "no"
+    assert suggested[("img0", "even")] is None
