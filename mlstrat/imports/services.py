@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
-from django.db.models import CharField, F, Value
+from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from PIL import Image
@@ -455,6 +455,33 @@ def import_job_retry_skipping_invalid(*, job: ImportJob) -> ImportJob:
         job.save(update_fields=["skip_invalid", "status", "message", "finished_at"])
         transaction.on_commit(lambda: _enqueue(job_id=job.pk))
     return job
+
+
+def kept_dump_expires_at(job: ImportJob):
+    """When the dump a failed job kept for a retry is removed (None: nothing kept)."""
+    if not (job.can_retry_skipping_invalid and (job.upload or job.chunked_upload_id)):
+        return None
+    return job.finished_at + timedelta(days=settings.MLSTRAT_IMPORT_KEEP_FAILED_DAYS)
+
+
+def import_jobs_discard_kept_dumps() -> int:
+    """Remove the dumps failed jobs kept for "import the valid rows only" once
+    MLSTRAT_IMPORT_KEEP_FAILED_DAYS have passed (run by beat); the job stays, with its
+    report, and can no longer be retried without a new upload."""
+    cutoff = timezone.now() - timedelta(days=settings.MLSTRAT_IMPORT_KEEP_FAILED_DAYS)
+    kept = ImportJob.objects.filter(status=JobStatus.FAILED, finished_at__lt=cutoff).filter(
+        Q(chunked_upload__isnull=False) | ~Q(upload="")
+    )
+    count = 0
+    for job in kept:
+        with transaction.atomic():
+            locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+            if locked.status != JobStatus.FAILED:
+                continue  # a retry took it meanwhile
+            _discard_upload(locked)
+            locked.save(update_fields=["upload", "chunked_upload"])
+        count += 1
+    return count
 
 
 def _discard_upload(job: ImportJob) -> None:

@@ -31,3 +31,9 @@ def check_leases_task() -> int:
 def expire_uploads_task() -> int:
     """Run by Celery beat every hour: chunked uploads abandoned for a day."""
     return uploads.import_uploads_expire()
+
+
+@shared_task(name="imports.discard_kept_dumps", **CRASH_SAFE)
+def discard_kept_dumps_task() -> int:
+    """Run by Celery beat every hour: dumps kept for a retry that nobody asked for."""
+    return services.import_jobs_discard_kept_dumps()

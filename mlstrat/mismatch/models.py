@@ -230,6 +230,9 @@ class SynthesisJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Last sign of life: chunks sent or a chunk done. A job silent for
+    # MLSTRAT_SYNTHESIS_STALL_SECONDS lost its worker; beat sends its missing chunks again.
+    progress_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

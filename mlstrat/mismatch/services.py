@@ -12,6 +12,7 @@ import random
 import time
 import warnings
 import zipfile
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -685,7 +686,9 @@ def synthesis_job_enqueue(*, job: SynthesisJob, inline: bool = False) -> None:
     job.refresh_from_db()
     if job.is_finished:
         return
-    SynthesisJob.objects.filter(pk=job.pk).update(attempts=job.attempts + 1)
+    SynthesisJob.objects.filter(pk=job.pk).update(
+        attempts=job.attempts + 1, progress_at=timezone.now()
+    )
     missing = [chunk for chunk in _chunks(job) if chunk not in set(job.chunks_done)]
     if not missing:
         _finish(job_id=job.pk)
@@ -768,7 +771,8 @@ def _count_chunk(*, job_id: int, chunk: int, done: int, seconds: float) -> None:
         job.chunks_done.append(chunk)
         job.done = min(job.total, job.done + done)
         job.timings["chunks_s"] = round(job.timings.get("chunks_s", 0) + seconds, 3)
-        job.save(update_fields=["chunks_done", "done", "timings"])
+        job.progress_at = timezone.now()
+        job.save(update_fields=["chunks_done", "done", "timings", "progress_at"])
         complete = len(job.chunks_done) >= len(_chunks(job))
     if complete:
         _finish(job_id=job_id)
@@ -856,6 +860,50 @@ def synthesis_job_resume(*, job: SynthesisJob, inline: bool = False) -> Synthesi
     synthesis_job_enqueue(job=job, inline=inline)
     job.refresh_from_db()
     return job
+
+
+def synthesis_jobs_check_stalled() -> int:
+    """Notice jobs whose worker died (run by beat every minute): a job with no chunk done
+    for MLSTRAT_SYNTHESIS_STALL_SECONDS has its missing chunks sent again (chunks are
+    idempotent, so one that was only slow costs a duplicate, never a wrong dump); after
+    MLSTRAT_SYNTHESIS_MAX_ATTEMPTS sends it fails with the reason. Returns jobs touched."""
+    now = timezone.now()
+    if _tasks_waiting():
+        return 0  # the workers are busy with other work: a job waiting its turn is not stalled
+    stalled = SynthesisJob.objects.filter(
+        status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+        progress_at__lt=now - timedelta(seconds=settings.MLSTRAT_SYNTHESIS_STALL_SECONDS),
+    )
+    touched = 0
+    for job in stalled:
+        quiet = round((now - job.progress_at).total_seconds() / 60)
+        if job.attempts >= settings.MLSTRAT_SYNTHESIS_MAX_ATTEMPTS:
+            _fail(
+                job,
+                f"No progress for {quiet} min after {job.attempts} attempts while no other "
+                "work was waiting: are the workers running? Start the recipe again.",
+            )
+        else:
+            SynthesisJob.objects.filter(pk=job.pk).update(
+                message=f"Resumed after {quiet} min without progress (a worker stopped)."
+            )
+            synthesis_job_enqueue(job=job)
+        touched += 1
+    return touched
+
+
+def _tasks_waiting(*, broker_url: str | None = None) -> int:
+    """Messages waiting in the default queue (0 when the broker cannot tell)."""
+    from mlstrat.celery import app
+
+    try:
+        with app.connection_for_read(broker_url) as conn:
+            # Declaring a queue that exists changes nothing; it answers with its length.
+            declared = conn.default_channel.queue_declare(queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+            return declared.message_count
+    except Exception:  # a broker down or without counts: judge by progress alone
+        logger.warning("Could not count the tasks waiting in the queue", exc_info=True)
+        return 0
 
 
 def _delete_job_files(job: SynthesisJob) -> None:

@@ -16,3 +16,9 @@ def characteristics_measure_task(example_ids: list[int]) -> None:
 @shared_task(name="mismatch.synthesis_chunk", **CRASH_SAFE)
 def synthesis_chunk_task(job_id: int, chunk: int) -> None:
     services.synthesis_chunk_run(job_id=job_id, chunk=chunk)
+
+
+@shared_task(name="mismatch.check_stalled_jobs", **CRASH_SAFE)
+def check_stalled_jobs_task() -> int:
+    """Run by Celery beat every minute: synthesis jobs whose worker died."""
+    return services.synthesis_jobs_check_stalled()

@@ -176,6 +176,13 @@ MLSTRAT_IMPORT_PROCESSES = int(os.environ.get("MLSTRAT_IMPORT_PROCESSES", 0))
 MLSTRAT_IMPORT_HEARTBEAT_SECONDS = float(os.environ.get("MLSTRAT_IMPORT_HEARTBEAT_SECONDS", 10))
 MLSTRAT_IMPORT_LEASE_SECONDS = float(os.environ.get("MLSTRAT_IMPORT_LEASE_SECONDS", 120))
 MLSTRAT_IMPORT_MAX_ATTEMPTS = int(os.environ.get("MLSTRAT_IMPORT_MAX_ATTEMPTS", 3))
+# A synthesis job with no chunk done for this long lost its worker: its missing chunks are
+# sent again, up to MLSTRAT_SYNTHESIS_MAX_ATTEMPTS sends in all, then it fails.
+MLSTRAT_SYNTHESIS_STALL_SECONDS = float(os.environ.get("MLSTRAT_SYNTHESIS_STALL_SECONDS", 300))
+MLSTRAT_SYNTHESIS_MAX_ATTEMPTS = int(os.environ.get("MLSTRAT_SYNTHESIS_MAX_ATTEMPTS", 4))
+# A dump that failed on invalid rows is kept this many days for "import the valid rows
+# only" (no second upload); then beat removes it.
+MLSTRAT_IMPORT_KEEP_FAILED_DAYS = float(os.environ.get("MLSTRAT_IMPORT_KEEP_FAILED_DAYS", 7))
 # Server folders the management command and API may read dumps from ("images already there").
 MLSTRAT_IMPORT_ROOTS = env_list("MLSTRAT_IMPORT_ROOTS")
 
@@ -226,6 +233,8 @@ CELERY_TASK_ROUTES = {"mlstrat.analytics.tasks.recompute_snapshot": {"queue": "d
 CELERY_BEAT_SCHEDULE = {
     "imports-check-leases": {"task": "imports.check_leases", "schedule": 30.0},
     "imports-expire-uploads": {"task": "imports.expire_uploads", "schedule": 3600.0},
+    "imports-discard-kept-dumps": {"task": "imports.discard_kept_dumps", "schedule": 3600.0},
+    "mismatch-check-stalled-jobs": {"task": "mismatch.check_stalled_jobs", "schedule": 60.0},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -46,5 +46,22 @@
     if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
   });
 
-  window.mlstrat = { apiFetch, paintDataStyles, csrf };
+  // Builds an element: attrs "class" and "text" are the obvious, data-* and aria-* are
+  // attributes, a known property (onclick, href, value...) is set as such, the rest are
+  // attributes; children are nodes or text (never parsed as HTML).
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => {
+      if (v === null || v === undefined || v === false) return;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else if (k.startsWith("data-") || k.startsWith("aria-")) node.setAttribute(k, v);
+      else if (k in node) node[k] = v;
+      else node.setAttribute(k, v);
+    });
+    children.flat().forEach((c) => node.append(c instanceof Node ? c : document.createTextNode(String(c))));
+    return node;
+  }
+
+  window.mlstrat = { apiFetch, paintDataStyles, csrf, el };
 })();

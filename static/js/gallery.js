@@ -4,20 +4,8 @@
 (function () {
   "use strict";
   const cfg = JSON.parse(document.getElementById("sheet-config").textContent);
-  const { apiFetch, paintDataStyles } = window.mlstrat;
+  const { apiFetch, paintDataStyles, el } = window.mlstrat;
   const $ = (id) => document.getElementById(id);
-  const el = (tag, attrs, ...children) => {
-    const node = document.createElement(tag);
-    Object.entries(attrs || {}).forEach(([k, v]) => {
-      if (v === null || v === undefined || v === false) return;
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = v;
-      else if (k.startsWith("data-") || k.startsWith("aria-")) node.setAttribute(k, v);
-      else node[k] = v;
-    });
-    children.flat().forEach((c) => node.append(c instanceof Node ? c : document.createTextNode(String(c))));
-    return node;
-  };
 
   const me = cfg.me;
   const state = { rows: cfg.rows, current: 0, pending: new Set() };

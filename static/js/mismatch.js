@@ -3,22 +3,9 @@
 // DOM through textContent.
 (function () {
   "use strict";
-  const { apiFetch, paintDataStyles } = window.mlstrat;
+  const { apiFetch, paintDataStyles, el } = window.mlstrat;
   const $ = (id) => document.getElementById(id);
   const json = (id) => { const node = $(id); return node ? JSON.parse(node.textContent) : null; };
-  const el = (tag, attrs, ...children) => {
-    const node = document.createElement(tag);
-    Object.entries(attrs || {}).forEach(([k, v]) => {
-      if (v === null || v === undefined || v === false) return;
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = v;
-      else if (k.startsWith("data-")) node.setAttribute(k, v);
-      else if (k in node) node[k] = v;
-      else node.setAttribute(k, v);
-    });
-    children.flat().forEach((c) => node.append(c instanceof Node ? c : document.createTextNode(String(c))));
-    return node;
-  };
   const fmt = (v) => (v === null || v === undefined ? "—" : Math.abs(v) >= 100 ? Math.round(v).toLocaleString("en") : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
   const COLORS = { train: "#4e79a7", train_dev: "#76b7b2", dev: "#e15759", test: "#b07aa1" };
 

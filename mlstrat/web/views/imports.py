@@ -78,7 +78,12 @@ def import_job(request, slug, pk):
     return render(
         request,
         "imports/job.html",
-        {"project": project, "membership": membership, "job": job},
+        {
+            "project": project,
+            "membership": membership,
+            "job": job,
+            "dump_kept_until": services.kept_dump_expires_at(job),
+        },
     )
 
 
