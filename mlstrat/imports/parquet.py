@@ -25,6 +25,7 @@ from .multitask import is_multitask_row, spread_tasks
 
 PARQUET_MAX_ROW_GROUP_BYTES = 256 * 1024 * 1024
 BATCH_ROWS = 4096
+TASK_COLUMNS = ("label:", "prediction:", "prob:")
 
 
 def parquet_rows(stream) -> Iterator[tuple[int, dict | None, str | None]]:
@@ -94,6 +95,10 @@ def _row(values: dict) -> tuple[dict | None, str | None]:
         problem = spread_tasks(row)
         return (None, problem) if problem else (row, None)
     row = {key: _plain(value) for key, value in values.items() if key != "probabilities"}
+    for key, value in values.items():
+        # A pandas column of a task's labels holds NaN where the label is unknown.
+        if isinstance(value, float) and value != value and key.startswith(TASK_COLUMNS):
+            row[key] = None
     probabilities = values.get("probabilities")
     if isinstance(probabilities, list):  # a map column: [(class, probability), ...]
         probabilities = dict(probabilities)

@@ -299,3 +299,46 @@ def test_a_multitask_dump_is_refused_on_a_single_task_dataset(run_import):
 def test_csv_text_keeps_the_task_columns():
     text = csv_text(multitask_rows()[:1])
     assert text.splitlines()[0].startswith("example_id,image,split,source,label:pedestrian")
+
+
+def test_the_python_client_writes_a_multitask_table_with_nan_for_unknown(run_import, tmp_path):
+    """What `mlstrat.client.push(df, ...)` sends for a DataFrame with `label:<task>`
+    columns of 0/1 and NaN (pandas makes them floats)."""
+    from mlstrat.client import write_dump
+
+    columns = {
+        "example_id": ["a", "b", "c"],
+        "split": ["dev", "dev", "train"],
+        "label:car": [1.0, float("nan"), 0.0],
+        "prediction:car": [1, 1, 1],
+        "label:person": [0.0, 1.0, float("nan")],
+        "prediction:person": [0, 0, 1],
+        "prob:car": [0.9, 0.8, 0.7],
+    }
+    target = tmp_path / "dump.zip"
+    write_dump(columns, target, images=[png_bytes(), png_bytes(), png_bytes()])
+    job = run_import(target)
+    assert job.status == JobStatus.SUCCEEDED, job.errors
+    labels = dict(
+        ((e, t), label)
+        for e, t, label in Example.objects.values_list("example_id", "task", "label")
+    )
+    assert labels[("b", "car")] == "" and labels[("a", "car")] == "1"
+    assert labels[("c", "person")] == "" and labels[("b", "person")] == "1"
+    assert Prediction.objects.get(task="car", example__example_id="c").is_error is True
+
+
+def test_the_tasks_of_an_image_share_one_thumbnail(run_import, settings):
+    import os
+
+    table = multitask_rows()[:3]
+    big = {row["image"]: png_bytes(size=(300, 200)) for row in table}
+    job = run_import(zip_dump(table, images=big))
+    assert job.status == JobStatus.SUCCEEDED, job.errors
+    assert (job.thumbnails_total, job.thumbnails_done, job.thumbnails_failed) == (12, 12, 0)
+    names = {}
+    for example_id, thumbnail in Example.objects.values_list("example_id", "thumbnail"):
+        names.setdefault(example_id, set()).add(thumbnail)
+    assert all(len(made) == 1 and "" not in made for made in names.values())
+    folder = os.path.join(settings.MEDIA_ROOT, f"datasets/{Dataset.objects.get().pk}/thumbnails")
+    assert len(os.listdir(folder)) == 3

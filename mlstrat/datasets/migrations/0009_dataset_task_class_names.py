@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets', '0008_multitask'),
+        ("datasets", "0008_multitask"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dataset',
-            name='task_class_names',
+            model_name="dataset",
+            name="task_class_names",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]
