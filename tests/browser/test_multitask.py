@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageDraw
 
+from mlstrat.analytics.services import snapshot_compute
 from mlstrat.datasets.models import Example
 from mlstrat.review.models import Tag
 from mlstrat.review.services import category_create, review_create
@@ -50,6 +51,7 @@ def mt_run(project, alice, bob, carol):
         Example.objects.filter(dataset=dataset, example_id=f"d{i:04d}").update(
             image=name, thumbnail=name
         )
+    snapshot_compute(run=run)  # the examples were written directly, not imported
     return run
 
 
@@ -78,6 +80,13 @@ def test_a_tasks_error_is_tagged_and_an_unknown_label_filled_in(
     tag = Tag.objects.get(user=carol)
     assert (tag.example.task, tag.category.name) == ("even", "Blurry")
 
+    # The dashboard of task `even`: 3 wrong of 9 known dev labels, one unknown.
+    board = f"{live_server.url}/p/cat-app/runs/{mt_run.pk}/dashboard/?task=even"
+    sheet.goto(board)
+    assert sheet.locator("#current-task").inner_text() == "even"
+    assert dev_error_row(sheet).locator(".split-error").inner_text() == "33.3%"
+    assert "(1 unknown)" in dev_error_row(sheet).locator(".coverage").inner_text()
+
     # On the run's sheet of task `big`, d3's unknown `even` label shows as "?", linked.
     sheet.goto(f"{live_server.url}/p/cat-app/runs/{mt_run.pk}/sheet/?task=big")
     sheet.wait_for_selector("#sheet-body tr")
@@ -104,3 +113,15 @@ def test_a_tasks_error_is_tagged_and_an_unknown_label_filled_in(
     filled = Example.objects.get(example_id="d0003", task="even")
     assert filled.label == "no"
     assert filled.predictions.get().is_error is False
+
+    # The figures of task `even` change: 3 wrong of 10, every label known; `big` does not.
+    lead.goto(board)
+    if lead.locator("#stale-badge").inner_text() != "up to date":
+        lead.reload()
+    assert dev_error_row(lead).locator(".split-error").inner_text() == "30.0%"
+    assert "(0 unknown)" in dev_error_row(lead).locator(".coverage").inner_text()
+    assert lead.locator("#tasks-overview").is_visible()
+    screenshot(lead, "multitask-dashboard")
+    lead.select_option("select[name=task]", "big")
+    lead.wait_for_url("**task=big**")
+    assert dev_error_row(lead).locator(".split-error").inner_text() == "30.0%"  # 3 of 10
