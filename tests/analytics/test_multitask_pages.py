@@ -80,9 +80,8 @@ def test_a_single_task_dashboard_has_no_task_menu(as_user, carol, run_single):
 
 @pytest.fixture
 def run_single(project):
-    from tests.review.conftest import make_errors
-
     from tests.factories import DatasetFactory, RunFactory
+    from tests.review.conftest import make_errors
 
     run = RunFactory(dataset=DatasetFactory(project=project, name="pets"), name="r1")
     make_errors(run, 3)

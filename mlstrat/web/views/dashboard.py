@@ -109,6 +109,9 @@ def run_dashboard(request, slug, run_pk):
             # What the task menu keeps when it switches task (a review is of one task).
             "keep": [(k, request.GET[k]) for k in ("split", "rule") if request.GET.get(k)],
             "split_names": list(selectors.SPLIT_NAMES.items()),
+            "gap_names": {
+                t["key"]: t["name"] for t in figs.get("decomposition", {}).get("terms", [])
+            },
             "human_by_source": [
                 (s, (run.dataset.human_level_error_by_source or {}).get(s))
                 for s in figs.get("sources", [])
