@@ -760,7 +760,7 @@ def comment_one(request, run_id, comment_pk):
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
-@allow_query_params("since", "comments_since", "marks_since", "split", "review", "rule")
+@allow_query_params("since", "comments_since", "marks_since", "split", "review", "rule", "task")
 @_bad_query
 def changes(request, run_id):
     """Poll every few seconds: `?since=<last event id>&comments_since=<last comment id>
@@ -785,6 +785,9 @@ def changes(request, run_id):
     split = request.query_params.get("split") or Split.DEV
     if split not in Split.values:
         raise ValidationError({"split": f"One of {', '.join(Split.values)}."})
+    task = request.query_params.get("task", "")
+    if task and task not in run.dataset.tasks:
+        raise ValidationError({"task": f"Not a task of {run.dataset.name}."})
     return Response(
         selectors.changes_since(
             run=run,
@@ -794,6 +797,7 @@ def changes(request, run_id):
             marks_since=marks_since,
             rule=_rule_for(request, run.dataset),
             split=split,
+            task=task,
         )
     )
 

@@ -155,17 +155,25 @@ def _characteristic_ranges(params) -> dict:
 # ---------------------------------------------------------------- scope
 
 
-def scope_example_ids(*, run: ModelRun, review: Review | None, split: str = Split.DEV):
-    """The examples a sheet is about: a review's items, or all of the run's errors on a split."""
+def _run_errors(*, run: ModelRun, split: str, task: str = ""):
+    errors = Prediction.objects.filter(run=run, split=split, is_error=True)
+    return errors.filter(task=task) if task else errors
+
+
+def scope_example_ids(
+    *, run: ModelRun, review: Review | None, split: str = Split.DEV, task: str = ""
+):
+    """The examples a sheet is about: a review's items, or all of the run's errors on a
+    split (of one task of a multi-task run with `task`)."""
     if review is not None:
         return ReviewItem.objects.filter(review=review).values("example_id")
-    return Prediction.objects.filter(run=run, split=split, is_error=True).values("example_id")
+    return _run_errors(run=run, split=split, task=task).values("example_id")
 
 
-def scope_size(*, run, review, split=Split.DEV) -> int:
+def scope_size(*, run, review, split=Split.DEV, task: str = "") -> int:
     if review is not None:
         return ReviewItem.objects.filter(review=review).count()
-    return Prediction.objects.filter(run=run, split=split, is_error=True).count()
+    return _run_errors(run=run, split=split, task=task).count()
 
 
 def review_quorum(*, review: Review) -> int:
@@ -293,15 +301,22 @@ def _named_ranking(ranking: dict, names: dict[str, str]) -> dict:
 
 
 def sheet_summary(
-    *, run: ModelRun, review: Review | None, rule: str, split=Split.DEV, categories=None
+    *,
+    run: ModelRun,
+    review: Review | None,
+    rule: str,
+    split=Split.DEV,
+    categories=None,
+    task: str = "",
 ) -> dict:
     """The sheet's footer and progress, from one tally: on a review's sheet, each
     category's k of n reviewed under the team rule (the same numbers as the dashboard)
-    and the "other" row; on the run's sheet, how many errors carry each category."""
+    and the "other" row; on the run's sheet, how many errors (of `task`) carry each
+    category."""
     if review is None:
         return {
-            "footer": {"kind": "run", **run_sheet_counts(run=run, split=split)},
-            "progress": progress(run=run, review=None, rule=rule, split=split),
+            "footer": {"kind": "run", **run_sheet_counts(run=run, split=split, task=task)},
+            "progress": progress(run=run, review=None, rule=rule, split=split, task=task),
         }
     tally = review_tally(review=review, rule=rule)
     if categories is None:
@@ -313,15 +328,16 @@ def sheet_summary(
     }
 
 
-def run_sheet_counts(*, run: ModelRun, split: str = Split.DEV, total: int | None = None) -> dict:
+def run_sheet_counts(
+    *, run: ModelRun, split: str = Split.DEV, total: int | None = None, task: str = ""
+) -> dict:
     """The run's own sheet (every error of a split, not a review): how many errors carry
     each category. Counts only: shares and ceilings come from reviews."""
     if total is None:
-        total = scope_size(run=run, review=None, split=split)
+        total = scope_size(run=run, review=None, split=split, task=task)
+    scope = scope_example_ids(run=run, review=None, split=split, task=task)
     counts = (
-        Tag.objects.filter(
-            run=run, example_id__in=scope_example_ids(run=run, review=None, split=split)
-        )
+        Tag.objects.filter(run=run, example_id__in=scope)
         .values("category_id")
         .annotate(n=Count("example_id", distinct=True))
     )
@@ -338,13 +354,14 @@ def progress(
     rule: str,
     split: str = Split.DEV,
     tally: dict | None = None,
+    task: str = "",
 ) -> dict:
     """ "Reviewed 37 of 100" for the team under its rule, and per person: their marks,
-    and their share of a split review. On the run's sheet (no review): errors someone
-    ticked or commented on."""
+    and their share of a split review. On the run's sheet (no review): errors (of `task`)
+    someone ticked or commented on."""
     names = members_by_id(project=run.dataset.project_id)
     if review is None:
-        return _run_sheet_progress(run=run, split=split, names=names)
+        return _run_sheet_progress(run=run, split=split, names=names, task=task)
     tally = tally or review_tally(review=review, rule=rule)
     reviewed = dict(
         ReviewMark.objects.filter(review=review, reviewed=True)
@@ -393,8 +410,8 @@ def _touched(*, run: ModelRun, scope) -> dict[int, set]:
     return people
 
 
-def _run_sheet_progress(*, run: ModelRun, split: str, names: dict) -> dict:
-    scope = scope_example_ids(run=run, review=None, split=split)
+def _run_sheet_progress(*, run: ModelRun, split: str, names: dict, task: str = "") -> dict:
+    scope = scope_example_ids(run=run, review=None, split=split, task=task)
     by_example = _touched(run=run, scope=scope)
     touched: dict[int, set] = {}
     for example_id, people in by_example.items():
@@ -412,7 +429,7 @@ def _run_sheet_progress(*, run: ModelRun, split: str, names: dict) -> dict:
         "kind": "tagged",
         "rule": None,
         "quorum": None,
-        "total": scope_size(run=run, review=None, split=split),
+        "total": scope_size(run=run, review=None, split=split, task=task),
         "reviewed": len(overall),
         "by_user": people,
     }
@@ -785,9 +802,11 @@ def changes_since(
     rule: str,
     marks_since=None,
     split=Split.DEV,
+    task: str = "",
 ) -> dict:
     """What teammates did since the caller's cursors: ticks, comments, reviewed marks,
-    the categories as they are now, and the footer and progress."""
+    the categories as they are now, and the footer and progress (of `task` on a run's
+    sheet filtered by task)."""
     now = timezone.now()
     recent = now - CHANGES_OVERLAP
     marks = []
@@ -841,7 +860,7 @@ def changes_since(
         "comments_since": max([comments_since] + [c["id"] for c in comments]),
         "marks_since": now.isoformat(),
         "categories": categories_for(dataset_id=run.dataset_id),
-        **sheet_summary(run=run, review=review, rule=rule, split=split),
+        **sheet_summary(run=run, review=review, rule=rule, split=split, task=task),
     }
 
 

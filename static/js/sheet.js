@@ -947,6 +947,7 @@
     polling = true;
     const params = new URLSearchParams({ since: state.since, comments_since: state.commentsSince, split: cfg.split });
     if (cfg.review) { params.set("review", cfg.review); params.set("marks_since", state.marksSince); }
+    else if (cfg.query.task) params.set("task", cfg.query.task);
     try {
       const data = await apiFetch(`${cfg.api.changes}?${params}`);
       const touched = new Set();

@@ -152,3 +152,17 @@ def test_incorrectly_labeled_is_suggested_again_on_that_task_only(api, project, 
     suggested = {(r["example_id"], r["task"]): r["suggested_label"] for r in rows}
     assert suggested[("img5", "big")] == "no"
     assert suggested[("img0", "even")] is None
+
+
+def test_the_run_sheets_footer_and_progress_count_the_tasks_errors(
+    as_user, api, project, carol, mt
+):
+    run, _ = mt
+    data = config(as_user(carol).get(sheet_url(project, run, query="?task=big")))
+    assert (data["footer"]["total"], data["progress"]["total"]) == (2, 2)
+    data = config(as_user(carol).get(sheet_url(project, run)))
+    assert data["footer"]["total"] == 5
+    api.force_authenticate(carol)
+    changes = f"/api/v1/runs/{run.pk}/changes/"
+    assert api.get(f"{changes}?task=even").json()["progress"]["total"] == 3
+    assert api.get(f"{changes}?task=colour").status_code == 400

@@ -224,7 +224,12 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
     rule = team_rule_for(dataset=run.dataset)
     categories = selectors.categories_for(dataset_id=run.dataset_id)
     summary = selectors.sheet_summary(
-        run=run, review=review, rule=rule, split=query.split, categories=categories
+        run=run,
+        review=review,
+        rule=rule,
+        split=query.split,
+        categories=categories,
+        task=query.task,
     )
     reference = None
     if review is not None:
