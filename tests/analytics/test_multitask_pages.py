@@ -87,3 +87,9 @@ def run_single(project):
     make_errors(run, 3)
     snapshot_compute(run=run)
     return run
+
+
+def test_the_project_page_names_the_tasks(as_user, carol, mt_run):
+    html = as_user(carol).get(f"/p/{mt_run.dataset.project.slug}/").content.decode()
+    assert '<span class="badge task-badge" data-task="even">even</span>' in html
+    assert "16 labels over 2 tasks" in html

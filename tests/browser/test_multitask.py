@@ -87,6 +87,11 @@ def test_a_tasks_error_is_tagged_and_an_unknown_label_filled_in(
     assert dev_error_row(sheet).locator(".split-error").inner_text() == "33.3%"
     assert "(1 unknown)" in dev_error_row(sheet).locator(".coverage").inner_text()
 
+    # The gallery of the same review names the task on every card.
+    sheet.goto(f"{live_server.url}/p/cat-app/runs/{mt_run.pk}/reviews/{review.pk}/gallery/")
+    sheet.wait_for_selector(".task-badge")
+    assert sheet.locator(".g-labels .task-badge").first.inner_text() == "even"
+
     # On the run's sheet of task `big`, d3's unknown `even` label shows as "?", linked.
     sheet.goto(f"{live_server.url}/p/cat-app/runs/{mt_run.pk}/sheet/?task=big")
     sheet.wait_for_selector("#sheet-body tr")
