@@ -4,7 +4,7 @@ tasks; the task is checked against the dataset's tasks; unknown labels are never
 import pytest
 from django.core.exceptions import ValidationError
 
-from mlstrat.review.services import marks_apply, review_create
+from mlstrat.review.services import category_create, marks_apply, review_create, tag_set
 from tests.multitask import make_multitask_dataset, make_multitask_run
 
 
@@ -112,3 +112,16 @@ def test_each_task_has_its_own_default_reference_review(client, carol, mt_run, a
     client.force_login(carol)
     html = client.get(f"/p/{mt_run.dataset.project.slug}/runs/{mt_run.pk}/reviews/").content
     assert html.decode().count('data-reference="1"') == 2
+
+
+def test_a_task_reviews_ceilings_use_that_tasks_error(api, alice, carol, mt_run):
+    review = review_create(run=mt_run, created_by=alice, name="big", task="big", sample_size=None)
+    dark = category_create(dataset=mt_run.dataset, name="Dark", key="d", created_by=alice)
+    examples = [item.example for item in review.items.order_by("position")]
+    tag_set(run=mt_run, example=examples[0], category=dark, user=carol, review=review)
+    marks_apply(review=review, examples=examples, user=carol)
+    api.force_authenticate(carol)
+    figures = api.get(f"/api/v1/reviews/{review.pk}/figures/").json()
+    row = next(c for c in figures["categories"] if c["name"] == "Dark")
+    # big: 2 wrong of 8 known dev labels (E = 25%); Dark on 1 of 2 reviewed
+    assert (row["share"], row["ceiling"]) == (pytest.approx(0.5), pytest.approx(0.125))
