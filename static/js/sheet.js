@@ -8,6 +8,7 @@
 
   // A multi-task dataset's tasks ([] for a single-task one: no task UI at all).
   const tasks = cfg.tasks || [];
+  const taskColumns = tasks.length ? 2 : 0; // "Task" and "All tasks"
   const classesOf = (row) => (row && cfg.taskClasses && cfg.taskClasses[row.task]) || cfg.classNames;
 
   const state = {
@@ -229,7 +230,7 @@
     const f = state.footer;
     if (f.kind === "review") {
       const tr = el("tr", { class: "share-row" },
-        el("th", { colSpan: 8, scope: "row" }, "Share of reviewed ",
+        el("th", { colSpan: 8 + taskColumns, scope: "row" }, "Share of reviewed ",
           el("span", { class: "meta", id: "footer-n", text: `(k of n = ${f.reviewed} reviewed of ${f.sampled} sampled · rule: ${f.rule})` })));
       const byId = new Map(f.categories.map((c) => [c.id, c]));
       active().forEach((c) => {
@@ -245,7 +246,7 @@
       foot.replaceChildren(tr);
     } else {
       const tr = el("tr", { class: "share-row" },
-        el("th", { colSpan: 7, scope: "row" }, "Errors ticked ", el("span", { class: "meta", text: `(of ${f.total}; shares and ceilings come from reviews)` })));
+        el("th", { colSpan: 7 + taskColumns, scope: "row" }, "Errors ticked ", el("span", { class: "meta", text: `(of ${f.total}; shares and ceilings come from reviews)` })));
       active().forEach((c) => {
         const count = (f.categories[String(c.id)] || { count: 0 }).count;
         tr.append(el("td", { class: "share", "data-category": c.id, "data-color": c.color, title: `${count} of ${f.total} errors` },

@@ -73,6 +73,10 @@ def test_a_tasks_error_is_tagged_and_an_unknown_label_filled_in(
     assert rows.count() == 3
     assert {rows.nth(i).locator(".col-task").inner_text() for i in range(3)} == {"even"}
     assert rows.first.locator(".task-item").count() == 2
+    # The footer's shares stand under their category columns.
+    blurry_head = sheet.locator("th.col-cat", has_text="Blurry").bounding_box()
+    blurry_share = sheet.locator("#sheet-foot td.share").nth(1).bounding_box()
+    assert abs(blurry_head["x"] - blurry_share["x"]) < 2
     screenshot(sheet, "multitask-sheet")
     sheet.keyboard.press("b")
     sheet.wait_for_timeout(50)
