@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# One test process per core (at most 4), a file's tests kept together in one process.
+PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: run test lint bench-import bench-sheet bench-analytics worker clean
 
