@@ -315,15 +315,18 @@ def main():
     if args.tasks:
         from mlstrat.analytics import queries
 
-        parts = {"prediction_counts": [], "image_counts": []}
+        parts = {
+            "prediction_counts": ({}, []),
+            "image_counts": ({"tasks": args.tasks}, []),
+        }
         for _ in range(args.repeat):
-            for name, part in parts.items():
+            for name, (kwargs, part) in parts.items():
                 started = time.perf_counter()
-                getattr(queries, name)(run=run)
+                getattr(queries, name)(run=run, **kwargs)
                 part.append(time.perf_counter() - started)
         print(
             "  of which: "
-            + ", ".join(f"{n} median {statistics.median(t):.3f} s" for n, t in parts.items())
+            + ", ".join(f"{n} median {statistics.median(t):.3f} s" for n, (_, t) in parts.items())
         )
         print(f"  images per split: {figures['images']}")
     if args.floor:

@@ -100,35 +100,38 @@ def split_counts(*, run: ModelRun, split: str, task: str | None = None) -> dict:
     )
 
 
-def image_counts(*, run: ModelRun) -> dict[str, dict]:
-    """Per split, a multi-task run's images (an example_id with one example per task):
-    all of them, those with at least one known label, and those with at least one task
-    wrong. One pass over the run's predictions grouped by image."""
+def image_counts(*, run: ModelRun, tasks: int) -> dict[str, dict]:
+    """Per split, a multi-task run's images (an example_id, with one prediction per task
+    in the run: the import writes every task of a row) with at least one task wrong, and
+    those whose every label is unknown. Two short reads, not a scan of every prediction:
+    the errors and the unknowns are each a range of the (run, split, is_error) index,
+    joined with their examples only to tell images apart."""
     table = Prediction._meta.db_table
     examples = Prediction._meta.get_field("example").related_model._meta.db_table
+    join = f'FROM "{table}" p JOIN "{examples}" e ON e.id = p.example_id WHERE p.run_id = %s'
     # Plain SQL both PostgreSQL and SQLite (the embedded mode) run.
-    sql = f"""
-        SELECT split, count(*),
-               sum(CASE WHEN known > 0 THEN 1 ELSE 0 END),
-               sum(CASE WHEN wrong > 0 THEN 1 ELSE 0 END)
-        FROM (
-            SELECT p.split, e.example_id, count(p.is_error) AS known,
-                   sum(CASE WHEN p.is_error THEN 1 ELSE 0 END) AS wrong
-            FROM "{table}" p JOIN "{examples}" e ON e.id = p.example_id
-            WHERE p.run_id = %s
-            GROUP BY p.split, e.example_id
-        ) AS images
+    wrong_sql = f"""
+        SELECT p.split, count(DISTINCT e.example_id) {join} AND p.is_error = %s
+        GROUP BY p.split
+    """
+    unknown_sql = f"""
+        SELECT split, count(*) FROM (
+            SELECT p.split, e.example_id {join} AND p.is_error IS NULL
+            GROUP BY p.split, e.example_id HAVING count(*) = %s
+        ) AS unknown_images
         GROUP BY split
     """
+    found: dict[str, dict] = {}
     with transaction.atomic():
         _tune_for_one_big_aggregate()
         with connection.cursor() as cursor:
-            cursor.execute(sql, [run.pk])
-            rows = cursor.fetchall()
-    return {
-        split: {"images": images, "known": known, "wrong": wrong}
-        for split, images, known, wrong in rows
-    }
+            cursor.execute(wrong_sql, [run.pk, True])
+            for split, wrong in cursor.fetchall():
+                found.setdefault(split, {"wrong": 0, "all_unknown": 0})["wrong"] = wrong
+            cursor.execute(unknown_sql, [run.pk, tasks])
+            for split, unknown in cursor.fetchall():
+                found.setdefault(split, {"wrong": 0, "all_unknown": 0})["all_unknown"] = unknown
+    return found
 
 
 def _tune_for_one_big_aggregate() -> None:

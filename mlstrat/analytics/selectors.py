@@ -469,6 +469,31 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None, task: str | None
     }
 
 
+def _tasks_dev(*, tasks: list[str], task_splits: dict, images: dict) -> dict:
+    """A multi-task run's dev figures across tasks (figures.tasks_overview), without the
+    decompositions (no worst gap): mean per-task error and any task wrong."""
+    overview = figures.tasks_overview(
+        tasks=tasks,
+        errors={
+            task: {
+                split: (c.get("errors", 0), c.get("examples", 0))
+                for split, c in task_splits.get(task, {}).items()
+            }
+            for task in tasks
+        },
+        images=images,
+        decompositions={},
+    )
+    dev = overview["splits"]["dev"]
+    return {
+        "tasks": len(tasks),
+        "mean_error": dev["mean_error"],
+        "any_wrong": dev["any_wrong"],
+        "worst_task": overview["worst_task"],
+        "worst_error": overview["worst_error"],
+    }
+
+
 def runs_overview(*, runs: list[ModelRun]) -> dict[int, dict]:
     """For a list of runs (the project page): the dev error with its interval and errors,
     and the reference review's progress, from each run's snapshot, reading only those
@@ -481,6 +506,9 @@ def runs_overview(*, runs: list[ModelRun]) -> dict[int, dict]:
         "figures__splits",
         "figures__reviews",
         "figures__categories",
+        "figures__tasks",
+        "figures__task_splits",
+        "figures__images",
     )
     by_id = {run.pk: run for run in runs}
     rules: dict[int, str] = {}
@@ -491,6 +519,7 @@ def runs_overview(*, runs: list[ModelRun]) -> dict[int, dict]:
         state = SimpleNamespace(requested_at=row["run__figure_state__requested_at"])
         entry = {
             "dev_error": None,
+            "tasks_dev": None,
             "reference": None,
             "stale": staleness.is_stale(state=state, computed_at=row["computed_at"]),
         }
@@ -499,6 +528,13 @@ def runs_overview(*, runs: list[ModelRun]) -> dict[int, dict]:
             continue
         splits = _split_rows({"splits": row["figures__splits"]})
         entry["dev_error"] = next(r["error"] for r in splits if r["split"] == "dev")
+        if row["figures__tasks"]:
+            # A multi-task run: dev_error is its first task's; beside it, across tasks.
+            entry["tasks_dev"] = _tasks_dev(
+                tasks=row["figures__tasks"],
+                task_splits=row["figures__task_splits"] or {},
+                images=row["figures__images"] or {},
+            )
         if run.dataset_id not in rules:
             rules[run.dataset_id] = team_rule_for(dataset=run.dataset)
         reviews = [

@@ -100,8 +100,28 @@ def run_counts(*, run: ModelRun) -> dict:
         **by_task[tasks[0]],
         "tasks": tasks,
         "by_task": by_task,
-        "images": queries.image_counts(run=run),
+        # Each task's split counts alone: the project page reads these, not by_task.
+        "task_splits": {task: counts["splits"] for task, counts in by_task.items()},
+        "images": _images(run=run, tasks=tasks, first=by_task[tasks[0]]),
     }
+
+
+def _images(*, run: ModelRun, tasks: list[str], first: dict) -> dict[str, dict]:
+    """Per split: the images (as many as the first task's examples: each image has one
+    per task), those with at least one known label, and those with a task wrong."""
+    counted = queries.image_counts(run=run, tasks=len(tasks))
+    images = {}
+    for split, c in first["splits"].items():
+        total = c.get("examples", 0) + c.get("unknown", 0)
+        if not total:
+            continue
+        seen = counted.get(split, {})
+        images[split] = {
+            "images": total,
+            "known": total - seen.get("all_unknown", 0),
+            "wrong": seen.get("wrong", 0),
+        }
+    return images
 
 
 def review_counts(*, run: ModelRun) -> list[dict]:
@@ -133,6 +153,7 @@ COUNT_KEYS = (
     "corrected_examples",
     "tasks",
     "by_task",
+    "task_splits",
     "images",
 )
 

@@ -256,3 +256,26 @@ def test_tasks_overview_is_pure_and_worked():
     assert overview["worst_task"] == "a" and overview["worst_largest_gap"] is None
     assert overview["splits"]["test"]["mean_error"] is None
     assert figures.coverage(3, 1)["rate"] == 0.75
+
+
+def test_the_project_page_overview_agrees_with_the_dashboard(run):
+    entry = selectors.runs_overview(runs=[run])[run.pk]
+    overview = selectors.run_figures(run=run)["overview"]
+    dev = overview["splits"]["dev"]
+    assert entry["tasks_dev"]["mean_error"] == approx(dev["mean_error"])
+    assert entry["tasks_dev"]["any_wrong"] == dev["any_wrong"]
+    assert entry["tasks_dev"]["worst_task"] == "stop_sign"
+    # dev_error stays the first task's, as on the default dashboard.
+    assert entry["dev_error"]["k"] == 2 and entry["dev_error"]["n"] == 6
+
+
+def test_the_summary_export_carries_the_overview(api, alice, run):
+    api.force_authenticate(alice)
+    response = api.get(f"/api/v1/analytics/runs/{run.pk}/export/summary.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    any_wrong = next(r for r in rows if r[:3] == ["overview", "any task wrong", "dev"])
+    assert (int(any_wrong[6]), int(any_wrong[7])) == (5, 8)
+    worst = next(r for r in rows if r[1].startswith("worst task"))
+    assert worst[1] == "worst task: stop_sign" and float(worst[3]) == 0.5
+    coverage = next(r for r in rows if r[:3] == ["coverage", "labels known", "dev"])
+    assert (int(coverage[6]), int(coverage[7])) == (6, 8)  # pedestrian, the first task

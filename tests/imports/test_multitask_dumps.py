@@ -222,15 +222,47 @@ def test_a_header_mixing_single_and_multitask_columns_fails(run_import):
 
 
 def test_a_jsonl_row_with_a_task_the_first_row_lacks_is_a_row_error(run_import):
+    import json
+
+    table = multitask_rows()
+    lines = multitask_jsonl(table).splitlines()
+    third = json.loads(lines[2])
+    third["labels"]["bus"] = "1"
+    third["predictions"]["bus"] = "0"
+    lines[2] = json.dumps(third)
+    job = run_import(zip_of({"predictions.jsonl": "\n".join(lines), **images_of(table)}))
+    assert job.status == JobStatus.FAILED
+    assert sorted(messages(job)) == [
+        (3, "label:bus", "names a task the dump's first row does not have"),
+        (3, "prediction:bus", "names a task the dump's first row does not have"),
+    ]
+
+
+def test_a_task_column_in_the_first_row_without_its_pair_fails_the_job(run_import):
     table = multitask_rows()
     text = multitask_jsonl(table).replace(
         '"traffic_light": "0"}', '"traffic_light": "0", "bus": "1"}', 1
     )
     job = run_import(zip_of({"predictions.jsonl": text, **images_of(table)}))
+    assert messages(job) == [(1, "prediction:bus", "required column is missing")]
+
+
+def test_task_probability_columns_must_name_a_task_and_one_kind(run_import):
+    table = multitask_rows()
+    for row in table:
+        row["prob:bus"] = "0.5"
+        row["prob:car"] = "0.5"
+        row["prob:car:1"] = "0.5"
+    job = run_import(zip_dump(table))
     assert job.status == JobStatus.FAILED
-    assert (1, "prediction:bus") in [(line, column) for line, column, _ in messages(job)] or any(
-        column == "prediction:bus" for _, column, _ in messages(job)
-    )
+    assert sorted(column for _, column, _ in messages(job)) == ["prob:bus", "prob:car"]
+    assert_nothing_written()
+
+
+def test_a_task_name_with_a_colon_is_refused(run_import):
+    table = [{**row, "label:a:b": "1", "prediction:a:b": "1"} for row in multitask_rows()]
+    job = run_import(zip_dump(table))
+    assert messages(job) == [(1, "label:a:b", "the task name 'a:b' holds ':'")]
 
 
 def test_a_later_run_attaches_to_the_examples_of_each_task(run_import):
