@@ -93,3 +93,12 @@ def test_the_project_page_names_the_tasks(as_user, carol, mt_run):
     html = as_user(carol).get(f"/p/{mt_run.dataset.project.slug}/").content.decode()
     assert '<span class="badge task-badge" data-task="even">even</span>' in html
     assert "16 labels over 2 tasks" in html
+
+
+def test_the_project_page_shows_a_multitask_runs_overview(as_user, carol, mt_run):
+    html = as_user(carol).get(f"/p/{mt_run.dataset.project.slug}/").content.decode()
+    start = html.index('class="meta tasks-dev"')
+    cell = html[start : html.index("</div>", start)]
+    assert "mean over 2 tasks <strong>33.9%</strong>" in cell
+    assert "any task wrong 62.5%" in cell
+    assert "worst even 42.9%" in cell
