@@ -125,3 +125,25 @@ def test_the_balance_check_is_per_task(api, as_user, project, carol, bob, mt, un
     assert api.get(f"{url}&task=colour").status_code == 400
     html = as_user(carol).get(f"/p/{project.slug}/labels/?dataset={unknown.dataset_id}")
     assert 'data-task="even"' in html.content.decode()
+
+
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_an_unknown_label_is_not_ranked_as_a_bad_one(mt, carol, bob, batch_size, monkeypatch):
+    from mlstrat.labels import services
+    from mlstrat.labels.models import LabelScore
+
+    run, images = mt
+    Prediction.objects.filter(run=run).update(probabilities={"no": 0.3, "yes": 0.7})
+    if batch_size:  # the streaming path (SQLite), else one SQL statement
+        monkeypatch.setattr(services.connection, "vendor", "sqlite")
+    services.label_scores_compute(run=run, batch_size=batch_size or 5000)
+    unknown = images["img3"]["even"]
+    assert not LabelScore.objects.filter(example=unknown).exists()
+    assert LabelScore.objects.filter(run=run).count() == 15
+    # Filled in and ranked, then reverted: unknown again, and out of the ranking again.
+    proposal = correction_propose(example=unknown, proposed_label="no", proposed_by=carol)
+    correction_accept(correction=proposal, reviewer=bob, expected_version=0)
+    services.label_scores_compute(run=run, batch_size=batch_size or 5000)
+    assert LabelScore.objects.get(example=unknown).label == "no"
+    label_change_revert(change=LabelChange.objects.get(example=unknown), by=bob)
+    assert not LabelScore.objects.filter(example=unknown).exists()
