@@ -344,21 +344,29 @@ def label_score_for(*, run: ModelRun | None, example: Example) -> dict | None:
 
 def correction_patterns(*, dataset: Dataset) -> list[dict]:
     """Corrections in force grouped by (original label, label in force), per split, most
-    frequent first: a pair that keeps coming back is a systematic labelling error."""
+    frequent first: a pair that keeps coming back is a systematic labelling error. On a
+    multi-task dataset a pair is of one task (and names it: `task`); filling an unknown
+    label in is a pair from ""."""
     rows = (
         dataset.examples.exclude(label=F("original_label"))
-        .values("original_label", "label", "split")
+        .values("task", "original_label", "label", "split")
         .annotate(n=Count("pk"))
     )
-    pairs: dict[tuple[str, str], dict] = {}
+    pairs: dict[tuple[str, str, str], dict] = {}
     for row in rows:
         pair = pairs.setdefault(
-            (row["original_label"], row["label"]),
-            {"from": row["original_label"], "to": row["label"], "total": 0, "by_split": {}},
+            (row["task"], row["original_label"], row["label"]),
+            {
+                **({"task": row["task"]} if dataset.tasks else {}),
+                "from": row["original_label"],
+                "to": row["label"],
+                "total": 0,
+                "by_split": {},
+            },
         )
         pair["by_split"][row["split"]] = row["n"]
         pair["total"] += row["n"]
-    return sorted(pairs.values(), key=lambda p: (-p["total"], p["from"], p["to"]))
+    return sorted(pairs.values(), key=lambda p: (-p["total"], p.get("task", ""), p["from"], p["to"]))
 
 
 def labels_in_force(*, dataset: Dataset, task: str | None = None):

@@ -147,3 +147,17 @@ def test_an_unknown_label_is_not_ranked_as_a_bad_one(mt, carol, bob, batch_size,
     assert LabelScore.objects.get(example=unknown).label == "no"
     label_change_revert(change=LabelChange.objects.get(example=unknown), by=bob)
     assert not LabelScore.objects.filter(example=unknown).exists()
+
+
+def test_correction_patterns_are_per_task(api, as_user, project, carol, bob, mt, unknown):
+    for example in (unknown, mt[1]["img4"]["big"]):  # "" → yes on even, no → yes on big
+        proposal = correction_propose(example=example, proposed_label="yes", proposed_by=carol)
+        correction_accept(correction=proposal, reviewer=bob, expected_version=0)
+    api.force_authenticate(carol)
+    pairs = api.get("/api/v1/label-patterns/", {"dataset": unknown.dataset_id}).json()["pairs"]
+    assert [(p["task"], p["from"], p["to"]) for p in pairs] == [
+        ("big", "no", "yes"),
+        ("even", "", "yes"),
+    ]
+    page = as_user(carol).get(f"/p/{project.slug}/labels/patterns/?dataset={unknown.dataset_id}")
+    assert "? (unknown)" in page.content.decode()
