@@ -366,7 +366,9 @@ def correction_patterns(*, dataset: Dataset) -> list[dict]:
         )
         pair["by_split"][row["split"]] = row["n"]
         pair["total"] += row["n"]
-    return sorted(pairs.values(), key=lambda p: (-p["total"], p.get("task", ""), p["from"], p["to"]))
+    return sorted(
+        pairs.values(), key=lambda p: (-p["total"], p.get("task", ""), p["from"], p["to"])
+    )
 
 
 def labels_in_force(*, dataset: Dataset, task: str | None = None):
