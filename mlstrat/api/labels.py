@@ -134,7 +134,8 @@ class LabelCorrectionViewSet(
 ):
     """Proposed labels. Any member proposes; leads accept (optionally with another label)
     or reject, sending the `version` they read: a decision on a stale version gets 409
-    with the current state. Annotators see their own proposals; leads see all."""
+    with the current state. Annotators see their own proposals; leads see all.
+    `?example__task=` keeps one task's (a multi-task dataset)."""
 
     serializer_class = CorrectionSerializer
     queryset = LabelCorrection.objects.select_related(
@@ -146,6 +147,7 @@ class LabelCorrectionViewSet(
         "example": ["exact"],
         "example__dataset": ["exact"],
         "example__split": ["exact"],
+        "example__task": ["exact"],
     }
 
     def get_queryset(self):

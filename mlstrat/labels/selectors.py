@@ -47,6 +47,7 @@ def queue_examples(
     status: str = CorrectionStatus.PENDING,
     split: str = "",
     proposed_by=None,
+    task: str = "",
 ) -> QuerySet[Example]:
     """Examples with proposals of `status` (all statuses when empty), oldest first; each
     carries its matching proposals in `.queue_corrections`, shown together."""
@@ -58,6 +59,8 @@ def queue_examples(
     examples = dataset.examples.filter(pk__in=corrections.values("example_id"))
     if split:
         examples = examples.filter(split=split)
+    if task:
+        examples = examples.filter(task=task)
     first = Min("corrections__proposed_at", filter=Q(corrections__in=corrections))
     return examples.annotate(first_proposed=first).order_by("first_proposed", "pk")
 

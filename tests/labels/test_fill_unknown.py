@@ -161,3 +161,16 @@ def test_correction_patterns_are_per_task(api, as_user, project, carol, bob, mt,
     ]
     page = as_user(carol).get(f"/p/{project.slug}/labels/patterns/?dataset={unknown.dataset_id}")
     assert "? (unknown)" in page.content.decode()
+
+
+def test_the_queue_filters_by_task(api, as_user, project, carol, bob, mt, unknown):
+    correction_propose(example=unknown, proposed_label="yes", proposed_by=carol)
+    correction_propose(example=mt[1]["img4"]["big"], proposed_label="yes", proposed_by=carol)
+    queue = f"/p/{project.slug}/labels/?dataset={unknown.dataset_id}"
+    html = as_user(bob).get(f"{queue}&task=big").content.decode()
+    assert 'data-task="big">task big' in html
+    assert 'data-task="even">task even' not in html
+    assert '<option value="big" selected>big</option>' in html
+    api.force_authenticate(bob)
+    found = api.get(URL, {"example__task": "even"}).json()["results"]
+    assert [c["example"] for c in found] == [unknown.pk]

@@ -100,9 +100,11 @@ def label_queue(request, slug):
         status = CorrectionStatus.PENDING
     if split not in Split.values:
         split = ""
+    task = request.GET.get("task", "")
+    task = task if task in dataset.tasks else ""
     mine = None if context["is_lead"] else request.user
     examples = selectors.queue_examples(
-        dataset=dataset, status=status, split=split, proposed_by=mine
+        dataset=dataset, status=status, split=split, proposed_by=mine, task=task
     )
     page = Paginator(examples, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     run = selectors.latest_run(dataset=dataset)
@@ -116,6 +118,7 @@ def label_queue(request, slug):
         {
             "status": status,
             "split": split,
+            "task": task,
             "page": page,
             "examples": queued,
             "class_names": dataset.class_names,
