@@ -158,6 +158,8 @@ def summary_csv_rows(figures: dict) -> Iterator[list]:
     if not figures.get("ready"):
         return
     yield ["team rule", figures["team_rule"], "", "", "", "", "", "", figures["team_rule_label"]]
+    if figures.get("tasks"):
+        yield ["task", figures["task"], "", "", "", "", "", "", ", ".join(figures["tasks"])]
     yield ["human-level error", "overall", "", figures["human_level_error"], "", "", "", "", ""]
     for row in figures["splits"]:
         e, o = row["error"], row["original_error"]
@@ -183,6 +185,20 @@ def summary_csv_rows(figures: dict) -> Iterator[list]:
             o["n"],
             "",
         ]
+        if figures.get("tasks"):
+            c = row["coverage"]
+            yield [
+                "coverage",
+                "labels known",
+                row["split"],
+                c["rate"],
+                c["low"],
+                c["high"],
+                c["k"],
+                c["n"],
+                "unknown labels are left out of the error",
+            ]
+    yield from _overview_rows(figures.get("overview"))
     for term in figures["decomposition"]["terms"]:
         yield [
             "decomposition",
@@ -287,6 +303,43 @@ def summary_csv_rows(figures: dict) -> Iterator[list]:
         "",
         "",
         impact.get("source", ""),
+    ]
+
+
+def _overview_rows(overview: dict | None) -> Iterator[list]:
+    """A multi-task run across its tasks: per split the mean per-task error, the share
+    of images with any task wrong (k of n images with a known label), and the worst task
+    with its largest gap."""
+    if not overview:
+        return
+    for split, o in overview["splits"].items():
+        if o["tasks_counted"]:
+            note = f"mean over {o['tasks_counted']} task(s)"
+            yield ["overview", "mean per-task error", split, o["mean_error"], "", "", "", "", note]
+        a = o["any_wrong"]
+        if a["n"]:
+            yield [
+                "overview",
+                "any task wrong",
+                split,
+                a["rate"],
+                a["low"],
+                a["high"],
+                a["k"],
+                a["n"],
+                "images",
+            ]
+    gap = overview["worst_largest_gap"] or {}
+    yield [
+        "overview",
+        f"worst task: {overview['worst_task'] or 'none'}",
+        overview["worst_split"],
+        overview["worst_error"],
+        "",
+        "",
+        "",
+        "",
+        f"largest gap: {gap['name']} {gap['value']:.4f}" if gap else "no positive gap",
     ]
 
 

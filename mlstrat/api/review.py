@@ -192,7 +192,9 @@ class ReviewSerializer(serializers.ModelSerializer):
 def _review_figures(request, review) -> dict:
     rule = _rule_for(request, review.run.dataset)
     return selectors.review_shares(
-        review=review, rule=rule, error_rate=split_error(run=review.run, split=review.split)
+        review=review,
+        rule=rule,
+        error_rate=split_error(run=review.run, split=review.split, task=review.task),
     )
 
 
