@@ -1,6 +1,6 @@
 from django.db.models import Count, QuerySet
 
-from .models import Membership, Project
+from .models import ApiToken, Membership, Project
 
 
 def projects_for_user(*, user) -> QuerySet[Project]:
@@ -13,3 +13,17 @@ def projects_for_user(*, user) -> QuerySet[Project]:
 
 def project_members(*, project: Project) -> QuerySet[Membership]:
     return project.memberships.select_related("user").order_by("user__username")
+
+
+def tokens_for_user(*, user) -> QuerySet[ApiToken]:
+    """A person's tokens that were not revoked (working or expired), newest first."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).order_by(
+        "-created_at", "-id"
+    )
+
+
+def tokens_of_member(*, project: Project, username: str) -> QuerySet[ApiToken]:
+    """The unrevoked tokens of a member of `project` (nobody else's: a project admin's reach)."""
+    return ApiToken.objects.filter(
+        user__username=username, user__memberships__project=project, revoked_at__isnull=True
+    ).order_by("-created_at", "-id")

@@ -162,20 +162,19 @@ class Header:
         if not self.is_multitask:
             return []
         problems = []
-        for column in ("label", "prediction", "confidence"):
-            if column in self.columns:
+        for column in ("label", "prediction"):
+            if column in self.column_set:
                 problems.append(
-                    (
-                        column,
-                        f"a multi-task dump has no {column!r} column: use "
-                        f"'{column}:<task>' columns"
-                        + (
-                            " (a task's confidence comes from its probabilities)"
-                            if column == "confidence"
-                            else ""
-                        ),
-                    )
+                    (column, f"a multi-task dump has '{column}:<task>' columns, not {column!r}")
                 )
+        if "confidence" in self.column_set:
+            problems.append(
+                (
+                    "confidence",
+                    "a multi-task dump has no 'confidence' column: a task's confidence is "
+                    "its probability (prob:<task> or prob:<task>:<class>) of the predicted class",
+                )
+            )
         for task in self.tasks:
             if not task.strip() or task != task.strip():
                 problems.append(

@@ -15,7 +15,8 @@ from mlstrat.analytics.services import snapshot_compute
 from mlstrat.datasets.models import Example, ModelRun, Prediction
 from mlstrat.imports import services as imports
 from mlstrat.imports.models import JobStatus
-from mlstrat.labels.services import correction_accept, correction_propose
+from mlstrat.labels.models import LabelChange
+from mlstrat.labels.services import correction_accept, correction_propose, label_change_revert
 from tests.imports.builders import TASKS, multitask_rows, zip_dump
 
 approx = pytest.approx
@@ -144,6 +145,13 @@ def test_filling_an_unknown_label_changes_the_task_figures(run, alice):
     # The other tasks do not move.
     ped = dev_row(selectors.run_figures(run=run, task="pedestrian"))
     assert (ped["error"]["k"], ped["error"]["n"]) == (2, 6)
+    # Reverting the fill makes the label unknown again: neither right nor wrong.
+    label_change_revert(change=LabelChange.objects.get(example=example), by=alice)
+    prediction.refresh_from_db()
+    assert prediction.is_error is None
+    snapshot_compute(run=run)
+    dev = dev_row(selectors.run_figures(run=run, task="car"))
+    assert (dev["error"]["k"], dev["error"]["n"], dev["unknown"]) == (2, 7, 1)
 
 
 def test_calibration_counts_only_known_labels(import_dump):

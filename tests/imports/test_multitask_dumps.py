@@ -214,10 +214,18 @@ def test_a_task_without_its_prediction_column_fails_the_job(run_import):
 
 
 def test_a_header_mixing_single_and_multitask_columns_fails(run_import):
-    table = multitask_rows(label="1")
+    table = multitask_rows(label="1", confidence="0.5")
     job = run_import(zip_dump(table))
     assert job.status == JobStatus.FAILED
-    assert messages(job)[0][:2] == (1, "label")
+    assert messages(job) == [
+        (1, "label", "a multi-task dump has 'label:<task>' columns, not 'label'"),
+        (
+            1,
+            "confidence",
+            "a multi-task dump has no 'confidence' column: a task's confidence is its "
+            "probability (prob:<task> or prob:<task>:<class>) of the predicted class",
+        ),
+    ]
     assert_nothing_written()
 
 
