@@ -102,3 +102,9 @@ def test_the_project_page_shows_a_multitask_runs_overview(as_user, carol, mt_run
     assert "mean over 2 tasks <strong>33.9%</strong>" in cell
     assert "any task wrong 62.5%" in cell
     assert "worst even 42.9%" in cell
+
+
+def test_the_dashboard_links_to_the_tasks_sheet(as_user, carol, mt_run):
+    html = as_user(carol).get(dashboard(mt_run, "?task=big")).content.decode()
+    assert f"/runs/{mt_run.pk}/sheet/?task=big" in html
+    assert "&amp;task=big" in html  # the confusion matrix's cells keep the task
