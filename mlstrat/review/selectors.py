@@ -771,10 +771,12 @@ def members_by_id(*, project) -> dict[int, str]:
     return dict(User.objects.filter(memberships__project=project).values_list("pk", "username"))
 
 
-def filter_choices(*, run: ModelRun, review: Review | None, split: str) -> dict:
-    """Values for the sheet's filter menus: the dataset's classes and the sources seen."""
+def filter_choices(*, run: ModelRun, review: Review | None, split: str, task: str = "") -> dict:
+    """Values for the sheet's filter menus: the dataset's classes (a task's, when the sheet
+    shows one task of a multi-task dataset) and the sources seen."""
     dataset = run.dataset
     split = split if review is None else review.split
+    task = review.task if review is not None and review.task else task
 
     def sources():
         # A DISTINCT over a split's examples: cached, sources change only with an import.
@@ -787,7 +789,8 @@ def filter_choices(*, run: ModelRun, review: Review | None, split: str) -> dict:
         )
 
     cached = cache.get_or_set(f"sheet-sources:{dataset.pk}:{split}", sources, timeout=300)
-    return {"labels": list(dataset.class_names), "sources": cached}
+    labels = dataset.classes_for(task) if task else list(dataset.class_names)
+    return {"labels": labels, "sources": cached}
 
 
 # ---------------------------------------------------------------- live updates

@@ -166,3 +166,14 @@ def test_the_run_sheets_footer_and_progress_count_the_tasks_errors(
     changes = f"/api/v1/runs/{run.pk}/changes/"
     assert api.get(f"{changes}?task=even").json()["progress"]["total"] == 3
     assert api.get(f"{changes}?task=colour").status_code == 400
+
+
+def test_a_tasks_sheet_offers_that_tasks_classes(as_user, project, carol, mt):
+    run, _ = mt
+    run.dataset.class_names = ["no", "yes", "maybe"]  # every task's classes together
+    run.dataset.task_class_names = {"even": ["no", "yes"], "big": ["no", "yes"]}
+    run.dataset.save()
+    data = config(as_user(carol).get(sheet_url(project, run, query="?task=big")))
+    assert data["choices"]["labels"] == ["no", "yes"]
+    data = config(as_user(carol).get(sheet_url(project, run)))
+    assert data["choices"]["labels"] == ["no", "yes", "maybe"]

@@ -281,7 +281,9 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
         "savedViews": selectors.saved_views_for_run(run=run, slug=project.slug),
         "viewParams": [k for k in services.SAVED_VIEW_PARAMS if k != "layout"]
         + selectors.characteristic_params(),
-        "choices": selectors.filter_choices(run=run, review=review, split=query.split),
+        "choices": selectors.filter_choices(
+            run=run, review=review, split=query.split, task=query.task
+        ),
         "api": {
             "base": api,
             "tags": reverse("api-tags", args=[run.pk]),
