@@ -211,11 +211,12 @@ class ReviewViewSet(
     ProjectScopedViewSet,
 ):
     """Reviews of a run's errors. Any member starts one; a lead or its creator extends or
-    deletes it. Filter with ?run=<id>. The detail carries progress and the figures."""
+    deletes it. Filter with ?run=<id> (and ?task= on a multi-task dataset). The detail
+    carries progress and the figures."""
 
     serializer_class = ReviewSerializer
     permission_classes = [RolePermission]
-    filterset_fields = ["run"]
+    filterset_fields = ["run", "task"]
     query_params_allowed = ()  # the rows and figures actions widen it (mlstrat.api.filters)
     queryset = Review.objects.select_related(
         "run__dataset__project", "created_by"

@@ -125,3 +125,11 @@ def test_a_task_reviews_ceilings_use_that_tasks_error(api, alice, carol, mt_run)
     row = next(c for c in figures["categories"] if c["name"] == "Dark")
     # big: 2 wrong of 8 known dev labels (E = 25%); Dark on 1 of 2 reviewed
     assert (row["share"], row["ceiling"]) == (pytest.approx(0.5), pytest.approx(0.125))
+
+
+def test_the_api_lists_a_tasks_reviews(api, alice, carol, mt_run):
+    review_create(run=mt_run, created_by=alice, name="even", task="even", sample_size=None)
+    review_create(run=mt_run, created_by=alice, name="all", sample_size=None)
+    api.force_authenticate(carol)
+    found = api.get("/api/v1/reviews/", {"run": mt_run.pk, "task": "even"}).json()["results"]
+    assert [r["name"] for r in found] == ["even"]
