@@ -1,11 +1,16 @@
 """Time a full recompute of a run's dashboard figures on PostgreSQL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mlstrat_bench \
-        .venv/bin/python bench/analytics_bench.py [--examples 1000000] [--tags 10000]
+        .venv/bin/python bench/analytics_bench.py [--examples 1000000] [--tags 10000] \
+        [--tasks 4]
 
 Loads one dataset with N examples and one run's predictions (COPY via psycopg2),
 100 categories, a dev review and its tags, then times `snapshot_compute` (the work a
 worker does after every burst of changes). The data is deleted afterwards unless --keep.
+
+With --tasks N (#15): N binary tasks per image (one example and one prediction per image
+and task, the image's split and source shared), 10% of the labels unknown (label "",
+is_error NULL): N x examples predictions in one run, timed the same way.
 """
 
 import argparse
@@ -120,6 +125,81 @@ def load(n_examples, n_tags, seed=7):
     return project, run
 
 
+UNKNOWN_SHARE = 0.10
+
+
+def load_multitask(n_images, n_tasks, seed=7):
+    """A multi-task run: n_images x n_tasks examples and predictions, loaded by COPY."""
+    rng = random.Random(seed)
+    tasks = [f"task{t}" for t in range(n_tasks)]
+    project = Project.objects.create(name="bench", slug=f"bench-mt-{int(time.time())}")
+    dataset = Dataset.objects.create(
+        project=project,
+        name="bench",
+        class_names=["0", "1"],
+        tasks=tasks,
+        task_class_names={t: ["0", "1"] for t in tasks},
+    )
+    run = ModelRun.objects.create(
+        dataset=dataset, name="bench-run", status=RunStatus.READY, imported_at=timezone.now()
+    )
+    now = timezone.now().isoformat()
+    example_rows, prediction_rows = [], []
+    i = 0
+    for split, fraction, error_rate in SPLITS:
+        for _ in range(int(n_images * fraction)):
+            source = (
+                "general" if split in ("train", "train_dev") or rng.random() < 0.2 else "target"
+            )
+            example_id = f"e{i:07d}"
+            for task in tasks:
+                label = "" if rng.random() < UNKNOWN_SHARE else rng.choice("01")
+                truth = label or rng.choice("01")
+                predicted = ("1" if truth == "0" else "0") if rng.random() < error_rate else truth
+                example_rows.append(
+                    (
+                        dataset.pk,
+                        example_id,
+                        task,
+                        label,
+                        label,
+                        split,
+                        source,
+                        "{}",
+                        "x.png",
+                        "",
+                        now,
+                    )
+                )
+                prediction_rows.append((example_id, task, predicted, round(rng.random(), 3)))
+            i += 1
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        copy(
+            raw,
+            Example._meta.db_table,
+            [*EXAMPLE_COLUMNS[:2], "task", *EXAMPLE_COLUMNS[2:]],
+            example_rows,
+        )
+        cursor.execute(
+            "CREATE TEMP TABLE bench_pred (example_id text, task text, predicted text, conf float)"
+        )
+        copy(raw, "bench_pred", ["example_id", "task", "predicted", "conf"], prediction_rows)
+        cursor.execute(
+            f"""INSERT INTO {Prediction._meta.db_table}
+                (run_id, example_id, split, task, predicted_label, confidence, is_error)
+            SELECT %s, e.id, e.split, e.task, p.predicted, p.conf,
+                   CASE WHEN e.label = '' THEN NULL ELSE p.predicted <> e.label END
+            FROM {Example._meta.db_table} e
+            JOIN bench_pred p ON p.example_id = e.example_id AND p.task = e.task
+            WHERE e.dataset_id = %s""",
+            [run.pk, dataset.pk],
+        )
+        cursor.execute("DROP TABLE bench_pred")
+        cursor.execute("ANALYZE")
+    return project, run
+
+
 def cleanup(*, project, run):
     """Delete in SQL, table by table (the ORM's cascade would load a million rows)."""
     with transaction.atomic(), connection.cursor() as cursor:
@@ -175,6 +255,9 @@ def main():
     parser.add_argument("--examples", type=int, default=1_000_000)
     parser.add_argument("--tags", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--tasks", type=int, default=0, help="a multi-task run: this many tasks per image"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data for --reuse")
     parser.add_argument("--reuse", action="store_true", help="time the data of an earlier --keep")
     parser.add_argument(
@@ -191,6 +274,13 @@ def main():
     if run is not None:
         project = run.dataset.project
         print(f"reusing {run.predictions.count():,} predictions kept by an earlier --keep")
+    elif args.tasks:
+        project, run = load_multitask(args.examples, args.tasks)
+        print(
+            f"loaded {args.examples:,} images x {args.tasks} tasks = "
+            f"{args.examples * args.tasks:,} examples/predictions "
+            f"({UNKNOWN_SHARE:.0%} labels unknown) in {time.perf_counter() - started:.1f} s"
+        )
     else:
         project, run = load(args.examples, args.tags)
         print(
@@ -222,6 +312,23 @@ def main():
         f"  dev: {figures['splits']['dev']}; {len(figures['reviews'])} review(s) stored; "
         f"JSON {len(str(figures)) / 1e6:.1f} MB"
     )
+    if args.tasks:
+        from mlstrat.analytics import queries
+
+        parts = {
+            "prediction_counts": ({}, []),
+            "image_counts": ({"tasks": args.tasks}, []),
+        }
+        for _ in range(args.repeat):
+            for name, (kwargs, part) in parts.items():
+                started = time.perf_counter()
+                getattr(queries, name)(run=run, **kwargs)
+                part.append(time.perf_counter() - started)
+        print(
+            "  of which: "
+            + ", ".join(f"{n} median {statistics.median(t):.3f} s" for n, (_, t) in parts.items())
+        )
+        print(f"  images per split: {figures['images']}")
     if args.floor:
         with_confidence, without = aggregate_floor(run, args.repeat)
         a, b = statistics.median(with_confidence), statistics.median(without)

@@ -3,7 +3,8 @@ machine's floor measured in the same process and run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mlstrat_imports_bench \\
         flock /work/bench.lock .venv/bin/python bench/import_bench.py \\
-        [--rows 100000] [--image-width 32] [--folder] [--thumbnails 3000] [--serve 2000]
+        [--rows 100000] [--image-width 32] [--folder] [--thumbnails 3000] [--serve 2000] \
+        [--tasks 4]
 
 The dump is a .zip holding predictions.csv and one image member per row (what an upload
 or `mlstrat push` brings), read through the server-path door so the upload itself is not
@@ -23,6 +24,10 @@ The floor, each part timed here, on the same server and disk:
 Also: thumbnails/s of the thumbnail service against bare Pillow on the same files, the
 CPU used per wall second (2.0 = both cores busy), peak memory (ru_maxrss of this process
 and of its largest child), and with --serve the latency of image and thumbnail requests.
+
+With --tasks N (#15) the table is a multi-task one: per row N binary tasks
+(`label:<task>`, 10% of them "?", `prediction:<task>`, `prob:<task>`), so N examples and
+N predictions per row and image; rates are also given per (example, task) pair.
 """
 
 import argparse
@@ -66,10 +71,13 @@ def parse_args():
     parser.add_argument(
         "--processes", type=int, default=0, help="MLSTRAT_IMPORT_PROCESSES for the import"
     )
+    parser.add_argument("--tasks", type=int, default=0, help="a multi-task table of N tasks")
     return parser.parse_args()
 
 
-def generate(*, rows: int, images: int, width: int = 320, one_per_row: bool = False) -> Path:
+def generate(
+    *, rows: int, images: int, width: int = 320, one_per_row: bool = False, tasks: int = 0
+) -> Path:
     """Write predictions.csv and a few PNGs (streamed: no row kept in memory). With
     `one_per_row`, each row names its own image (images/b<row>.png), for a zip dump."""
     from PIL import Image, ImageDraw
@@ -85,6 +93,8 @@ def generate(*, rows: int, images: int, width: int = 320, one_per_row: bool = Fa
             x, y = rng.randrange(width), rng.randrange(height)
             draw.ellipse((x, y, x + 30, y + 20), fill=(rng.randrange(256), 200, 30))
         image.save(OUT / "images" / f"img{i:02d}.png")
+    if tasks:
+        return _generate_multitask(rows=rows, images=images, one_per_row=one_per_row, tasks=tasks)
     classes = [str(c) for c in range(10)]
     splits = ["train"] * 6 + ["train_dev", "dev", "dev", "test"]
     with (OUT / "predictions.csv").open("w", newline="") as handle:
@@ -105,6 +115,29 @@ def generate(*, rows: int, images: int, width: int = 320, one_per_row: bool = Fa
                 + probs
                 + [rng.choice(["pixel", "iphone"])]
             )
+    return OUT / "predictions.csv"
+
+
+def _generate_multitask(*, rows: int, images: int, one_per_row: bool, tasks: int) -> Path:
+    """predictions.csv of a multi-task dump: per row `tasks` binary tasks, 10% unknown."""
+    rng = random.Random(7)
+    names = [f"task{t}" for t in range(tasks)]
+    splits = ["train"] * 6 + ["train_dev", "dev", "dev", "test"]
+    with (OUT / "predictions.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        header = ["example_id", "image", "split", "source"]
+        for name in names:
+            header += [f"label:{name}", f"prediction:{name}", f"prob:{name}"]
+        writer.writerow([*header, "camera"])
+        for n in range(rows):
+            row = [f"b{n:07d}", image_path(n, images, one_per_row), rng.choice(splits)]
+            row.append(rng.choice(["web", "app"]))
+            for _ in names:
+                truth = rng.choice("01")
+                prediction = truth if rng.random() < 0.9 else "1" if truth == "0" else "0"
+                label = "?" if rng.random() < 0.1 else truth
+                row += [label, prediction, "0.91" if prediction == "1" else "0.09"]
+            writer.writerow([*row, rng.choice(["pixel", "iphone"])])
     return OUT / "predictions.csv"
 
 
@@ -332,7 +365,13 @@ def main():
     scratch_database(why="COPY and the floor")
     folder = args.folder
     print(f"Generating {args.rows} rows ...", flush=True)
-    generate(rows=args.rows, images=args.images, width=args.image_width, one_per_row=not folder)
+    generate(
+        rows=args.rows,
+        images=args.images,
+        width=args.image_width,
+        one_per_row=not folder,
+        tasks=args.tasks,
+    )
     dump = OUT / "predictions.csv"
     if not folder:
         in_child(write_zip, rows=args.rows, images=args.images)
@@ -392,6 +431,14 @@ def main():
     print(f"database part            {db_s:.2f} s ({args.rows / db_s:,.0f} rows/s)")
     print(f"database part / (a2)     {a2 / db_s:.2f}  (target >= 0.5)")
     print(f"peak memory (import)     {peak_import:.0f} MB; largest child {peak_children:.0f} MB")
+    if args.tasks:
+        pairs = args.rows * args.tasks
+        print(f"tasks                    {args.tasks} per row: {pairs:,} (example, task) pairs")
+        print(
+            f"import per pair          {pairs / total:,.0f} pairs/s "
+            f"({args.rows / total:,.0f} rows/s)"
+        )
+        print(f"database part per pair   {pairs / db_s:,.0f} pairs/s")
 
     examples = list(Example.objects.filter(dataset__project=project).order_by("pk"))
     if args.thumbnails:

@@ -46,7 +46,8 @@ def annotator_config(*, project, run, users, categories, review=None) -> dict:
 
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from rest_framework.authtoken.models import Token
+
+    from mlstrat.accounts.services import token_create
 
     store = import_module(settings.SESSION_ENGINE).SessionStore
     people = []
@@ -56,8 +57,8 @@ def annotator_config(*, project, run, users, categories, review=None) -> dict:
         session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
-        token, _ = Token.objects.get_or_create(user=user)
-        people.append({"id": user.pk, "token": token.key, "session": session.session_key})
+        _, secret = token_create(user=user, name="load test", days=1)
+        people.append({"id": user.pk, "token": secret, "session": session.session_key})
     return {
         "project": project.slug,
         "run": run.pk,

@@ -33,7 +33,7 @@ def parse_args(argv):
     push.add_argument(
         "--token",
         default=os.environ.get("MLSTRAT_TOKEN"),
-        help="API token (POST /api/v1/token/); default $MLSTRAT_TOKEN",
+        help="API token (the API tokens page, or POST /api/v1/token/); default $MLSTRAT_TOKEN",
     )
     push.add_argument("--project", required=True, help="project slug")
     push.add_argument("--dataset", required=True, help="dataset name (created if new)")

@@ -83,3 +83,10 @@ class PredictionFactory(factory.django.DjangoModelFactory):
     predicted_label = "dog"
     confidence = 0.8
     is_error = factory.LazyAttribute(lambda p: p.predicted_label != p.example.label)
+
+
+def api_token(user, **kwargs) -> str:
+    """The secret of a new API token of `user` (`Authorization: Token <secret>`)."""
+    from mlstrat.accounts.services import token_create
+
+    return token_create(user=user, name=kwargs.pop("name", "test"), **kwargs)[1]

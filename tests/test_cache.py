@@ -6,10 +6,10 @@ import time
 import pytest
 from django.core.cache import caches
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.throttling import SimpleRateThrottle
 
 from mlstrat.cache import FailOpenRedisCache
+from tests.factories import api_token
 from tests.services import port_is_open, require
 
 LIVE = "redis://127.0.0.1:6379/14"
@@ -41,8 +41,8 @@ def test_two_web_processes_share_one_rate_limit(api, alice, low_limits):
     require_redis()
     with override_settings(CACHES=redis_cache(LIVE)):
         caches["default"].clear()
-        token = Token.objects.create(user=alice)
-        api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        token = api_token(alice)
+        api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         assert [api.get("/api/v1/projects/").status_code for _ in range(2)] == [200, 200]
         # Another process: its own client and connection pool, the same Redis.
         other = FailOpenRedisCache(LIVE, {})

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from .models import Invitation, Membership, Project, User
+from .models import ApiToken, Invitation, Membership, Project, User
 
 admin.site.register(User, UserAdmin)
 
@@ -33,3 +33,25 @@ class InvitationAdmin(admin.ModelAdmin):
     list_display = ["project", "email", "role", "created_at", "expires_at", "accepted_at"]
     search_fields = ["project__name", "email"]
     readonly_fields = ["token"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made by their owners (the secret is never stored); here they are seen
+    and revoked (set "revoked at")."""
+
+    list_display = [
+        "user",
+        "name",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["user__username", "name", "prefix"]
+    readonly_fields = ["user", "name", "prefix", "key_hash", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False

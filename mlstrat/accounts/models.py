@@ -95,3 +95,39 @@ class Invitation(models.Model):
 
     def __str__(self):
         return f"invitation to {self.project} as {self.role}"
+
+
+class ApiToken(models.Model):
+    """A secret a script signs in with (`Authorization: Token <secret>`). Only its SHA-256 is
+    kept: the secret is shown once, at creation. It expires, and can be rotated (a new
+    secret under the same name, the old one revoked) or revoked by its owner, by an admin of
+    a project the owner belongs to, or all at once ("sign out everywhere")."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    # The secret's first characters, to tell tokens apart in lists (not enough to use one).
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "revoked_at"], name="apitoken_user_active")]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…) of {self.user}"
+
+    def status_at(self, now) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        return "active"

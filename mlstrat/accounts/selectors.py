@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.db.models import Count, QuerySet
 
-from .models import Membership, Project
+from .models import ApiToken, Membership, Project
 
 
 def projects_for_user(*, user) -> QuerySet[Project]:
@@ -29,3 +29,17 @@ def visible_users(*, user) -> QuerySet:
 
 def no_account_message(username: str) -> str:
     return f"No account you can add named “{username}”: send them an invitation link instead."
+
+
+def tokens_for_user(*, user) -> QuerySet[ApiToken]:
+    """A person's tokens that were not revoked (working or expired), newest first."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).order_by(
+        "-created_at", "-id"
+    )
+
+
+def tokens_of_member(*, project: Project, username: str) -> QuerySet[ApiToken]:
+    """The unrevoked tokens of a member of `project` (nobody else's: a project admin's reach)."""
+    return ApiToken.objects.filter(
+        user__username=username, user__memberships__project=project, revoked_at__isnull=True
+    ).order_by("-created_at", "-id")

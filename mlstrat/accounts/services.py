@@ -116,3 +116,112 @@ def invitation_accept(*, token: str, username: str, password: str):
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_by", "accepted_at"])
     return user
+
+
+# API tokens ----------------------------------------------------------------------------
+# A token's secret is "mls_" + 43 random characters; only its SHA-256 is stored (a fast
+# hash is enough for 256 random bits), so a leaked database holds no usable token.
+
+TOKEN_PREFIX = "mls_"
+
+
+class TokenRefused(ValueError):
+    """A presented token is unknown, expired or revoked (the message says which)."""
+
+
+def token_hash(secret: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def token_create(*, user, name: str, days: int | None = None):
+    """A new token for `user`; returns (token, secret). The secret is never stored."""
+    import secrets
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from .models import ApiToken
+
+    days = settings.MLSTRAT_TOKEN_DAYS if days is None else int(days)
+    if not 1 <= days <= settings.MLSTRAT_TOKEN_MAX_DAYS:
+        raise ValueError(f"A token lasts 1 to {settings.MLSTRAT_TOKEN_MAX_DAYS} days.")
+    if "\x00" in (name or ""):
+        raise ValueError("A token's name cannot hold a NUL character.")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=(name or "").strip()[:100] or "token",
+        prefix=secret[:10],
+        key_hash=token_hash(secret),
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    return token, secret
+
+
+@transaction.atomic
+def token_rotate(*, token, by):
+    """A new secret under the same name and lifetime; the old token is revoked."""
+    import math
+
+    from .models import ApiToken
+
+    old = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if old.revoked_at:
+        raise TokenRefused("This token was revoked: create a new one.")
+    days = max(1, math.ceil((old.expires_at - old.created_at).total_seconds() / 86400))
+    _revoke(ApiToken.objects.filter(pk=old.pk), by=by)
+    return token_create(user=old.user, name=old.name, days=min(days, _max_days()))
+
+
+def token_revoke(*, token, by) -> bool:
+    from .models import ApiToken
+
+    return _revoke(ApiToken.objects.filter(pk=token.pk), by=by) == 1
+
+
+def tokens_revoke_all(*, user, by) -> int:
+    """Sign out everywhere: every token of `user` stops working."""
+    return _revoke(user.api_tokens.all(), by=by)
+
+
+def token_authenticate(*, secret: str):
+    """The token `secret` belongs to, if it may be used now (else TokenRefused with why).
+    Marks it used, at most once a minute so that busy scripts do not write on every call."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .models import ApiToken
+
+    token = ApiToken.objects.select_related("user").filter(key_hash=token_hash(secret)).first()
+    if token is None:
+        raise TokenRefused("Invalid token.")
+    now = timezone.now()
+    if token.revoked_at:
+        raise TokenRefused("This token was revoked: create a new one.")
+    if token.expires_at <= now:
+        raise TokenRefused(
+            f"This token expired on {token.expires_at:%Y-%m-%d %H:%M} UTC: create a new one "
+            "(POST /api/v1/token/, or the API tokens page)."
+        )
+    if not token.user.is_active:
+        raise TokenRefused("This account is inactive.")
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def _revoke(tokens, *, by) -> int:
+    from django.utils import timezone
+
+    return tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now(), revoked_by=by)
+
+
+def _max_days() -> int:
+    from django.conf import settings
+
+    return settings.MLSTRAT_TOKEN_MAX_DAYS

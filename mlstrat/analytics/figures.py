@@ -709,3 +709,82 @@ def calibration(
         "ece": ece if total else None,
         "mce": mce,
     }
+
+
+# Multi-task ---------------------------------------------------------------------------
+
+
+def coverage(known: int, unknown: int) -> dict:
+    """How many examples of a task have their label: known of all (known + unknown), with
+    its 95% interval. An error rate is over the known ones only: an unknown label is
+    neither right nor wrong."""
+    return rate(known, known + unknown)
+
+
+def tasks_overview(
+    *,
+    tasks: Sequence[str],
+    errors: Mapping[str, Mapping[str, tuple[int, int]]],
+    images: Mapping[str, Mapping[str, int]],
+    decompositions: Mapping[str, Mapping],
+    split: str = "dev",
+) -> dict:
+    """A multi-task run across its tasks, per split:
+
+    - *mean per-task error*: the unweighted mean of the tasks' error rates (each over the
+      examples whose label is known), over the tasks with at least one known label on
+      the split; None when none has;
+    - *any task wrong*: among the images (an example_id, one example per task) of the
+      split with at least one known label, the share with at least one task wrong (an
+      unknown label never makes an image wrong), with its 95% interval;
+    - *pooled error*: every (image, task) with a known label together (what a review of
+      all tasks samples from).
+
+    And the *worst task*: the task with the highest error on `split` (dev; ties go to the
+    first in the dataset's order), with its largest gap from its own decomposition.
+
+    `errors` is {task: {split: (errors, examples known)}}, `images` {split: {"images",
+    "known", "wrong"}}, `decompositions` {task: error_decomposition(...)}.
+
+    Worked: tasks A 1 wrong of 3 known, B 0 of 2 known on dev: mean error 16.7%; if the 3
+    images all have a known label and one has A wrong, any task wrong is 1 of 3.
+    """
+    per_split = {}
+    for name in SPLITS:
+        rates = []
+        k_all = n_all = 0
+        for task in tasks:
+            k, n = errors.get(task, {}).get(name, (0, 0))
+            k_all += k
+            n_all += n
+            if n:
+                rates.append(k / n)
+        counted = images.get(name, {})
+        per_split[name] = {
+            "mean_error": sum(rates) / len(rates) if rates else None,
+            "tasks_counted": len(rates),
+            "any_wrong": rate(counted.get("wrong", 0), counted.get("known", 0)),
+            "images": counted.get("images", 0),
+            "pooled_error": rate(k_all, n_all),
+        }
+    worst = None
+    worst_rate = None
+    for task in tasks:
+        k, n = errors.get(task, {}).get(split, (0, 0))
+        if n and (worst_rate is None or k / n > worst_rate):
+            worst, worst_rate = task, k / n
+    largest = None
+    if worst is not None:
+        decomposition = decompositions.get(worst) or {}
+        key = decomposition.get("largest")
+        term = next((t for t in decomposition.get("terms", []) if t["key"] == key), None)
+        if term is not None:
+            largest = {"key": term["key"], "name": term["name"], "value": term["value"]}
+    return {
+        "tasks": list(tasks),
+        "splits": per_split,
+        "worst_split": split,
+        "worst_task": worst,
+        "worst_error": worst_rate,
+        "worst_largest_gap": largest,
+    }

@@ -21,6 +21,11 @@ def _in_confidence_bin(b: int) -> Q:
     return at_most if b == 0 else at_most & Q(confidence__gt=CONFIDENCE_EDGES[b])
 
 
+# A prediction whose example's label is unknown (multi-task dumps) is neither right nor
+# wrong: it counts in no numerator and no denominator, only in the coverage.
+KNOWN = Q(is_error__isnull=False)
+
+
 def _confidence_aggregates() -> dict:
     """Per confidence bin, the predictions and the sum of their confidences.
 
@@ -31,23 +36,30 @@ def _confidence_aggregates() -> dict:
     groups and give up the parallel plan: 2x slower at a million predictions.)"""
     aggregates = {}
     for b in range(CONFIDENCE_BINS):
-        aggregates[f"confidence_n{b}"] = Count("id", filter=_in_confidence_bin(b))
-        aggregates[f"confidence_sum{b}"] = Sum("confidence", filter=_in_confidence_bin(b))
+        aggregates[f"confidence_n{b}"] = Count("id", filter=KNOWN & _in_confidence_bin(b))
+        aggregates[f"confidence_sum{b}"] = Sum("confidence", filter=KNOWN & _in_confidence_bin(b))
     return aggregates
 
 
 def prediction_counts(*, run: ModelRun) -> list[dict]:
-    """One row per (split, source, true label, predicted label) of a run, in one scan:
-    examples, errors under the label in force, errors under the original labels,
-    examples whose label was corrected, and per confidence bin the predictions and the
-    sum of their confidences."""
+    """One row per (task, split, source, true label, predicted label) of a run, in one
+    scan, every task at once: examples whose label is known, those unknown, errors under
+    the label in force, examples and errors under the original labels, examples whose
+    label was corrected, and per confidence bin the predictions (label known) and the sum
+    of their confidences."""
+    original_known = ~Q(example__original_label="")
     query = (
         Prediction.objects.filter(run=run)
-        .values("split", "example__source", "example__label", "predicted_label")
+        .values("task", "split", "example__source", "example__label", "predicted_label")
         .annotate(
-            examples=Count("id"),
+            examples=Count("id", filter=KNOWN),
+            unknown=Count("id", filter=Q(is_error__isnull=True)),
             errors=Count("id", filter=Q(is_error=True)),
-            original_errors=Count("id", filter=~Q(predicted_label=F("example__original_label"))),
+            original_examples=Count("id", filter=original_known),
+            original_errors=Count(
+                "id",
+                filter=original_known & ~Q(predicted_label=F("example__original_label")),
+            ),
             corrected=Count("id", filter=~Q(example__label=F("example__original_label"))),
             **_confidence_aggregates(),
         )
@@ -59,12 +71,15 @@ def prediction_counts(*, run: ModelRun) -> list[dict]:
     bins = range(CONFIDENCE_BINS)
     return [
         {
+            "task": row["task"],
             "split": row["split"],
             "source": row["example__source"],
             "label": row["example__label"],
             "predicted_label": row["predicted_label"],
             "examples": row["examples"],
+            "unknown": row["unknown"],
             "errors": row["errors"],
+            "original_examples": row["original_examples"],
             "original_errors": row["original_errors"],
             "corrected": row["corrected"],
             "confidence_bins": [row[f"confidence_n{b}"] for b in bins],
@@ -74,11 +89,49 @@ def prediction_counts(*, run: ModelRun) -> list[dict]:
     ]
 
 
-def split_counts(*, run: ModelRun, split: str) -> dict:
-    """Examples and errors of a run on one split (an index-only scan)."""
-    return Prediction.objects.filter(run=run, split=split).aggregate(
-        examples=Count("id"), errors=Count("id", filter=Q(is_error=True))
+def split_counts(*, run: ModelRun, split: str, task: str | None = None) -> dict:
+    """Examples (label known) and errors of a run on one split, of one task or (None)
+    of every task together (an index-only scan)."""
+    predictions = Prediction.objects.filter(run=run, split=split)
+    if task is not None:
+        predictions = predictions.filter(task=task)
+    return predictions.aggregate(
+        examples=Count("id", filter=KNOWN), errors=Count("id", filter=Q(is_error=True))
     )
+
+
+def image_counts(*, run: ModelRun, tasks: int) -> dict[str, dict]:
+    """Per split, a multi-task run's images (an example_id, with one prediction per task
+    in the run: the import writes every task of a row) with at least one task wrong, and
+    those whose every label is unknown. Two short reads, not a scan of every prediction:
+    the errors and the unknowns are each a range of the (run, split, is_error) index,
+    joined with their examples only to tell images apart."""
+    table = Prediction._meta.db_table
+    examples = Prediction._meta.get_field("example").related_model._meta.db_table
+    join = f'FROM "{table}" p JOIN "{examples}" e ON e.id = p.example_id WHERE p.run_id = %s'
+    # Plain SQL both PostgreSQL and SQLite (the embedded mode) run.
+    wrong_sql = f"""
+        SELECT p.split, count(DISTINCT e.example_id) {join} AND p.is_error = %s
+        GROUP BY p.split
+    """
+    unknown_sql = f"""
+        SELECT split, count(*) FROM (
+            SELECT p.split, e.example_id {join} AND p.is_error IS NULL
+            GROUP BY p.split, e.example_id HAVING count(*) = %s
+        ) AS unknown_images
+        GROUP BY split
+    """
+    found: dict[str, dict] = {}
+    with transaction.atomic():
+        _tune_for_one_big_aggregate()
+        with connection.cursor() as cursor:
+            cursor.execute(wrong_sql, [run.pk, True])
+            for split, wrong in cursor.fetchall():
+                found.setdefault(split, {"wrong": 0, "all_unknown": 0})["wrong"] = wrong
+            cursor.execute(unknown_sql, [run.pk, tasks])
+            for split, unknown in cursor.fetchall():
+                found.setdefault(split, {"wrong": 0, "all_unknown": 0})["all_unknown"] = unknown
+    return found
 
 
 def _tune_for_one_big_aggregate() -> None:

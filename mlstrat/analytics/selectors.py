@@ -15,19 +15,41 @@ OTHER_COLOR = "#9aa0a6"
 SPLIT_NAMES = {"train": "train", "train_dev": "train-dev", "dev": "dev", "test": "test"}
 
 
+class UnknownTask(ValueError):
+    """A task the dataset does not have (the message says which it has)."""
+
+
+def task_for(*, dataset: Dataset, task: str | None) -> str:
+    """The task a figure is about: the one asked for, else a multi-task dataset's first
+    task ("" for a single-task dataset). UnknownTask for a task the dataset lacks."""
+    tasks = list(dataset.tasks or [])
+    if not task:
+        return tasks[0] if tasks else ""
+    if not tasks:
+        raise UnknownTask(f"Dataset “{dataset.name}” has one label per example: it has no tasks.")
+    if task not in tasks:
+        raise UnknownTask(
+            f"Dataset “{dataset.name}” has no task “{task}”: choose one of {', '.join(tasks)}."
+        )
+    return task
+
+
 def team_rule_for(*, dataset: Dataset) -> str:
     settings = AnalysisSettings.objects.filter(dataset=dataset).first()
     return settings.team_rule if settings else TeamRule.MAJORITY
 
 
-def split_error(*, run: ModelRun, split: str) -> float | None:
+def split_error(*, run: ModelRun, split: str, task: str = "") -> float | None:
     """A run's error on one split, counted now (the review API's E; the dashboard reads
-    the same count from its snapshot)."""
-    c = queries.split_counts(run=run, split=split)
+    the same count from its snapshot): of one task, or ("") of every task together (a
+    multi-task review of all tasks samples from them all). Unknown labels left out."""
+    c = queries.split_counts(run=run, split=split, task=task or None)
     return figures.rate(c["errors"], c["examples"])["rate"]
 
 
 def _split_rows(counts: dict) -> list[dict]:
+    """Per split: the error over the examples whose label is known (in force, and as
+    imported) and the coverage, known of all."""
     rows = []
     for split in SPLIT_ORDER:
         c = counts["splits"].get(str(split), {})
@@ -37,11 +59,65 @@ def _split_rows(counts: dict) -> list[dict]:
                 "split": str(split),
                 "name": SPLIT_NAMES[str(split)],
                 "examples": n,
+                "unknown": c.get("unknown", 0),
+                "coverage": figures.coverage(n, c.get("unknown", 0)),
                 "error": figures.rate(c.get("errors", 0), n),
-                "original_error": figures.rate(c.get("original_errors", 0), n),
+                "original_error": figures.rate(
+                    c.get("original_errors", 0), c.get("original_examples", n)
+                ),
             }
         )
     return rows
+
+
+def counts_for_task(counts: dict, task: str) -> dict:
+    """A snapshot's counts seen as one task's (a single-task snapshot as it is)."""
+    if not counts.get("tasks"):
+        return counts
+    return {**counts, **counts["by_task"].get(task, {})}
+
+
+def tasks_overview(*, counts: dict, dataset: Dataset, rule: str) -> dict | None:
+    """A multi-task run across its tasks (figures.tasks_overview: mean per-task error,
+    the share of images with any task wrong, the worst task and its largest gap), each
+    task's error and coverage per split, and the reviews of all tasks together (their E:
+    the pooled error). None for a single-task run."""
+    tasks = counts.get("tasks") or []
+    if not tasks:
+        return None
+    human = dataset.human_level_error
+    rows = {task: _split_rows(counts["by_task"].get(task, {"splits": {}})) for task in tasks}
+    decompositions = {task: _decomposition(rows[task], human, "error") for task in tasks}
+    overview = figures.tasks_overview(
+        tasks=tasks,
+        errors={
+            task: {r["split"]: (r["error"]["k"], r["error"]["n"]) for r in rows[task]}
+            for task in tasks
+        },
+        images=counts.get("images", {}),
+        decompositions=decompositions,
+    )
+    overview["per_task"] = [
+        {
+            "task": task,
+            "splits": {
+                r["split"]: {"error": r["error"], "coverage": r["coverage"]} for r in rows[task]
+            },
+            "largest_gap": decompositions[task]["largest"],
+        }
+        for task in tasks
+    ]
+    pooled = [
+        {"split": split, "error": overview["splits"][split]["pooled_error"]}
+        for split in overview["splits"]
+    ]
+    categories = counts.get("categories", [])
+    overview["reviews"] = [
+        _review_figures(r, pooled, rule, categories)
+        for r in counts.get("reviews", [])
+        if not r.get("task")
+    ]
+    return overview
 
 
 def _decomposition(splits: list[dict], human: float | None, key: str) -> dict:
@@ -173,19 +249,28 @@ def figures_from_counts(
     rule: str,
     confusion_splits: list[str] | None = None,
     confusion_limit: int | None = None,
+    task: str = "",
 ) -> dict:
-    """Every figure of a run, from its stored counts and the dataset's current settings.
-    Pages ask for one split's confusion matrix, limited to the classes with most errors."""
+    """Every figure of a run, from its stored counts and the dataset's current settings,
+    for one task of a multi-task run (its reviews only; `task` from task_for). Pages ask
+    for one split's confusion matrix, limited to the classes with most errors."""
+    counts = counts_for_task(counts, task)
     splits = _split_rows(counts)
     human = dataset.human_level_error
     categories = counts.get("categories", [])
-    reviews = [_review_figures(r, splits, rule, categories) for r in counts["reviews"]]
+    reviews = [
+        _review_figures(r, splits, rule, categories)
+        for r in counts["reviews"]
+        if r.get("task", "") == task
+    ]
     confusion = {
         split: figures.confusion_matrix(cells, counts["classes"], limit=confusion_limit)
         for split, cells in counts["confusion"].items()
         if confusion_splits is None or split in confusion_splits
     }
     return {
+        "task": task,
+        "tasks": list(counts.get("tasks") or []),
         "team_rule": rule,
         "team_rule_label": TeamRule(rule).label,
         "human_level_error": human,
@@ -217,11 +302,16 @@ def run_figures(
     rule: str | None = None,
     confusion_splits: list[str] | None = None,
     confusion_limit: int | None = None,
+    task: str | None = None,
 ) -> dict:
     """A run's dashboard: its snapshot's figures with "as of" and whether a recompute is
     pending, and the reference review that drives the headlines. Empty figures
-    (computing) when the snapshot was never computed."""
+    (computing) when the snapshot was never computed.
+
+    A multi-task run's figures are one task's (`task`, by default the first) with the
+    overview across tasks beside them (`overview`); UnknownTask for a task it lacks."""
     dataset = run.dataset
+    task = task_for(dataset=dataset, task=task)
     rule = rule or team_rule_for(dataset=dataset)
     snap = AnalysisSnapshot.objects.filter(run=run).first()
     header = {
@@ -240,14 +330,20 @@ def run_figures(
         rule=rule,
         confusion_splits=confusion_splits,
         confusion_limit=confusion_limit,
+        task=task,
     )
     reference, chosen = reference_review(run=run, reviews=figs["reviews"])
     figs["reference"] = reference_summary(reference, chosen)
-    figs["label_impact"] = _label_impact(run=run, figs=figs, reference=reference, rule=rule)
+    figs["label_impact"] = _label_impact(
+        run=run, figs=figs, reference=reference, rule=rule, task=task
+    )
+    figs["overview"] = tasks_overview(counts=counts, dataset=dataset, rule=rule)
     return {**header, "ready": True, **figs}
 
 
-def _label_impact(*, run: ModelRun, figs: dict, reference: dict | None, rule: str) -> dict:
+def _label_impact(
+    *, run: ModelRun, figs: dict, reference: dict | None, rule: str, task: str = ""
+) -> dict:
     """Label-error impact on the reference review's split: from that review, or when this
     run has none, carried over from the latest earlier run's reference review on dev (dev
     labels do not change with the model)."""
@@ -274,7 +370,7 @@ def _label_impact(*, run: ModelRun, figs: dict, reference: dict | None, rule: st
         if snap.figures.get("schema") != SCHEMA:
             continue
         older = figures_from_counts(
-            counts=snap.figures, dataset=run.dataset, rule=rule, confusion_splits=[]
+            counts=snap.figures, dataset=run.dataset, rule=rule, confusion_splits=[], task=task
         )
         theirs, _ = reference_review(run=snap.run, reviews=older["reviews"])
         rate = theirs["label_impact"].get("label_error_rate") if theirs else None
@@ -288,10 +384,13 @@ def _label_impact(*, run: ModelRun, figs: dict, reference: dict | None, rule: st
     return {**figures.label_error_impact(dev_error, None), "split": "dev", "source": ""}
 
 
-def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
+def runs_compared(*, dataset: Dataset, rule: str | None = None, task: str | None = None) -> dict:
     """The dataset's runs oldest to newest: split errors, decomposition, and category
     shares from each run's reference review (named, with its completeness), each with the
-    change since the run before."""
+    change since the run before. A multi-task dataset's runs are compared on one task
+    (`task`, by default the first), each with its overview across tasks (mean per-task
+    error and any task wrong per split); UnknownTask for a task it lacks."""
+    task = task_for(dataset=dataset, task=task)
     rule = rule or team_rule_for(dataset=dataset)
     runs = list(
         ModelRun.objects.filter(dataset=dataset, status=RunStatus.READY)
@@ -313,8 +412,9 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
             )
             continue
         figs = figures_from_counts(
-            counts=snap.figures, dataset=dataset, rule=rule, confusion_splits=[]
+            counts=snap.figures, dataset=dataset, rule=rule, confusion_splits=[], task=task
         )
+        overview = tasks_overview(counts=snap.figures, dataset=dataset, rule=rule)
         review, chosen = reference_review(run=run, reviews=figs["reviews"])
         dev_error = next(r["error"]["rate"] for r in figs["splits"] if r["split"] == "dev")
         rate = review["label_impact"].get("label_error_rate") if review else None
@@ -345,6 +445,11 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
                 "review": review["name"] if review else None,
                 "shares": shares,
                 "label_impact": impact,
+                "overview": overview
+                and {
+                    split: {"mean_error": o["mean_error"], "any_wrong": o["any_wrong"]["rate"]}
+                    for split, o in overview["splits"].items()
+                },
             }
         )
     compared = figures.runs_comparison(entries)
@@ -354,11 +459,38 @@ def runs_compared(*, dataset: Dataset, rule: str | None = None) -> dict:
         colors["other (no category)"] = OTHER_COLOR
     return {
         "dataset": {"id": dataset.pk, "name": dataset.name},
+        "task": task,
+        "tasks": list(dataset.tasks or []),
         "team_rule": rule,
         "runs": compared,
         "categories": names,
         "colors": colors,
         "gaps": [{"key": g["key"], "name": g["name"]} for g in figures.GAPS],
+    }
+
+
+def _tasks_dev(*, tasks: list[str], task_splits: dict, images: dict) -> dict:
+    """A multi-task run's dev figures across tasks (figures.tasks_overview), without the
+    decompositions (no worst gap): mean per-task error and any task wrong."""
+    overview = figures.tasks_overview(
+        tasks=tasks,
+        errors={
+            task: {
+                split: (c.get("errors", 0), c.get("examples", 0))
+                for split, c in task_splits.get(task, {}).items()
+            }
+            for task in tasks
+        },
+        images=images,
+        decompositions={},
+    )
+    dev = overview["splits"]["dev"]
+    return {
+        "tasks": len(tasks),
+        "mean_error": dev["mean_error"],
+        "any_wrong": dev["any_wrong"],
+        "worst_task": overview["worst_task"],
+        "worst_error": overview["worst_error"],
     }
 
 
@@ -374,6 +506,9 @@ def runs_overview(*, runs: list[ModelRun]) -> dict[int, dict]:
         "figures__splits",
         "figures__reviews",
         "figures__categories",
+        "figures__tasks",
+        "figures__task_splits",
+        "figures__images",
     )
     by_id = {run.pk: run for run in runs}
     rules: dict[int, str] = {}
@@ -384,6 +519,7 @@ def runs_overview(*, runs: list[ModelRun]) -> dict[int, dict]:
         state = SimpleNamespace(requested_at=row["run__figure_state__requested_at"])
         entry = {
             "dev_error": None,
+            "tasks_dev": None,
             "reference": None,
             "stale": staleness.is_stale(state=state, computed_at=row["computed_at"]),
         }
@@ -392,6 +528,13 @@ def runs_overview(*, runs: list[ModelRun]) -> dict[int, dict]:
             continue
         splits = _split_rows({"splits": row["figures__splits"]})
         entry["dev_error"] = next(r["error"] for r in splits if r["split"] == "dev")
+        if row["figures__tasks"]:
+            # A multi-task run: dev_error is its first task's; beside it, across tasks.
+            entry["tasks_dev"] = _tasks_dev(
+                tasks=row["figures__tasks"],
+                task_splits=row["figures__task_splits"] or {},
+                images=row["figures__images"] or {},
+            )
         if run.dataset_id not in rules:
             rules[run.dataset_id] = team_rule_for(dataset=run.dataset)
         reviews = [

@@ -13,11 +13,17 @@ from .figures import CONFIDENCE_BINS
 
 # 2: reviews store reviewed patterns (explicit reviewed marks), categories once.
 # 3: per split, predictions right and wrong and their summed confidence per confidence bin.
-SCHEMA = 3
+# 4: multi-task (#15): predictions whose label is unknown are left out of every count
+#    ("unknown" beside them for the coverage), original-label counts have their own n,
+#    per task counts under "by_task" (the first task's also at the top level), the images
+#    per split under "images", and each review's task.
+SCHEMA = 4
+
+COUNTED = ("examples", "unknown", "errors", "original_examples", "original_errors")
 
 
 def _add(target: dict, row: dict) -> None:
-    for field in ("examples", "errors", "original_errors"):
+    for field in COUNTED:
         target[field] = target.get(field, 0) + row[field]
 
 
@@ -37,8 +43,10 @@ def _add_confidence(target: dict, row: dict) -> None:
         target["confidence_sum"][b] += row["confidence_sums"][b]
 
 
-def run_counts(*, run: ModelRun) -> dict:
-    rows = queries.prediction_counts(run=run)
+def task_counts(rows: list[dict], class_names: list[str]) -> dict:
+    """One task's counts (a single-task run: its only task) from prediction_counts rows.
+    A row whose label is unknown adds to its split's and source's `unknown` only: no
+    class, no confusion cell, no calibration bin."""
     splits: dict[str, dict] = {str(s): {} for s in SPLIT_ORDER}
     split_source: dict[str, dict] = {}
     split_class: dict[str, dict] = {}
@@ -50,14 +58,15 @@ def run_counts(*, run: ModelRun) -> dict:
     for row in rows:
         split, source, label = row["split"], row["source"], row["label"]
         sources.add(source)
-        labels.update((label, row["predicted_label"]))
         corrected += row["corrected"]
         _add(splits.setdefault(split, {}), row)
         _add(split_source.setdefault(split, {}).setdefault(source, {}), row)
+        if not row["examples"]:
+            continue
+        labels.update((label, row["predicted_label"]))
         _add(split_class.setdefault(split, {}).setdefault(label, {}), row)
         confusion.setdefault(split, []).append([label, row["predicted_label"], row["examples"]])
         _add_confidence(calibration.setdefault(split, {}), row)
-    class_names = list(run.dataset.class_names or [])
     classes = class_names + sorted(labels - set(class_names))
     return {
         "splits": splits,
@@ -71,6 +80,50 @@ def run_counts(*, run: ModelRun) -> dict:
     }
 
 
+def run_counts(*, run: ModelRun) -> dict:
+    """The run's counts from one scan of its predictions, every task at once. A
+    multi-task run keeps each task's counts under "by_task" (the first task's also at the
+    top level, where single-task readers look) and its images per split."""
+    rows = queries.prediction_counts(run=run)
+    dataset = run.dataset
+    tasks = list(dataset.tasks or [])
+    if not tasks:
+        return {**task_counts(rows, dataset.classes_for("")), "tasks": []}
+    by_task_rows: dict[str, list] = {task: [] for task in tasks}
+    for row in rows:
+        by_task_rows.setdefault(row["task"], []).append(row)
+    by_task = {
+        task: task_counts(task_rows, dataset.classes_for(task))
+        for task, task_rows in by_task_rows.items()
+    }
+    return {
+        **by_task[tasks[0]],
+        "tasks": tasks,
+        "by_task": by_task,
+        # Each task's split counts alone: the project page reads these, not by_task.
+        "task_splits": {task: counts["splits"] for task, counts in by_task.items()},
+        "images": _images(run=run, tasks=tasks, first=by_task[tasks[0]]),
+    }
+
+
+def _images(*, run: ModelRun, tasks: list[str], first: dict) -> dict[str, dict]:
+    """Per split: the images (as many as the first task's examples: each image has one
+    per task), those with at least one known label, and those with a task wrong."""
+    counted = queries.image_counts(run=run, tasks=len(tasks))
+    images = {}
+    for split, c in first["splits"].items():
+        total = c.get("examples", 0) + c.get("unknown", 0)
+        if not total:
+            continue
+        seen = counted.get(split, {})
+        images[split] = {
+            "images": total,
+            "known": total - seen.get("all_unknown", 0),
+            "wrong": seen.get("wrong", 0),
+        }
+    return images
+
+
 def review_counts(*, run: ModelRun) -> list[dict]:
     """Each review's sample size and reviewed patterns (review.selectors.review_patterns):
     the team's tally under either rule is derived from them when read."""
@@ -79,6 +132,7 @@ def review_counts(*, run: ModelRun) -> list[dict]:
             "id": review.pk,
             "name": review.name,
             "split": review.split,
+            "task": review.task,
             "filters": review.filters or {},
             "assignment": review.assignment,
             "created_at": review.created_at.isoformat(),
@@ -97,6 +151,10 @@ COUNT_KEYS = (
     "sources",
     "classes",
     "corrected_examples",
+    "tasks",
+    "by_task",
+    "task_splits",
+    "images",
 )
 
 
@@ -107,7 +165,9 @@ def build(*, run: ModelRun, previous: dict | None = None) -> dict:
     reusable = (
         previous and previous.get("schema") == SCHEMA and previous.get("fingerprint") == fingerprint
     )
-    counts = {k: previous[k] for k in COUNT_KEYS} if reusable else run_counts(run=run)
+    counts = (
+        {k: previous[k] for k in COUNT_KEYS if k in previous} if reusable else run_counts(run=run)
+    )
     return {
         "schema": SCHEMA,
         "fingerprint": fingerprint,

@@ -1,6 +1,6 @@
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -11,6 +11,7 @@ from mlstrat.accounts.permissions import require_member
 
 from .filters import StrictQueryParams
 from .scoping import ScopedModelSerializer
+from .tokens import ApiTokenSerializer
 
 User = get_user_model()
 
@@ -117,4 +118,49 @@ class ProjectViewSet(
             services.membership_remove(project=project, user=user)
         except services.LastAdminError as exc:
             raise serializers.ValidationError({"role": [str(exc)]}) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: ApiTokenSerializer(many=True),
+            (200, "DELETE"): inline_serializer(
+                "MemberTokensRevoked", {"revoked": serializers.IntegerField()}
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get", "delete"],
+        url_path=r"members/(?P<username>[\w.@+-]+)/tokens",
+        serializer_class=ApiTokenSerializer,
+        pagination_class=None,
+    )
+    def member_tokens(self, request, slug=None, username=None):
+        """A member's API tokens (admins of the project); DELETE revokes them all."""
+        project = self.get_object()
+        require_member(user=request.user, project=project, role=Role.ADMIN)
+        member = get_object_or_404(Membership, project=project, user__username=username)
+        if request.method == "DELETE":
+            revoked = services.tokens_revoke_all(user=member.user, by=request.user)
+            return Response({"revoked": revoked})
+        tokens = selectors.tokens_of_member(project=project, username=username)
+        return Response(ApiTokenSerializer(tokens, many=True).data)
+
+    @extend_schema(
+        request=None, responses={204: None}, operation_id="projects_members_tokens_revoke_one"
+    )
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"members/(?P<username>[\w.@+-]+)/tokens/(?P<token_id>[0-9]+)",
+    )
+    def member_token_revoke(self, request, slug=None, username=None, token_id=None):
+        """Revoke one of a member's API tokens (admins of the project)."""
+        project = self.get_object()
+        require_member(user=request.user, project=project, role=Role.ADMIN)
+        token = get_object_or_404(
+            selectors.tokens_of_member(project=project, username=username), pk=token_id
+        )
+        services.token_revoke(token=token, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

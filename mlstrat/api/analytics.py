@@ -28,6 +28,21 @@ RULE_PARAM = OpenApiParameter(
 )
 
 
+TASK_PARAM = OpenApiParameter(
+    "task",
+    str,
+    description="A multi-task dataset's task (default: its first task; the overview across "
+    "tasks is always under `overview`). 400 for a task the dataset does not have.",
+)
+
+
+def _task(request, dataset) -> str:
+    try:
+        return selectors.task_for(dataset=dataset, task=request.query_params.get("task"))
+    except selectors.UnknownTask as exc:
+        raise serializers.ValidationError({"task": [str(exc)]}) from exc
+
+
 def _run_for(request, pk):
     return get_object_or_404(visible_runs(user=request.user), pk=pk)
 
@@ -47,7 +62,8 @@ def _rule(request):
 
 
 class RunFiguresView(StrictAPIView):
-    """Every figure of a run's dashboard: split errors (labels in force and original),
+    """Every figure of a run's dashboard: split errors (labels in force and original, over
+    the examples whose label is known, with the coverage beside them),
     bias / variance / data mismatch with the largest gap and its remedies, the general
     table per source, error per source and class, confusion matrices, category shares
     per review under the team rule (n reviewed of N sampled, the "other" row) with 95%
@@ -56,14 +72,15 @@ class RunFiguresView(StrictAPIView):
     is when the figures were computed; `stale` says a recompute is pending. Rates are
     fractions (0.01 = 1%); a missing figure is null."""
 
-    query_params_allowed = ("rule",)
+    query_params_allowed = ("rule", "task")
 
-    @extend_schema(parameters=[RULE_PARAM], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[RULE_PARAM, TASK_PARAM], responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk):
         run = _run_for(request, pk)
         rule = _rule(request)
+        task = _task(request, run.dataset)
         services.snapshot_ensure(run=run)
-        return Response(selectors.run_figures(run=run, rule=rule))
+        return Response(selectors.run_figures(run=run, rule=rule, task=task))
 
 
 class RunFiguresStatusView(StrictAPIView):
@@ -99,13 +116,14 @@ class RunsComparedView(StrictAPIView):
     shares from each run's reference review (named, with its completeness), with the
     change since the run before."""
 
-    query_params_allowed = ("rule",)
+    query_params_allowed = ("rule", "task")
 
-    @extend_schema(parameters=[RULE_PARAM], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[RULE_PARAM, TASK_PARAM], responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk):
         dataset = _dataset_for(request, pk)
+        task = _task(request, dataset)
         services.dataset_snapshots_ensure(dataset=dataset)
-        return Response(selectors.runs_compared(dataset=dataset, rule=_rule(request)))
+        return Response(selectors.runs_compared(dataset=dataset, rule=_rule(request), task=task))
 
 
 class AnalysisSettingsSerializer(serializers.Serializer):
@@ -168,12 +186,13 @@ class RunExportView(StrictAPIView):
     tab or CR are prefixed with an apostrophe against spreadsheet formula injection."""
 
     renderer_classes = [JSONRenderer, CSVRenderer]
-    query_params_allowed = ("review", "rule")
+    query_params_allowed = ("review", "rule", "task")
 
     @extend_schema(
         parameters=[
             OpenApiParameter("review", int, description="Export one review's examples."),
             RULE_PARAM,
+            TASK_PARAM,
         ],
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
@@ -190,11 +209,20 @@ class RunExportView(StrictAPIView):
                 raise serializers.ValidationError(
                     {"review": ["No such review of this run."]}
                 ) from exc
+        # The sheet: one task's rows, or ("") every task's; the summary: one task's figures
+        # (by default the first task's, as the dashboard).
+        task = request.query_params.get("task", "")
         figures = None
         if kind == "summary":
             services.snapshot_ensure(run=run)
-            figures = selectors.run_figures(run=run, rule=_rule(request))
-        return exports.streaming_export(kind=kind, fmt=fmt, run=run, figures=figures, review=review)
+            figures = selectors.run_figures(
+                run=run, rule=_rule(request), task=_task(request, run.dataset)
+            )
+        elif task and task not in run.dataset.tasks:
+            raise serializers.ValidationError({"task": [f"Not a task of {run.dataset.name}."]})
+        return exports.streaming_export(
+            kind=kind, fmt=fmt, run=run, figures=figures, review=review, task=task
+        )
 
 
 def register(router):

@@ -18,11 +18,21 @@ class DatasetSerializer(ScopedModelSerializer):
             "name",
             "description",
             "class_names",
+            "tasks",
+            "task_class_names",
             "human_level_error",
             "human_level_error_by_source",
             "created_at",
         ]
-        read_only_fields = ["id", "project", "name", "class_names", "created_at"]
+        read_only_fields = [
+            "id",
+            "project",
+            "name",
+            "class_names",
+            "tasks",
+            "task_class_names",
+            "created_at",
+        ]
 
     def validate_human_level_error(self, value):
         if value is not None and not 0 <= value <= 1:
@@ -83,6 +93,7 @@ class ExampleSerializer(ScopedModelSerializer):
             "id",
             "dataset",
             "example_id",
+            "task",
             "label",
             "original_label",
             "split",
@@ -98,7 +109,7 @@ class ExampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
 
     serializer_class = ExampleSerializer
     pagination_class = KeysetPagination
-    filterset_fields = ["dataset", "split", "source", "label", "example_id"]
+    filterset_fields = ["dataset", "split", "source", "label", "example_id", "task"]
 
     queryset = Example.objects.all()
     project_path = "dataset__project"
@@ -116,6 +127,7 @@ class PredictionSerializer(ScopedModelSerializer):
             "example",
             "example_id",
             "split",
+            "task",
             "label",
             "predicted_label",
             "confidence",
@@ -128,7 +140,7 @@ class PredictionSerializer(ScopedModelSerializer):
 class PredictionViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
     serializer_class = PredictionSerializer
     pagination_class = KeysetPagination
-    filterset_fields = ["run", "split", "is_error", "predicted_label"]
+    filterset_fields = ["run", "split", "task", "is_error", "predicted_label"]
 
     queryset = Prediction.objects.filter(run__status=RunStatus.READY).select_related("example")
     project_path = "run__dataset__project"

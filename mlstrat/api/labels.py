@@ -134,7 +134,8 @@ class LabelCorrectionViewSet(
 ):
     """Proposed labels. Any member proposes; leads accept (optionally with another label)
     or reject, sending the `version` they read: a decision on a stale version gets 409
-    with the current state. Annotators see their own proposals; leads see all."""
+    with the current state. Annotators see their own proposals; leads see all.
+    `?example__task=` keeps one task's (a multi-task dataset)."""
 
     serializer_class = CorrectionSerializer
     queryset = LabelCorrection.objects.select_related(
@@ -146,6 +147,7 @@ class LabelCorrectionViewSet(
         "example": ["exact"],
         "example__dataset": ["exact"],
         "example__split": ["exact"],
+        "example__task": ["exact"],
     }
 
     def get_queryset(self):
@@ -544,15 +546,27 @@ class LabelScoreViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
 
 class BalanceView(StrictAPIView):
     """Per split (dev, test): examples, checked, corrected, and a warning when one split
-    was examined more deeply than the other. `?dataset=`"""
+    was examined more deeply than the other. `?dataset=`; on a multi-task dataset
+    `&task=` for one task (the answer then also lists `tasks`: each task's balance)."""
 
-    query_params_allowed = ("dataset",)
+    query_params_allowed = ("dataset", "task")
 
     @extend_schema(
-        parameters=[OpenApiParameter("dataset", int, required=True)], responses={200: dict}
+        parameters=[
+            OpenApiParameter("dataset", int, required=True),
+            OpenApiParameter("task", str, description="a task of a multi-task dataset"),
+        ],
+        responses={200: dict},
     )
     def get(self, request):
-        return Response(selectors.correction_balance(dataset=_dataset_param(request)))
+        dataset = _dataset_param(request)
+        task = request.query_params.get("task", "")
+        if task and task not in dataset.tasks:
+            raise ValidationError({"task": [f"Not a task of {dataset.name}."]})
+        balance = selectors.correction_balance(dataset=dataset, task=task or None)
+        if dataset.tasks:
+            balance["tasks"] = selectors.correction_balance_per_task(dataset=dataset)
+        return Response(balance)
 
 
 class PatternsView(StrictAPIView):
@@ -586,12 +600,21 @@ class EstimateView(StrictAPIView):
 
 
 class ExportView(StrictAPIView):
-    """The labels in force (or the change log) of a dataset, streamed as CSV or JSON."""
+    """The labels in force (or the change log) of a dataset, streamed as CSV or JSON;
+    `?task=` for one task of a multi-task dataset."""
 
-    @extend_schema(responses={200: bytes})
+    query_params_allowed = ("task",)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("task", str, description="one task's rows")],
+        responses={200: bytes},
+    )
     def get(self, request, dataset_pk, kind, fmt):
         dataset = _scoped(Dataset.objects.all(), request.user, dataset_pk, "project")
-        return exports.export_response(dataset=dataset, kind=kind, fmt=fmt)
+        task = request.query_params.get("task", "")
+        if task and task not in dataset.tasks:
+            raise ValidationError({"task": [f"Not a task of {dataset.name}."]})
+        return exports.export_response(dataset=dataset, kind=kind, fmt=fmt, task=task or None)
 
 
 def register(router):

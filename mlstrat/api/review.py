@@ -122,6 +122,7 @@ SHEET_QUERY_PARAMS = (
     "label",
     "prediction",
     "source",
+    "task",
     "category",
     "untagged",
     "assignee",
@@ -140,6 +141,7 @@ SHEET_PARAMETERS = [
         ("label", "given label"),
         ("prediction", "predicted label"),
         ("source", "source of the example"),
+        ("task", "a task of a multi-task dataset: its errors only"),
         ("category", "category id: rows someone ticked with it"),
         ("untagged", "1: rows nobody ticked yet"),
         ("assignee", "me: my share of a split review"),
@@ -165,6 +167,8 @@ class ReviewSerializer(ScopedModelSerializer):
     )
     filters = serializers.JSONField(required=False, default=dict)
     split = serializers.ChoiceField(choices=Split.choices, default=Split.DEV)
+    # One of the dataset's tasks, or "" for all of them (checked by the service).
+    task = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     assignment = serializers.ChoiceField(
         choices=AssignmentMode.choices, default=AssignmentMode.EVERYONE
     )
@@ -176,6 +180,7 @@ class ReviewSerializer(ScopedModelSerializer):
             "run",
             "name",
             "split",
+            "task",
             "sample_size",
             "seed",
             "filters",
@@ -191,7 +196,9 @@ class ReviewSerializer(ScopedModelSerializer):
 def _review_figures(request, review) -> dict:
     rule = _rule_for(request, review.run.dataset)
     return selectors.review_shares(
-        review=review, rule=rule, error_rate=split_error(run=review.run, split=review.split)
+        review=review,
+        rule=rule,
+        error_rate=split_error(run=review.run, split=review.split, task=review.task),
     )
 
 
@@ -203,11 +210,12 @@ class ReviewViewSet(
     ProjectScopedViewSet,
 ):
     """Reviews of a run's errors. Any member starts one; a lead or its creator extends or
-    deletes it. Filter with ?run=<id>. The detail carries progress and the figures."""
+    deletes it. Filter with ?run=<id> (and ?task= on a multi-task dataset). The detail
+    carries progress and the figures."""
 
     serializer_class = ReviewSerializer
     permission_classes = [RolePermission]
-    filterset_fields = ["run"]
+    filterset_fields = ["run", "task"]
     query_params_allowed = ()  # the rows and figures actions widen it (mlstrat.api.filters)
     queryset = Review.objects.select_related(
         "run__dataset__project", "created_by"
@@ -277,6 +285,7 @@ class ReviewViewSet(
             created_by=request.user,
             name=data["name"],
             split=data["split"],
+            task=data.get("task", ""),
             sample_size=data.get("sample_size"),
             seed=data.get("seed"),
             filters=data.get("filters") or {},
@@ -751,7 +760,7 @@ def comment_one(request, run_id, comment_pk):
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
-@allow_query_params("since", "comments_since", "marks_since", "split", "review", "rule")
+@allow_query_params("since", "comments_since", "marks_since", "split", "review", "rule", "task")
 @_bad_query
 def changes(request, run_id):
     """Poll every few seconds: `?since=<last event id>&comments_since=<last comment id>
@@ -776,6 +785,9 @@ def changes(request, run_id):
     split = request.query_params.get("split") or Split.DEV
     if split not in Split.values:
         raise ValidationError({"split": f"One of {', '.join(Split.values)}."})
+    task = request.query_params.get("task", "")
+    if task and task not in run.dataset.tasks:
+        raise ValidationError({"task": f"Not a task of {run.dataset.name}."})
     return Response(
         selectors.changes_since(
             run=run,
@@ -785,6 +797,7 @@ def changes(request, run_id):
             marks_since=marks_since,
             rule=_rule_for(request, run.dataset),
             split=split,
+            task=task,
         )
     )
 

@@ -29,6 +29,9 @@ class Dataset(models.Model):
     # A multi-task dataset names its tasks in the dump's order (["pedestrian", "car"]);
     # empty for a single-task dataset, whose examples all have task "".
     tasks = models.JSONField(default=list, blank=True)
+    # A multi-task dataset's classes per task ({"car": ["0", "1"]}); `class_names` then
+    # holds every task's classes together (for readers that do not know tasks).
+    task_class_names = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -48,6 +51,25 @@ class Dataset(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def is_multitask(self) -> bool:
+        return bool(self.tasks)
+
+    def classes_for(self, task: str = "") -> list[str]:
+        """The classes of one task ("" : the single task of a single-task dataset)."""
+        if task and self.tasks:
+            return list((self.task_class_names or {}).get(task, []))
+        return list(self.class_names or [])
+
+
+def is_error(*, label: str, predicted: str) -> bool | None:
+    """Whether a prediction is wrong under a label: None when the label is unknown ("").
+    The one rule, also written by the import's COPY and the label-correction UPDATE
+    (labels.services.predictions_is_error_sync)."""
+    if not label:
+        return None
+    return predicted != label
 
 
 def image_upload_to(example, filename):

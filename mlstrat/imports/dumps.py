@@ -21,6 +21,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .multitask import is_multitask_row, spread_tasks
 from .parquet import parquet_rows
 from .ziparchive import DuplicateMember, IndexedZipFile, Member
 
@@ -316,7 +317,14 @@ def _jsonl_rows(lines) -> Iterator[tuple[int, dict | None, str | None]]:
                     f"characters (in {too_long!r})",
                 )
                 continue
-            probabilities = obj.pop("probabilities", None)
+            if is_multitask_row(obj):
+                problem = spread_tasks(obj)
+                if problem:
+                    yield line, None, problem
+                    continue
+                probabilities = None
+            else:
+                probabilities = obj.pop("probabilities", None)
             if isinstance(probabilities, dict):
                 for cls, value in probabilities.items():
                     obj[f"prob_{cls}"] = value

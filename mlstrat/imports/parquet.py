@@ -21,8 +21,11 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
+from .multitask import is_multitask_row, spread_tasks
+
 PARQUET_MAX_ROW_GROUP_BYTES = 256 * 1024 * 1024
 BATCH_ROWS = 4096
+TASK_COLUMNS = ("label:", "prediction:", "prob:")
 
 
 def parquet_rows(stream) -> Iterator[tuple[int, dict | None, str | None]]:
@@ -42,7 +45,10 @@ def parquet_rows(stream) -> Iterator[tuple[int, dict | None, str | None]]:
         columns = list(table.schema_arrow.names)
         header = [c for c in columns if c != "probabilities"]
         by_row = False
-        if "probabilities" in columns:
+        if "labels" in columns or "predictions" in columns:
+            # Multi-task: the first row's tasks, spread into columns, stand for the header.
+            by_row = True
+        elif "probabilities" in columns:
             kind = table.schema_arrow.field("probabilities").type
             if pa.types.is_struct(kind):
                 header += [f"prob_{field.name}" for field in kind]
@@ -84,7 +90,15 @@ def _check_declared_sizes(table, error) -> None:
 
 
 def _row(values: dict) -> tuple[dict | None, str | None]:
+    if is_multitask_row(values):
+        row = {key: _plain(value) for key, value in values.items()}
+        problem = spread_tasks(row)
+        return (None, problem) if problem else (row, None)
     row = {key: _plain(value) for key, value in values.items() if key != "probabilities"}
+    for key, value in values.items():
+        # A pandas column of a task's labels holds NaN where the label is unknown.
+        if isinstance(value, float) and value != value and key.startswith(TASK_COLUMNS):
+            row[key] = None
     probabilities = values.get("probabilities")
     if isinstance(probabilities, list):  # a map column: [(class, probability), ...]
         probabilities = dict(probabilities)

@@ -21,7 +21,14 @@ from contextlib import contextmanager
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
-from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus
+from mlstrat.datasets.models import (
+    Dataset,
+    Example,
+    ModelRun,
+    Prediction,
+    RunStatus,
+    is_error,
+)
 
 from .dumps import Dump, DumpError
 from .models import ImportJob, JobStatus
@@ -138,6 +145,8 @@ class Report:
         self.rows_total = 0
         self.valid_rows = 0
         self.classes: set[str] = set()
+        # A multi-task dump: the classes seen per task.
+        self.task_classes: dict[str, set[str]] = {}
         self.header: Header | None = None
         self.rows_written = 0
 
@@ -155,6 +164,44 @@ def _allowed_classes(*, dataset: Dataset | None, header: Header) -> set[str] | N
     return set(header.prob_classes) | set(dataset.class_names if dataset else [])
 
 
+def _allowed_task_classes(*, dataset: Dataset | None, header: Header) -> dict:
+    """Per task, as _allowed_classes: the classes its probability columns name (a binary
+    task's prob:<task>: "0" and "1") and those it already has, or None (any label)."""
+    allowed = {}
+    for task in header.tasks:
+        named = header.task_classes(task)
+        known = dataset.classes_for(task) if dataset is not None else []
+        allowed[task] = None if named is None else named | set(known)
+    return allowed
+
+
+def tasks_problem(*, dataset: Dataset | None, has_examples: bool, header: Header) -> str | None:
+    """Why the dump's tasks do not fit the dataset: a later run carries the same tasks
+    as the first (a single-task dataset takes single-task dumps only)."""
+    if dataset is None or not has_examples:
+        return None
+    if dataset.tasks and not header.is_multitask:
+        return (
+            f"the dataset is multi-task ({', '.join(dataset.tasks)}): give "
+            "label:<task> and prediction:<task> columns for each of its tasks"
+        )
+    if not dataset.tasks and header.is_multitask:
+        return "the dataset has one label per example: a multi-task dump goes to a new dataset"
+    if header.is_multitask and set(header.tasks) != set(dataset.tasks):
+        missing = [t for t in dataset.tasks if t not in header.tasks]
+        extra = [t for t in header.tasks if t not in dataset.tasks]
+        parts = []
+        if missing:
+            parts.append(f"lacks task(s) {', '.join(missing)}")
+        if extra:
+            parts.append(f"has task(s) {', '.join(extra)} the dataset does not have")
+        return (
+            f"the dump {' and '.join(parts)}: every run of a dataset carries its tasks "
+            f"({', '.join(dataset.tasks)})"
+        )
+    return None
+
+
 def _rows(dump: Dump, report: Report | None = None) -> Iterator[tuple[int, dict | None, str]]:
     """Data rows after the header; sets report.header from the first item."""
     for line, row, problem in dump.rows():
@@ -165,10 +212,11 @@ def _rows(dump: Dump, report: Report | None = None) -> Iterator[tuple[int, dict 
         yield line, row, problem
 
 
-def _validate_rows(*, dump, dataset, report, checker, progress) -> None:
+def _validate_rows(*, dump, dataset, report, checker, progress, has_examples=True) -> None:
     seen: dict[str, int] = {}
     batch: list[CleanRow] = []
     classes = None
+    task_classes = None
     for line, row, problem in _rows(dump, report):
         if report.header is None:
             raise DumpError("The table has no header row.")
@@ -183,12 +231,16 @@ def _validate_rows(*, dump, dataset, report, checker, progress) -> None:
                 for column in missing:
                     report.add(RowError(1, column, "required column is missing"))
                 raise ValidationFailed(report, "The table lacks required columns.")
+            _check_tasks(report=report, dataset=dataset, has_examples=has_examples)
             classes = _allowed_classes(dataset=dataset, header=report.header)
+            task_classes = _allowed_task_classes(dataset=dataset, header=report.header)
         report.rows_total += 1
         if row is None:
             report.add(RowError(line, "", f"the line {problem}"))
             continue
-        clean, errors = clean_row(line=line, row=row, header=report.header, classes=classes)
+        clean, errors = clean_row(
+            line=line, row=row, header=report.header, classes=classes, task_classes=task_classes
+        )
         for error in errors:
             report.add(error)
         if clean is None:
@@ -213,6 +265,19 @@ def _validate_rows(*, dump, dataset, report, checker, progress) -> None:
         raise DumpError("The table has no rows.")
     checker.check(batch, last=True)
     checker.finish()
+
+
+def _check_tasks(*, report: Report, dataset, has_examples: bool) -> None:
+    """A multi-task header that cannot be used, or tasks that do not fit the dataset,
+    refuse the dump (line 1)."""
+    for column, reason in report.header.problems():
+        report.add(RowError(1, column, reason))
+    if report.error_count:
+        raise ValidationFailed(report, "The table's task columns cannot be used.")
+    problem = tasks_problem(dataset=dataset, has_examples=has_examples, header=report.header)
+    if problem:
+        report.add(RowError(1, "", problem))
+        raise ValidationFailed(report, f"The dump does not fit the dataset: {problem}.")
 
 
 class _Checks:
@@ -251,7 +316,7 @@ class _Checks:
             known = stored.get(row.example_id)
             if known is None:
                 new.append(row)
-            elif self._label_agrees(row, *known):
+            elif self._labels_agree(row, known):
                 self._accept(row)
         if not new:
             return
@@ -292,26 +357,34 @@ class _Checks:
             self.images.close()
 
     def _stored(self, batch: list[CleanRow]) -> dict:
+        """{example_id: ({task: original label}, split)} of the batch's stored examples."""
         if self.dataset is None or not batch:
             return {}
-        return {
-            example_id: (label, split)
-            for example_id, label, split in Example.objects.filter(
-                dataset=self.dataset, example_id__in=[row.example_id for row in batch]
-            ).values_list("example_id", "original_label", "split")
-        }
+        stored: dict = {}
+        for example_id, task, label, split in Example.objects.filter(
+            dataset=self.dataset, example_id__in=[row.example_id for row in batch]
+        ).values_list("example_id", "task", "original_label", "split"):
+            stored.setdefault(example_id, ({}, split))[0][task] = label
+        return stored
 
-    def _label_agrees(self, row: CleanRow, label: str, split: str) -> bool:
-        if row.label != label:
-            self.report.add(
-                RowError(
-                    row.line,
-                    "label",
-                    f"{row.label!r} contradicts the label {label!r} already stored "
-                    "for this example",
+    def _labels_agree(self, row: CleanRow, known: tuple) -> bool:
+        labels, split = known
+        for unit in row.units():
+            label = labels.get(unit.task, "")
+            # An unknown label (in the dump or as stored) contradicts nothing.
+            if row.tasks is not None and not (label and unit.label):
+                continue
+            if unit.label != label:
+                column = f"label:{unit.task}" if unit.task else "label"
+                self.report.add(
+                    RowError(
+                        row.line,
+                        column,
+                        f"{unit.label!r} contradicts the label {label!r} already stored "
+                        "for this example",
+                    )
                 )
-            )
-            return False
+                return False
         if row.split != split:
             self.report.add(
                 RowError(
@@ -335,8 +408,15 @@ class _Checks:
 
     def _accept(self, row: CleanRow) -> None:
         self.report.valid_rows += 1
-        self.report.classes.add(row.label)
-        self.report.classes.add(row.prediction)
+        if row.tasks is None:
+            self.report.classes.add(row.label)
+            self.report.classes.add(row.prediction)
+        else:
+            for unit in row.tasks:
+                seen = self.report.task_classes.setdefault(unit.task, set())
+                if unit.label:
+                    seen.add(unit.label)
+                seen.add(unit.prediction)
         if self._writing:
             self._ready.append(row)
             if len(self._ready) >= WRITE_ROWS:
@@ -357,18 +437,24 @@ class Writer:
         self.had_examples = Example.objects.filter(dataset=dataset).exists()
 
     def write(self, rows: list[CleanRow]) -> None:
+        """Examples (one per row and task, keyed (example_id, task)) for the rows not
+        stored yet, and one prediction per example."""
         with self._timed("lookup_s"):
             known = self._known([row.example_id for row in rows]) if self.had_examples else {}
-        new_rows = [row for row in rows if row.example_id not in known]
-        images = {row.example_id: row.stored for row in new_rows}
+        new_rows = [row for row in rows if (row.example_id, row.units()[0].task) not in known]
         if new_rows:
             with self._timed("examples_s"):
                 if self.copy:
-                    known.update(self._copy_examples(new_rows, images))
+                    known.update(self._copy_examples(new_rows))
                 else:
-                    self._create_examples(new_rows, images)
+                    self._create_examples(new_rows)
                     known.update(self._known([row.example_id for row in new_rows]))
-        predictions = [(known[row.example_id], row) for row in rows if row.example_id in known]
+        predictions = [
+            (known[(row.example_id, unit.task)], unit)
+            for row in rows
+            for unit in row.units()
+            if (row.example_id, unit.task) in known
+        ]
         with self._timed("predictions_s"):
             if self.copy:
                 self._copy_predictions(predictions)
@@ -386,38 +472,45 @@ class Writer:
             self.db_parts[name] = self.db_parts.get(name, 0.0) + elapsed
 
     def _known(self, example_ids: list[str]) -> dict:
+        """{(example_id, task): (pk, label in force, split, task)}."""
         if self.copy:
             # One array parameter instead of thousands: far cheaper to parse and plan.
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f'SELECT "example_id", "id", "label", "split" FROM "{Example._meta.db_table}" '
+                    f'SELECT "example_id", "task", "id", "label", "split" '
+                    f'FROM "{Example._meta.db_table}" '
                     'WHERE "dataset_id" = %s AND "example_id" = ANY(%s)',
                     [self.dataset.pk, example_ids],
                 )
-                return {row[0]: row[1:] for row in cursor.fetchall()}
+                return {
+                    (example_id, task): (pk, label, split, task)
+                    for example_id, task, pk, label, split in cursor.fetchall()
+                }
         return {
-            example_id: (pk, label, split)
-            for example_id, pk, label, split in Example.objects.filter(
+            (example_id, task): (pk, label, split, task)
+            for example_id, task, pk, label, split in Example.objects.filter(
                 dataset=self.dataset, example_id__in=example_ids
-            ).values_list("example_id", "pk", "label", "split")
+            ).values_list("example_id", "task", "pk", "label", "split")
         }
 
-    def _create_examples(self, rows: list[CleanRow], images: dict[str, str]) -> None:
+    def _create_examples(self, rows: list[CleanRow]) -> None:
         Example.objects.bulk_create(
             [
                 Example(
                     dataset=self.dataset,
                     example_id=row.example_id,
-                    label=row.label,
-                    original_label=row.label,
+                    task=unit.task,
+                    label=unit.label,
+                    original_label=unit.label,
                     split=row.split,
                     source=row.source,
                     metadata=row.metadata,
-                    image=images[row.example_id][0],
-                    image_offset=images[row.example_id][1],
-                    image_size=images[row.example_id][2],
+                    image=row.stored[0],
+                    image_offset=row.stored[1],
+                    image_size=row.stored[2],
                 )
                 for row in rows
+                for unit in row.units()
             ],
             batch_size=500,
         )
@@ -429,12 +522,13 @@ class Writer:
                     run=self.run,
                     example_id=pk,
                     split=split,
-                    predicted_label=row.prediction,
-                    confidence=row.confidence,
-                    probabilities=row.probabilities,
-                    is_error=row.prediction != label,
+                    task=task,
+                    predicted_label=unit.prediction,
+                    confidence=unit.confidence,
+                    probabilities=unit.probabilities,
+                    is_error=is_error(label=label, predicted=unit.prediction),
                 )
-                for (pk, label, split), row in predictions
+                for (pk, label, split, task), unit in predictions
             ],
             batch_size=500,
         )
@@ -446,36 +540,48 @@ class Writer:
                 f'COPY "{table}" ({", ".join(columns)}) FROM STDIN', buffer, size=1 << 20
             )
 
-    def _copy_examples(self, rows: list[CleanRow], images: dict[str, str]) -> dict:
+    def _copy_examples(self, rows: list[CleanRow]) -> dict:
         """COPY new examples with ids drawn from their sequence up front (one round trip),
         so no lookup is needed afterwards to link the predictions. Each line is one
-        f-string (text escaped for COPY by one `str.translate`): no call per value."""
+        f-string (text escaped for COPY by one `str.translate`): no call per value. The
+        tasks of a multi-task row share its image (the same pack, offset and size) and
+        its metadata, escaped once."""
         table = Example._meta.db_table
+        units = sum(len(row.units()) for row in rows)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [table, len(rows)],
+                [table, units],
             )
-            ids = [pk for (pk,) in cursor.fetchall()]
+            ids = iter([pk for (pk,) in cursor.fetchall()])
         now = timezone.now().isoformat()
         dataset = self.dataset.pk
         esc = _COPY_ESCAPES
         dumps = json.dumps
         lines = []
-        for pk, row in zip(ids, rows, strict=True):
-            image, offset, size = images[row.example_id]
-            label = row.label.translate(esc)
-            lines.append(
-                f"{pk}\t{dataset}\t{row.example_id.translate(esc)}\t{label}\t{label}\t"
+        known = {}
+        for row in rows:
+            image, offset, size = row.stored
+            shared = (
                 f"{row.split}\t{row.source.translate(esc)}\t{dumps(row.metadata).translate(esc)}\t"
                 f"{image.translate(esc)}\t{offset}\t{size}\t\t{now}\n"
             )
+            example_id = row.example_id.translate(esc)
+            for unit in row.units():
+                pk = next(ids)
+                label = unit.label.translate(esc)
+                lines.append(
+                    f"{pk}\t{dataset}\t{example_id}\t{unit.task.translate(esc)}\t{label}\t"
+                    f"{label}\t{shared}"
+                )
+                known[(row.example_id, unit.task)] = (pk, unit.label, row.split, unit.task)
         self._copy(
             table,
             [
                 "id",
                 "dataset_id",
                 "example_id",
+                "task",
                 "label",
                 "original_label",
                 "split",
@@ -489,24 +595,23 @@ class Writer:
             ],
             lines,
         )
-        return {
-            row.example_id: (pk, row.label, row.split) for pk, row in zip(ids, rows, strict=True)
-        }
+        return known
 
     def _copy_predictions(self, predictions) -> None:
         run = self.run.pk
         esc = _COPY_ESCAPES
         dumps = json.dumps
         lines = []
-        for (pk, label, split), row in predictions:
-            confidence = "\\N" if row.confidence is None else repr(row.confidence)
+        for (pk, label, split, task), unit in predictions:
+            confidence = "\\N" if unit.confidence is None else repr(unit.confidence)
             probabilities = (
-                "\\N" if row.probabilities is None else dumps(row.probabilities).translate(esc)
+                "\\N" if unit.probabilities is None else dumps(unit.probabilities).translate(esc)
             )
-            error = "f" if row.prediction == label else "t"
+            # datasets.models.is_error, spelled for COPY: unknown label, no verdict.
+            error = "\\N" if not label else "f" if unit.prediction == label else "t"
             lines.append(
-                f"{run}\t{pk}\t{split}\t{row.prediction.translate(esc)}\t{confidence}\t"
-                f"{probabilities}\t{error}\n"
+                f"{run}\t{pk}\t{split}\t{task.translate(esc)}\t"
+                f"{unit.prediction.translate(esc)}\t{confidence}\t{probabilities}\t{error}\n"
             )
         self._copy(
             Prediction._meta.db_table,
@@ -514,6 +619,7 @@ class Writer:
                 "run_id",
                 "example_id",
                 "split",
+                "task",
                 "predicted_label",
                 "confidence",
                 "probabilities",
@@ -558,7 +664,12 @@ def import_dump(
         )
         try:
             _validate_rows(
-                dump=dump, dataset=dataset, report=report, checker=checks, progress=progress
+                dump=dump,
+                dataset=dataset,
+                report=report,
+                checker=checks,
+                progress=progress,
+                has_examples=writer.had_examples,
             )
         finally:
             checks.close()
@@ -572,7 +683,7 @@ def import_dump(
         finishing = time.perf_counter()
         checks.flush()
         progress.update(rows_written=report.rows_written, force=True)
-        run.has_probabilities = bool(report.header.prob_columns)
+        run.has_probabilities = report.header.has_probabilities
         run.save(update_fields=["has_probabilities"])
         _swap(job=job, dataset=dataset, run=run, report=report)
         # The deferred foreign-key checks run at commit: part of the database's work.
@@ -609,13 +720,15 @@ def _swap(*, job: ImportJob, dataset: Dataset, run: ModelRun, report: Report) ->
         raise RunExistsError(run_exists_message(run_name=job.run_name, dataset_name=dataset.name))
     for old in older:
         old.delete()
+    problem = _tasks_conflict(dataset=dataset, header=report.header)
+    if problem:
+        # Another import of the same dataset with other tasks committed meanwhile.
+        report.add(RowError(1, "", problem))
+        raise ValidationFailed(report, f"The dump does not fit the dataset: {problem}.")
     run.status = RunStatus.READY
     run.imported_at = timezone.now()
     run.save(update_fields=["status", "imported_at"])
-    new_classes = sorted(report.classes - set(dataset.class_names), key=_class_order)
-    if new_classes:
-        dataset.class_names = [*dataset.class_names, *new_classes]
-        dataset.save(update_fields=["class_names"])
+    _learn_classes(dataset=dataset, report=report)
     job.dataset = dataset
     job.run = run
     # Recorded with the swap: a job killed after this commit resumes at its thumbnails
@@ -624,6 +737,43 @@ def _swap(*, job: ImportJob, dataset: Dataset, run: ModelRun, report: Report) ->
         dataset=dataset, run=run, status=JobStatus.THUMBNAILS, message=""
     )
     figures_stale(run=run)
+
+
+def _tasks_conflict(*, dataset: Dataset, header: Header) -> str | None:
+    """Under the dataset's lock: whether an import with other tasks committed while this
+    one ran (the check before the rows saw the dataset as it was then)."""
+    if dataset.tasks:
+        return tasks_problem(dataset=dataset, has_examples=True, header=header)
+    if header.is_multitask and Example.objects.filter(dataset=dataset, task="").exists():
+        return tasks_problem(dataset=dataset, has_examples=True, header=header)
+    return None
+
+
+def _learn_classes(*, dataset: Dataset, report: Report) -> None:
+    """Classes seen in the dump join the dataset's; a multi-task dump also sets the
+    dataset's tasks (first import) and each task's classes."""
+    fields = []
+    classes = set(report.classes)
+    if report.header.is_multitask:
+        if not dataset.tasks:
+            dataset.tasks = list(report.header.tasks)
+            fields.append("tasks")
+        per_task = dict(dataset.task_class_names or {})
+        for task in dataset.tasks:
+            have = list(per_task.get(task, []))
+            new = sorted(report.task_classes.get(task, set()) - set(have), key=_class_order)
+            if new or task not in per_task:
+                per_task[task] = [*have, *new]
+            classes |= set(per_task[task])
+        if per_task != dataset.task_class_names:
+            dataset.task_class_names = per_task
+            fields.append("task_class_names")
+    new_classes = sorted(classes - set(dataset.class_names), key=_class_order)
+    if new_classes:
+        dataset.class_names = [*dataset.class_names, *new_classes]
+        fields.append("class_names")
+    if fields:
+        dataset.save(update_fields=fields)
 
 
 def _class_order(name: str):

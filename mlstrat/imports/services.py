@@ -632,11 +632,25 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
         )
     as_is, named, renamed = [], [], {}
     unreadable = 0
-    examples = Example.objects.filter(pk__in=example_ids, thumbnail="").values_list(
-        "pk", "dataset_id", "image", "image_offset", "image_size"
+    examples = (
+        Example.objects.filter(pk__in=example_ids, thumbnail="")
+        .order_by("pk")
+        .values_list("pk", "dataset_id", "image", "image_offset", "image_size")
     )
     measured = CharacteristicsRecorder()
+    # The examples of one image (a multi-task dump: one per task, their pks in a row)
+    # share its thumbnail: made once, under the first one's name.
+    first_of: dict[tuple, int] = {}
+    shared: dict[int, list[int]] = {}
+    dataset_of: dict[int, int] = {}
     for pk, dataset_id, image, offset, size in examples:
+        if offset is not None:
+            first = first_of.setdefault((image, offset, size), pk)
+            dataset_of[pk] = dataset_id
+            if first != pk:
+                shared.setdefault(first, []).append(pk)
+                measured.same_as(pk, first)
+                continue
         try:
             data = thumbnail_for(read_stored(image, offset, size), seen=measured.seen(pk))
             if data is None:
@@ -653,6 +667,17 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
             named.append(pk)
         else:
             renamed[pk] = saved
+    shared_names: dict[str, list[int]] = {}
+    made_as_is, made_named = set(as_is), set(named)
+    for first, others in shared.items():
+        if first in made_as_is:
+            as_is.extend(others)
+        elif first in made_named:
+            shared_names[thumbnail_name(dataset_id=dataset_of[first], example_pk=first)] = others
+        elif first in renamed:
+            shared_names[renamed[first]] = others
+        else:
+            unreadable += len(others)
     # Recording the thumbnails and counting the chunk is one transaction, and a chunk is
     # counted once (by its first example): a chunk killed and run again, or examples
     # another job's chunk made meanwhile, never skew the count.
@@ -664,6 +689,8 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
         missing.filter(pk__in=named).update(thumbnail=_thumbnail_name_sql())
         for pk, saved in renamed.items():
             missing.filter(pk=pk).update(thumbnail=saved)
+        for name, pks in shared_names.items():
+            missing.filter(pk__in=pks).update(thumbnail=name)
         measured.save()
         _count_thumbnails(
             job_id=job_id,
@@ -674,7 +701,7 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
         )
     if unreadable:
         logger.warning("%s images of job %s had no thumbnail made", unreadable, job_id)
-    return len(as_is) + len(named) + len(renamed)
+    return len(as_is) + len(named) + len(renamed) + sum(map(len, shared_names.values()))
 
 
 def _count_thumbnails(*, job_id: int, chunk: int, done: int, failed: int, seconds: float) -> None:

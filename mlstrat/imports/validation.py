@@ -22,6 +22,16 @@ from .dumps import clean_member_path
 REQUIRED_COLUMNS = ["example_id", "image", "label", "prediction", "split"]
 KNOWN_COLUMNS = {*REQUIRED_COLUMNS, "source", "confidence"}
 PROB_PREFIX = "prob_"
+# A multi-task dump: `label:<task>` and `prediction:<task>` per task, optionally
+# `prob:<task>` (a binary task: the probability of "1") or `prob:<task>:<class>`.
+LABEL_PREFIX = "label:"
+PREDICTION_PREFIX = "prediction:"
+TASK_PROB_PREFIX = "prob:"
+MULTITASK_REQUIRED = ["example_id", "image", "split"]
+# What a dump says when a task's label is not known.
+UNKNOWN_LABELS = frozenset({"", "?"})
+POSITIVE, NEGATIVE = "1", "0"
+MAX_TASK = 100
 MAX_ERRORS_KEPT = 100
 MAX_NAME = 200
 MAX_SOURCE = 100
@@ -39,6 +49,17 @@ class RowError:
 
 
 @dataclass
+class TaskValue:
+    """One task of a multi-task row: label "" when unknown."""
+
+    task: str
+    label: str
+    prediction: str
+    confidence: float | None = None
+    probabilities: dict | None = None
+
+
+@dataclass
 class CleanRow:
     line: int
     example_id: str
@@ -52,21 +73,139 @@ class CleanRow:
     metadata: dict = field(default_factory=dict)
     # Where its image was stored once checked: (pack, offset, size).
     stored: tuple | None = None
+    # A multi-task row: one value per task, in the header's order (None: single-task).
+    tasks: list[TaskValue] | None = None
+
+    _single: list[TaskValue] | None = field(default=None, repr=False)
+
+    def units(self) -> list[TaskValue]:
+        """What becomes one example each: every task, or the one label of a
+        single-task row (task "")."""
+        if self.tasks is not None:
+            return self.tasks
+        if self._single is None:
+            self._single = [
+                TaskValue("", self.label, self.prediction, self.confidence, self.probabilities)
+            ]
+        return self._single
 
 
 class Header:
-    """What the dump's columns say: the probability classes and the metadata columns."""
+    """What the dump's columns say: the tasks (a multi-task dump), the probability
+    columns and classes, and the metadata columns."""
 
     def __init__(self, columns: list[str]):
         self.columns = columns
+        self.column_set = frozenset(columns)
+        self.tasks = [c[len(LABEL_PREFIX) :] for c in columns if c.startswith(LABEL_PREFIX)]
+        self.task_predictions = [
+            c[len(PREDICTION_PREFIX) :] for c in columns if c.startswith(PREDICTION_PREFIX)
+        ]
+        # Per task: [(column, class)], class None for the one column of a binary task.
+        self.task_prob_columns: dict[str, list[tuple[str, str | None]]] = {}
+        self.stray_prob_columns: list[str] = []
+        if self.is_multitask:
+            for column in columns:
+                if column.startswith(TASK_PROB_PREFIX):
+                    task, cls = self._prob_target(column[len(TASK_PROB_PREFIX) :])
+                    if task is None:
+                        self.stray_prob_columns.append(column)
+                    else:
+                        self.task_prob_columns.setdefault(task, []).append((column, cls))
         self.prob_columns = [c for c in columns if c.startswith(PROB_PREFIX)]
         self.prob_classes = [c[len(PROB_PREFIX) :] for c in self.prob_columns]
+        task_columns = (LABEL_PREFIX, PREDICTION_PREFIX, TASK_PROB_PREFIX)
         self.meta_columns = [
-            c for c in columns if c not in KNOWN_COLUMNS and not c.startswith(PROB_PREFIX)
+            c
+            for c in columns
+            if c not in KNOWN_COLUMNS
+            and not c.startswith(PROB_PREFIX)
+            and not (self.is_multitask and c.startswith(task_columns))
         ]
 
+    @property
+    def is_multitask(self) -> bool:
+        return bool(self.tasks or self.task_predictions)
+
+    @property
+    def has_probabilities(self) -> bool:
+        return bool(self.prob_columns or self.task_prob_columns)
+
+    def _prob_target(self, rest: str) -> tuple[str | None, str | None]:
+        if rest in self.tasks:
+            return rest, None
+        task, _, cls = rest.partition(":")
+        if task in self.tasks and cls:
+            return task, cls
+        return None, None
+
+    def task_classes(self, task: str) -> set[str] | None:
+        """The classes a task's probability columns name (a binary task: "0" and "1"),
+        or None when it has none (any label may add a class)."""
+        columns = self.task_prob_columns.get(task)
+        if not columns:
+            return None
+        if any(cls is None for _, cls in columns):
+            return {NEGATIVE, POSITIVE}
+        return {cls for _, cls in columns}
+
     def missing(self) -> list[str]:
-        return [c for c in REQUIRED_COLUMNS if c not in self.columns]
+        if not self.is_multitask:
+            return [c for c in REQUIRED_COLUMNS if c not in self.columns]
+        missing = [c for c in MULTITASK_REQUIRED if c not in self.columns]
+        missing += [f"{PREDICTION_PREFIX}{t}" for t in self.tasks if t not in self.task_predictions]
+        missing += [f"{LABEL_PREFIX}{t}" for t in self.task_predictions if t not in self.tasks]
+        return missing
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(column, reason) for what makes a multi-task header unusable (line 1)."""
+        if not self.is_multitask:
+            return []
+        problems = []
+        for column in ("label", "prediction"):
+            if column in self.column_set:
+                problems.append(
+                    (column, f"a multi-task dump has '{column}:<task>' columns, not {column!r}")
+                )
+        if "confidence" in self.column_set:
+            problems.append(
+                (
+                    "confidence",
+                    "a multi-task dump has no 'confidence' column: a task's confidence is "
+                    "its probability (prob:<task> or prob:<task>:<class>) of the predicted class",
+                )
+            )
+        for task in self.tasks:
+            if not task.strip() or task != task.strip():
+                problems.append(
+                    (f"{LABEL_PREFIX}{task}", "a task needs a name (no spaces around it)")
+                )
+            elif ":" in task:
+                problems.append((f"{LABEL_PREFIX}{task}", f"the task name {task!r} holds ':'"))
+            elif len(task) > MAX_TASK:
+                problems.append(
+                    (f"{LABEL_PREFIX}{task}", f"the task name is longer than {MAX_TASK} characters")
+                )
+        if len(set(self.tasks)) != len(self.tasks):
+            problems.append(("", "a task's label column appears twice"))
+        for column in self.prob_columns:
+            problems.append(
+                (column, "prob_<class> columns are for single-task dumps: use prob:<task>:<class>")
+            )
+        for column in self.stray_prob_columns:
+            problems.append(
+                (column, "names no task of the dump (prob:<task> or prob:<task>:<class>)")
+            )
+        for task, columns in self.task_prob_columns.items():
+            if len(columns) > 1 and any(cls is None for _, cls in columns):
+                problems.append(
+                    (
+                        f"{TASK_PROB_PREFIX}{task}",
+                        "a task has either one prob:<task> column (binary) or "
+                        "prob:<task>:<class> columns, not both",
+                    )
+                )
+        return problems
 
 
 SPLITS = frozenset(Split.values)
@@ -121,16 +260,92 @@ def _probability(value) -> tuple[float | None, str | None]:
     return number, None
 
 
+def _task_text(value) -> str:
+    """A task's label or prediction as text: JSON true/false are "1"/"0", a whole float
+    (a pandas column with NaN for unknown) its integer, NaN and null unknown."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return POSITIVE if value else NEGATIVE
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "" if math.isnan(value) else str(value)
+        if value.is_integer():
+            return str(int(value))
+    return str(value).strip()
+
+
+def _clean_tasks(
+    *, row: dict, header: Header, task_classes: dict[str, set[str] | None], bad
+) -> list[TaskValue]:
+    """The tasks of a multi-task row: a label "" or "?" is unknown (stored as ""), a
+    prediction is required; probabilities per task, the confidence is the predicted
+    class's probability."""
+    for column in row.keys() - header.column_set:
+        if column.startswith((LABEL_PREFIX, PREDICTION_PREFIX)):
+            bad(column, "names a task the dump's first row does not have")
+    values = []
+    for task in header.tasks:
+        label_column = f"{LABEL_PREFIX}{task}"
+        prediction_column = f"{PREDICTION_PREFIX}{task}"
+        label = _task_text(row.get(label_column))
+        if label in UNKNOWN_LABELS:
+            label = ""
+        prediction = _task_text(row.get(prediction_column))
+        if prediction_column not in row:
+            bad(prediction_column, "is missing from this row")
+            continue
+        if prediction in UNKNOWN_LABELS:
+            bad(prediction_column, "is empty: every task needs a prediction")
+        elif len(prediction) > MAX_NAME:
+            bad(prediction_column, f"is longer than {MAX_NAME} characters")
+        if len(label) > MAX_NAME:
+            bad(label_column, f"is longer than {MAX_NAME} characters")
+        probabilities = {}
+        for column, cls in header.task_prob_columns.get(task, ()):
+            value, problem = _probability(row.get(column))
+            if problem:
+                bad(column, problem)
+            elif value is not None and cls is None:
+                probabilities = {NEGATIVE: 1 - value, POSITIVE: value}
+            elif value is not None:
+                probabilities[cls] = value
+        classes = task_classes.get(task)
+        if classes is not None:
+            named = ", ".join(sorted(classes)[:10])
+            if label and label not in classes:
+                bad(
+                    label_column,
+                    f"{label!r} is not one of task {task!r}'s classes ({named}); "
+                    "an unknown label is left empty or written '?'",
+                )
+            if prediction and prediction not in classes:
+                bad(
+                    prediction_column,
+                    f"{prediction!r} is not one of task {task!r}'s classes ({named})",
+                )
+        confidence = probabilities.get(prediction) if probabilities else None
+        values.append(TaskValue(task, label, prediction, confidence, probabilities or None))
+    return values
+
+
 def clean_row(
-    *, line: int, row: dict, header: Header, classes: set[str] | None
+    *,
+    line: int,
+    row: dict,
+    header: Header,
+    classes: set[str] | None,
+    task_classes: dict[str, set[str] | None] | None = None,
 ) -> tuple[CleanRow | None, list[RowError]]:
-    """Check one row on its own. `classes`: the allowed labels, or None if any label goes."""
+    """Check one row on its own. `classes`: the allowed labels, or None if any label goes
+    (a multi-task dump: `task_classes`, the same per task)."""
     errors = []
 
     def bad(column, message):
         errors.append(RowError(line, column, message))
 
-    for column in REQUIRED_COLUMNS:
+    multitask = header.is_multitask
+    for column in MULTITASK_REQUIRED if multitask else REQUIRED_COLUMNS:
         if column not in row:
             bad(column, "is missing from this row")
     if _any_nul(row):
@@ -141,11 +356,16 @@ def clean_row(
         return None, errors
     example_id = _text(row["example_id"])
     image = _text(row["image"])
-    label = _text(row["label"])
-    prediction = _text(row["prediction"])
     split = _text(row["split"])
     source = _text(row.get("source"))
-    for column, value in (("example_id", example_id), ("label", label), ("prediction", prediction)):
+    if multitask:
+        label = prediction = ""
+        named = [("example_id", example_id)]
+    else:
+        label = _text(row["label"])
+        prediction = _text(row["prediction"])
+        named = [("example_id", example_id), ("label", label), ("prediction", prediction)]
+    for column, value in named:
         if not value:
             bad(column, "is empty")
         elif len(value) > MAX_NAME:
@@ -171,11 +391,14 @@ def clean_row(
             bad(column, problem)
         elif value is not None:
             probabilities[cls] = value
-    if classes is not None:
+    if classes is not None and not multitask:
         if label and label not in classes:
             bad("label", f"{label!r} is not one of the dataset's classes")
         if prediction and prediction not in classes:
             bad("prediction", f"{prediction!r} is not one of the dataset's classes")
+    tasks = None
+    if multitask:
+        tasks = _clean_tasks(row=row, header=header, task_classes=task_classes or {}, bad=bad)
     if errors:
         return None, errors
     metadata = {}
@@ -197,6 +420,7 @@ def clean_row(
             confidence=confidence,
             probabilities=probabilities or None,
             metadata=metadata,
+            tasks=tasks,
         ),
         [],
     )

@@ -12,7 +12,7 @@ is no longer in force, and anyone can propose again from the new one.
 import random
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import BooleanField, Case, F, Value, When
 from django.utils import timezone
 
 from mlstrat.datasets.models import Example, ModelRun, Prediction
@@ -55,9 +55,10 @@ def _check_label(*, example: Example, label: str) -> str:
     label = (label or "").strip()
     if not label:
         raise InvalidLabel("Say which label the example should have.")
-    class_names = example.dataset.class_names
+    class_names = example.dataset.classes_for(example.task)
     if class_names and label not in class_names:
-        raise InvalidLabel(f"“{label}” is not a class of this dataset ({', '.join(class_names)}).")
+        of = f"task “{example.task}”" if example.task else "this dataset"
+        raise InvalidLabel(f"“{label}” is not a class of {of} ({', '.join(class_names)}).")
     return label
 
 
@@ -127,16 +128,28 @@ def _label_set(
     )
     Example.objects.filter(pk=example.pk).update(label=to_label)
     example.label = to_label
-    # One UPDATE for every run's prediction of this example.
-    Prediction.objects.filter(example=example).update(
-        is_error=Case(When(predicted_label=to_label, then=Value(False)), default=Value(True))
-    )
+    predictions_is_error_sync(example=example)
     _rescore_example(example=example)
     dataset_figures_stale(dataset=example.dataset_id)
     return change
 
 
+def predictions_is_error_sync(*, example: Example) -> int:
+    """Every run's prediction of this example judged again under its label in force, in
+    one UPDATE (datasets.models.is_error in SQL): wrong or right, or None (neither) while
+    the label is unknown (""). Filling an unknown label turns None into True or False."""
+    if not example.label:
+        verdict = Value(None, output_field=BooleanField())
+    else:
+        verdict = Case(When(predicted_label=example.label, then=Value(False)), default=Value(True))
+    return Prediction.objects.filter(example=example).update(is_error=verdict)
+
+
 def _rescore_example(*, example: Example) -> None:
+    if not example.label:
+        # An unknown label is not a bad label: it is left out of the ranking.
+        LabelScore.objects.filter(example=example).delete()
+        return
     scores = list(LabelScore.objects.filter(example=example))
     if not scores:
         return
@@ -368,7 +381,7 @@ JOIN datasets_example e ON e.id = p.example_id
 CROSS JOIN LATERAL (
     SELECT COALESCE((p.probabilities ->> e.label)::float8, 0) AS p_label
 ) s
-WHERE p.run_id = %s AND jsonb_typeof(p.probabilities) = 'object'
+WHERE p.run_id = %s AND jsonb_typeof(p.probabilities) = 'object' AND e.label <> ''
 """
 
 
@@ -376,7 +389,7 @@ WHERE p.run_id = %s AND jsonb_typeof(p.probabilities) = 'object'
 def label_scores_compute(*, run: ModelRun, batch_size: int = 5000) -> int:
     """Score every example of a run with probabilities against its label in force: in
     one statement on PostgreSQL, elsewhere streaming predictions in batches (never the
-    whole run in memory)."""
+    whole run in memory). An unknown label ("", multi-task) is not scored."""
     LabelScore.objects.filter(run=run).delete()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -393,8 +406,8 @@ def _label_scores_stream(*, run: ModelRun, batch_size: int) -> int:
     )
     batch, total = [], 0
     for example_id, split, label, probabilities in rows.iterator(chunk_size=batch_size):
-        if not isinstance(probabilities, dict):
-            continue
+        if not isinstance(probabilities, dict) or not label:
+            continue  # no probabilities, or an unknown label (not a bad one)
         confidence, margin = ranking.label_quality(probabilities, label)
         batch.append(
             LabelScore(

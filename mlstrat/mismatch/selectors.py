@@ -509,7 +509,8 @@ def synthetic_outcome(*, job: SynthesisJob) -> list[dict]:
     synthetic = Q(example__source__startswith="synthetic:")
     out = []
     for run in runs.order_by("imported_at", "id"):
-        counts = Prediction.objects.filter(run=run).aggregate(
+        # Unknown labels (multi-task dumps) are neither right nor wrong: left out of n.
+        counts = Prediction.objects.filter(run=run, is_error__isnull=False).aggregate(
             syn_n=Count("pk", filter=Q(example__example_id__startswith=prefix)),
             syn_k=Count("pk", filter=Q(example__example_id__startswith=prefix, is_error=True)),
             train_n=Count("pk", filter=Q(split=Split.TRAIN) & ~synthetic),

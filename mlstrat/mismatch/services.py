@@ -71,6 +71,12 @@ class CharacteristicsRecorder:
 
     def __init__(self):
         self.batch = Batch()
+        # Examples of an image measured once (a multi-task dump's tasks): pk -> first pk.
+        self.aliases: dict[int, int] = {}
+
+    def same_as(self, example_pk: int, first_pk: int) -> None:
+        """This example shows the same image as `first_pk`: it gets its measurements."""
+        self.aliases[example_pk] = first_pk
 
     def seen(self, example_pk: int):
         def record(image, original_size):
@@ -82,7 +88,11 @@ class CharacteristicsRecorder:
         return record
 
     def save(self) -> int:
-        return characteristics_save(values=self.batch.results())
+        values = self.batch.results()
+        for pk, first in self.aliases.items():
+            if first in values:
+                values[pk] = values[first]
+        return characteristics_save(values=values)
 
 
 def characteristics_save(*, values: dict[int, dict]) -> int:

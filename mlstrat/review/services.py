@@ -118,8 +118,21 @@ def clean_filters(filters) -> dict:
     return clean
 
 
+def clean_task(*, dataset: Dataset, task: str | None) -> str:
+    """A review (or a sheet) of a multi-task dataset is for one of its tasks, or for all
+    of them (""); a single-task dataset has no task to name."""
+    task = (task or "").strip()
+    if task and task not in (dataset.tasks or []):
+        if not dataset.tasks:
+            raise ValidationError({"task": "This dataset has a single task; name none."})
+        raise ValidationError({"task": f"Pick one of {', '.join(dataset.tasks)} (or none)."})
+    return task
+
+
 def _candidate_errors(*, review: Review):
     predictions = Prediction.objects.filter(run=review.run, split=review.split, is_error=True)
+    if review.task:
+        predictions = predictions.filter(task=review.task)
     filters = review.filters
     if "label" in filters:
         predictions = predictions.filter(example__label__in=filters["label"])
@@ -188,13 +201,15 @@ def review_create(
     created_by,
     name: str,
     split: str = Split.DEV,
+    task: str = "",
     sample_size: int | None = 100,
     seed: int | None = None,
     filters: dict | None = None,
     assignment: str = AssignmentMode.EVERYONE,
     annotators=(),
 ) -> Review:
-    """Start a review: a reproducible random sample of the run's errors on a split."""
+    """Start a review: a reproducible random sample of the run's errors on a split (of one
+    task of a multi-task dataset, or of all its tasks when `task` is "")."""
     if not (name or "").strip():
         raise ValidationError({"name": "A review needs a name."})
     name = normalise_name(name, max_length=200)
@@ -202,6 +217,7 @@ def review_create(
         raise ValidationError({"run": "This run is not imported yet."})
     if split not in Split.values:
         raise ValidationError({"split": f"Pick one of {', '.join(Split.values)}."})
+    task = clean_task(dataset=run.dataset, task=task)
     if sample_size is not None and sample_size < 1:
         raise ValidationError({"sample_size": "At least one example (or none for all errors)."})
     if assignment not in AssignmentMode.values:
@@ -217,6 +233,7 @@ def review_create(
         run=run,
         name=name[:200],
         split=split,
+        task=task,
         sample_size=sample_size,
         seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
         filters=clean_filters(filters),
@@ -225,8 +242,9 @@ def review_create(
     )
     review.annotators.set(annotators)
     if not _add_items(review=review, count=sample_size):
+        of_task = f" “{task}”" if task else ""
         raise ValidationError(
-            {"filters": f"No misclassified {split} example matches; nothing to review."}
+            {"filters": f"No misclassified{of_task} {split} example matches; nothing to review."}
         )
     category_ensure_builtins(dataset=run.dataset)
     figures_stale(run=run)
@@ -797,6 +815,7 @@ SAVED_VIEW_PARAMS = (
     "label",
     "prediction",
     "source",
+    "task",
     "category",
     "untagged",
     "assignee",

@@ -38,7 +38,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -56,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a body over its route's cap is refused before anything reads it (#13.1).
+    "mlstrat.web.body_limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # NUL and other control characters in the path, query or form fields: 400.
@@ -106,7 +107,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "mlstrat.accounts.backends.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -119,11 +120,24 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project-list"
 LOGOUT_REDIRECT_URL = "login"
 
-# Failed logins: lock an account (per username) after AXES_FAILURE_LIMIT failures in an hour.
-AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "50"))
+# Proxies in front of the app that append the client's address to X-Forwarded-For (the
+# TLS proxy: 1). 0: REMOTE_ADDR is the client and X-Forwarded-For is never read. Every
+# reading of the client address goes through mlstrat/web/addresses.py::client_address.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+
+# Failed logins (mlstrat/accounts/login_throttle.py): lock a (username, address) pair after
+# AXES_FAILURE_LIMIT failures in an hour; never an address alone (a proxy or a NAT is shared)
+# and never an account for an hour: past LOGIN_BACKOFF_AFTER failures on a username from
+# any address, each further try waits 2, 4, 8... seconds, at most LOGIN_BACKOFF_MAX_SECONDS.
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "20"))
 AXES_COOLOFF_TIME = 1  # hours
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "mlstrat.web.addresses.client_address"
+AXES_LOCKOUT_CALLABLE = "mlstrat.accounts.login_throttle.lockout_response"
+LOGIN_BACKOFF_AFTER = int(os.environ.get("LOGIN_BACKOFF_AFTER", "5"))
+LOGIN_BACKOFF_MAX_SECONDS = int(os.environ.get("LOGIN_BACKOFF_MAX_SECONDS", "60"))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -155,6 +169,19 @@ if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
             "file_overwrite": False,
         },
     }
+
+# Request bodies (mlstrat/web/body_limits.py): at most MLSTRAT_REQUEST_MAX_BYTES anywhere
+# but the import routes, where a project's admins send up to MLSTRAT_IMPORT_MAX_UPLOAD_BYTES;
+# at most MLSTRAT_UPLOAD_SLOTS bodies spooled to disk at once (shared by every web process),
+# and never past MLSTRAT_UPLOAD_DISK_RESERVE_BYTES of free disk. Temporary files go to
+# FILE_UPLOAD_TEMP_DIR (default: the system's temporary folder).
+MLSTRAT_REQUEST_MAX_BYTES = int(os.environ.get("MLSTRAT_REQUEST_MAX_BYTES", 1024**2))
+MLSTRAT_UPLOAD_SLOTS = int(os.environ.get("MLSTRAT_UPLOAD_SLOTS", 4))
+MLSTRAT_UPLOAD_SLOT_SECONDS = int(os.environ.get("MLSTRAT_UPLOAD_SLOT_SECONDS", 3 * 3600))
+MLSTRAT_UPLOAD_DISK_RESERVE_BYTES = int(
+    os.environ.get("MLSTRAT_UPLOAD_DISK_RESERVE_BYTES", 1024**3)
+)
+FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 
 # Import limits (see docs/import-format.md).
 MLSTRAT_IMPORT_MAX_UPLOAD_BYTES = int(
@@ -244,7 +271,8 @@ CELERY_TIMEZONE = TIME_ZONE
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # Hashed, expiring, revocable tokens (mlstrat.accounts.models.ApiToken).
+        "mlstrat.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -267,6 +295,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    # Throttles read the client address through the same trusted proxies as the lockout.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "mlstrat API",
@@ -306,3 +336,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# API tokens (mlstrat/accounts/tokens.py): a new token lasts this many days unless its
+# creator asks for fewer (at most MLSTRAT_TOKEN_MAX_DAYS); expired ones answer 401.
+MLSTRAT_TOKEN_DAYS = int(os.environ.get("MLSTRAT_TOKEN_DAYS", 90))
+MLSTRAT_TOKEN_MAX_DAYS = int(os.environ.get("MLSTRAT_TOKEN_MAX_DAYS", 365))

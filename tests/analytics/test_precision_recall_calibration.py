@@ -258,7 +258,7 @@ def test_old_snapshots_are_recomputed_in_the_new_shape(api, carol, scored_run):
     # The read asks for a recompute (tasks run in-process in tests): figures come back whole.
     body = api.get(f"/api/v1/analytics/runs/{run.pk}/").json()
     snap.refresh_from_db()
-    assert snap.figures["schema"] == 3
+    assert snap.figures["schema"] == 4
     body = api.get(f"/api/v1/analytics/runs/{run.pk}/").json()
     assert body["ready"] is True and body["calibration"]["dev"]["ece"] is not None
 

@@ -10,19 +10,19 @@ import pyarrow as pa
 import pytest
 import requests
 from PIL import Image
-from rest_framework.authtoken.models import Token
 
 from mlstrat.client import Client, PushError
 from mlstrat.datasets.images import image_bytes
 from mlstrat.datasets.models import Example, ModelRun, Prediction, RunStatus
 from mlstrat.imports.models import ImportJob, ImportUpload
+from tests.factories import api_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def token(alice):
-    return Token.objects.create(user=alice).key
+    return api_token(alice)
 
 
 def png(color, size=(24, 16)) -> bytes:

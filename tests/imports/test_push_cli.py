@@ -4,11 +4,11 @@ import shutil
 import zipfile
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from mlstrat import cli
 from mlstrat.datasets.models import Example, ModelRun, RunStatus
 from mlstrat.imports.models import ImportJob, JobStatus
+from tests.factories import api_token
 
 from .builders import rows, zip_dump
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def token(alice):
-    return Token.objects.create(user=alice).key
+    return api_token(alice)
 
 
 def push(live_server, token, path, *extra, run="v1", dataset="photos"):
@@ -84,3 +84,18 @@ def test_a_bad_token_exits_2(live_server, db, tmp_path, capsys, project):
     shutil.copy(__file__, dump)
     assert push(live_server, "wrong", dump) == 2
     assert "HTTP 401" in capsys.readouterr().err
+
+
+def test_an_expired_token_is_explained(live_server, token, tmp_path, capsys):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from mlstrat.accounts.models import ApiToken
+
+    ApiToken.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    path = tmp_path / "dump.zip"
+    path.write_bytes(zip_dump(rows(3)).getvalue())
+    assert push(live_server, token, path) == 2
+    assert "HTTP 401: This token expired on" in capsys.readouterr().err
+    assert not ImportJob.objects.exists()

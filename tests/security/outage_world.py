@@ -34,7 +34,6 @@ def _session(user) -> str:
 
 def build() -> dict:
     from django.conf import settings
-    from rest_framework.authtoken.models import Token
 
     from mlstrat.accounts.models import Role
     from mlstrat.review.services import category_create
@@ -44,6 +43,7 @@ def build() -> dict:
         ProjectFactory,
         RunFactory,
         UserFactory,
+        api_token,
     )
     from tests.review.conftest import make_errors
 
@@ -62,7 +62,7 @@ def build() -> dict:
         "run": run.pk,
         "examples": examples,
         "category": blurry.pk,
-        "tokens": {name: Token.objects.create(user=u).key for name, u in people.items()},
+        "tokens": {name: api_token(u) for name, u in people.items()},
         "session_cookie": settings.SESSION_COOKIE_NAME,
         "carol_session": _session(people["carol"]),
     }

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from mlstrat.accounts.models import Invitation, Project
+from mlstrat.accounts.models import ApiToken, Invitation, Project
 from mlstrat.analytics.models import AnalysisSnapshot
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction
 from mlstrat.imports.models import ImportJob
@@ -48,6 +48,7 @@ PARAM_MODELS = {
     "recipe": SynthesisRecipe,
     "synthesis_job": SynthesisJob,
     "view": SavedView,
+    "token": ApiToken,
 }
 # For a bare `pk` in a page's URL: words of the route name, checked in this order.
 NAME_WORDS = [
@@ -65,6 +66,7 @@ NAME_WORDS = [
     ("dataset", Dataset),
     ("run", ModelRun),
     ("label", LabelCorrection),
+    ("token", ApiToken),
 ]
 
 

@@ -27,6 +27,10 @@ WRITE_ROLES = {
     ("api-project-members", "post"): Role.ADMIN,
     ("dataset-detail", "patch"): Role.LEAD,
     ("run-detail", "patch"): Role.ADMIN,
+    ("project-member-tokens-revoke", "post"): Role.ADMIN,
+    ("api-project-member-tokens", "get"): Role.ADMIN,
+    ("api-project-member-tokens", "delete"): Role.ADMIN,
+    ("api-project-member-token-revoke", "delete"): Role.ADMIN,
 }
 
 

@@ -4,10 +4,10 @@ with a Retry-After, not a slower server."""
 
 import pytest
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
 from rest_framework.throttling import SimpleRateThrottle
 
 from mlstrat.settings import base
+from tests.factories import api_token
 
 
 @pytest.fixture
@@ -29,8 +29,8 @@ def test_the_api_limits_users_and_anonymous_callers_by_default():
 
 
 def test_a_script_over_its_rate_gets_429(api, alice, low_limits):
-    token = Token.objects.create(user=alice)
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = api_token(alice)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     codes = [api.get("/api/v1/projects/").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     response = api.get("/api/v1/projects/")

@@ -17,11 +17,10 @@ import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection
 from django.test import Client, RequestFactory
-from rest_framework.authtoken.models import Token
 
 from mlstrat.review.models import Tag, TagEvent
 from mlstrat.review.services import category_create
-from tests.factories import DatasetFactory, RunFactory
+from tests.factories import DatasetFactory, RunFactory, api_token
 from tests.review.conftest import make_errors
 from tests.review.test_tag_concurrency import replay
 from tests.services import require_postgresql
@@ -91,7 +90,7 @@ def sheet(project, alice, carol):
 def test_requests_fail_cleanly_while_the_database_is_gone_and_succeed_after(project, carol, sheet):
     require_postgresql("Terminating backends")
     run, examples, blurry = sheet
-    token = Token.objects.create(user=carol).key
+    token = api_token(carol)
     browser = Client()
     browser.force_login(carol)
     cookie = f"sessionid={browser.cookies['sessionid'].value}"

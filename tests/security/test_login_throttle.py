@@ -30,7 +30,8 @@ def test_failure_limit_is_at_most_100_an_hour():
 
     assert base.AXES_FAILURE_LIMIT <= 100
     assert base.AXES_COOLOFF_TIME == 1
-    assert "username" in settings.AXES_LOCKOUT_PARAMETERS
+    # Per (username, address), never per address alone (#13.4).
+    assert settings.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
 
 
 def test_every_page_carries_a_content_security_policy(client, db):
@@ -41,3 +42,13 @@ def test_every_page_carries_a_content_security_policy(client, db):
     assert "object-src 'none'" in policy
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["X-Frame-Options"] == "DENY"
+
+
+def test_the_token_endpoint_answers_a_lockout_with_429_and_the_reason(api, axes_on, db):
+    UserFactory(username="script", password="the-right-password")
+    for _ in range(5):
+        api.post("/api/v1/token/", {"username": "script", "password": "guess"})
+    response = api.post("/api/v1/token/", {"username": "script", "password": "the-right-password"})
+    assert response.status_code == 429
+    assert "from your address" in response.json()["detail"]
+    assert int(response["Retry-After"]) > 0

@@ -13,7 +13,8 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings, strategies
 from hypothesis.errors import Unsatisfiable
-from rest_framework.authtoken.models import Token
+
+from tests.factories import api_token
 
 from .world import build_world
 
@@ -34,7 +35,7 @@ CHECKS = [checks.not_a_server_error, checks.response_schema_conformance]
 @pytest.fixture
 def token(project, alice, bob, carol):
     build_world(project=project, user=alice, marker="OURS")
-    return Token.objects.create(user=alice).key
+    return api_token(alice)
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from mlstrat.accounts.models import Invitation, Project
+from mlstrat.accounts.services import token_create
 from mlstrat.analytics.models import AnalysisSettings, AnalysisSnapshot
 from mlstrat.imports.models import ImportJob, ImportUpload
 from mlstrat.labels.models import (
@@ -106,6 +107,7 @@ def build_world(*, project, user, marker="WORLD") -> World:
     )
     synthesis_job = SynthesisJob.objects.create(recipe=recipe, total=1, status="failed")
     saved_view = SavedView.objects.create(run=run, name=f"{marker}-view", created_by=user)
+    api_token, _ = token_create(user=user, name=f"{marker}-token")
     objects = {
         type(o): o
         for o in [
@@ -137,6 +139,7 @@ def build_world(*, project, user, marker="WORLD") -> World:
             job,
             upload,
             invitation,
+            api_token,
         ]
     }
     return World(project=project, objects=objects)

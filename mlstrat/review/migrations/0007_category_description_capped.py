@@ -19,7 +19,7 @@ def truncate_errorcategory(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("datasets", "0009_descriptions_and_notes_capped"),
+        ("datasets", "0010_descriptions_and_notes_capped"),
         ("review", "0006_multitask"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -62,6 +62,12 @@ def _example_in(project, pk) -> Example:
     )
 
 
+def _classes_of(example: Example) -> list[str]:
+    """The classes an example may take: its task's on a multi-task dataset."""
+    dataset = example.dataset
+    return dataset.classes_for(example.task) or dataset.class_names
+
+
 def _page_context(project, membership) -> dict:
     """What every labels page needs: where we are and whether the viewer decides."""
     return {"project": project, "membership": membership, "is_lead": _is_lead(membership)}
@@ -95,23 +101,31 @@ def label_queue(request, slug):
         status = CorrectionStatus.PENDING
     if split not in Split.values:
         split = ""
+    task = request.GET.get("task", "")
+    task = task if task in dataset.tasks else ""
     mine = None if context["is_lead"] else request.user
     examples = selectors.queue_examples(
-        dataset=dataset, status=status, split=split, proposed_by=mine
+        dataset=dataset, status=status, split=split, proposed_by=mine, task=task
     )
     page = Paginator(examples, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     run = selectors.latest_run(dataset=dataset)
+    queued = selectors.with_queue_details(
+        examples=page.object_list, status=status, proposed_by=mine
+    )
+    for example in queued:
+        # A multi-task example takes one of its task's classes.
+        example.class_choices = dataset.classes_for(example.task) or dataset.class_names
     context.update(
         {
             "status": status,
             "split": split,
+            "task": task,
             "page": page,
-            "examples": selectors.with_queue_details(
-                examples=page.object_list, status=status, proposed_by=mine
-            ),
+            "examples": queued,
             "class_names": dataset.class_names,
             "run": run,
             "balance": selectors.correction_balance(dataset=dataset),
+            "task_balances": selectors.correction_balance_per_task(dataset=dataset),
             "estimates": [
                 (r, selectors.correct_sample_estimate(run=r))
                 for r in runs_for_dataset(dataset=dataset)
@@ -184,7 +198,8 @@ def example_labels(request, slug, example_pk):
         **_page_context(project, membership),
         "example": example,
         "history": selectors.example_history(example=example),
-        "class_names": [c for c in example.dataset.class_names if c != example.label],
+        "class_names": [c for c in _classes_of(example) if c != example.label],
+        "siblings": selectors.sibling_tasks(example=example),
         "run": run,
     }
     return render(request, "labels/example.html", context)
@@ -454,4 +469,7 @@ def label_patterns(request, slug):
 def label_export(request, slug, dataset_pk, kind, fmt):
     project, _ = project_for(request, slug)
     dataset = get_object_or_404(project.datasets, pk=dataset_pk)
-    return exports.export_response(dataset=dataset, kind=kind, fmt=fmt)
+    task = request.GET.get("task", "")
+    if task and task not in dataset.tasks:
+        raise Http404("No such task in this dataset.")
+    return exports.export_response(dataset=dataset, kind=kind, fmt=fmt, task=task or None)

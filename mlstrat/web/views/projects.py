@@ -2,8 +2,10 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from mlstrat.accounts import selectors, services
@@ -94,13 +96,24 @@ def members(request, slug):
         if membership.has_role(Role.ADMIN)
         else []
     )
+    members = selectors.project_members(project=project)
+    if membership.has_role(Role.ADMIN):
+        members = members.annotate(
+            token_count=Count(
+                "user__api_tokens",
+                filter=Q(
+                    user__api_tokens__revoked_at__isnull=True,
+                    user__api_tokens__expires_at__gt=timezone.now(),
+                ),
+            )
+        )
     return render(
         request,
         "web/members.html",
         {
             "project": project,
             "membership": membership,
-            "members": selectors.project_members(project=project),
+            "members": members,
             "roles": Role.choices,
             "invitations": invitations,
         },
@@ -160,4 +173,17 @@ def member_remove(request, slug, username):
         messages.success(request, f"{username} was removed from {project.name}.")
     except services.LastAdminError as exc:
         messages.error(request, str(exc))
+    return redirect("project-members", slug=slug)
+
+
+@login_required
+@require_POST
+def member_tokens_revoke(request, slug, username):
+    """An admin revokes every API token of a member of their project."""
+    project, _ = project_for(request, slug, role=Role.ADMIN)
+    user = get_object_or_404(User, username=username, memberships__project=project)
+    revoked = services.tokens_revoke_all(user=user, by=request.user)
+    messages.success(
+        request, f"{revoked} API token{'s' if revoked != 1 else ''} of {username} revoked."
+    )
     return redirect("project-members", slug=slug)

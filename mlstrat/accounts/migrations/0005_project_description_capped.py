@@ -18,7 +18,7 @@ def truncate_project(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0002_invitation"),
+        ("accounts", "0004_api_tokens_from_drf_tokens"),
     ]
 
     operations = [

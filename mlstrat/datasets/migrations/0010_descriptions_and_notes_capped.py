@@ -30,7 +30,7 @@ def truncate_modelrun(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("datasets", "0008_multitask"),
+        ("datasets", "0009_dataset_task_class_names"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
