@@ -9,6 +9,7 @@ from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 
 from mlstrat.datasets.models import ModelRun, Prediction
+from mlstrat.downloads import content_disposition
 from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, ReviewMark, Tag
 
 CHUNK_SIZE = 2000
@@ -425,5 +426,5 @@ def streaming_export(
     suffix = f"-review{review.pk}" if review is not None else ""
     suffix += f"-{slugify(task)}" if task and kind == "sheet" else ""
     filename = f"run{run.pk}-{kind}{suffix}.{fmt}"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition(filename)
     return response

@@ -155,7 +155,7 @@ class AnalysisSettingsView(StrictAPIView):
     def patch(self, request, pk):
         dataset = _dataset_for(request, pk)
         require_member(user=request.user, project=dataset.project, role=Role.LEAD)
-        serializer = AnalysisSettingsSerializer(data=request.data)
+        serializer = AnalysisSettingsSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if "team_rule" in data:

@@ -29,7 +29,7 @@ from mlstrat.labels.models import (
 from mlstrat.labels.tasks import label_scores_compute
 
 from .filters import StrictAPIView, check_query_params
-from .scoping import ProjectScopedViewSet
+from .scoping import ProjectScopedViewSet, ScopedModelSerializer
 
 LEAD_ROLES = [Role.LEAD, Role.ADMIN]
 
@@ -67,7 +67,7 @@ def _run_param(request) -> ModelRun:
 # Proposals and decisions ------------------------------------------------------------
 
 
-class CorrectionSerializer(serializers.ModelSerializer):
+class CorrectionSerializer(ScopedModelSerializer):
     example_id = serializers.CharField(source="example.example_id", read_only=True)
     dataset = serializers.IntegerField(source="example.dataset_id", read_only=True)
     split = serializers.CharField(source="example.split", read_only=True)
@@ -162,7 +162,7 @@ class LabelCorrectionViewSet(
 
     @extend_schema(request=ProposeSerializer, responses={201: CorrectionSerializer})
     def create(self, request):
-        data = ProposeSerializer(data=request.data)
+        data = ProposeSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         example = _scoped(
             Example.objects.select_related("dataset__project"),
@@ -192,7 +192,7 @@ class LabelCorrectionViewSet(
         require_member(
             user=request.user, project=correction.example.dataset.project, role=Role.LEAD
         )
-        data = DecisionSerializer(data=request.data)
+        data = DecisionSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         kwargs = {
             "correction": correction,
@@ -225,7 +225,7 @@ class LabelCorrectionViewSet(
 # History and reverts ----------------------------------------------------------------
 
 
-class ChangeSerializer(serializers.ModelSerializer):
+class ChangeSerializer(ScopedModelSerializer):
     example_id = serializers.CharField(source="example.example_id", read_only=True)
     changed_by = serializers.CharField(source="changed_by.username", read_only=True, default=None)
     reverted = serializers.BooleanField(read_only=True, default=False)
@@ -270,7 +270,7 @@ class LabelChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
     def revert(self, request, pk=None):
         change = self.get_object()
         require_member(user=request.user, project=change.example.dataset.project, role=Role.LEAD)
-        data = RevertSerializer(data=request.data)
+        data = RevertSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         try:
             revert = services.label_change_revert(
@@ -285,7 +285,7 @@ class LabelChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
 # Label checks -----------------------------------------------------------------------
 
 
-class CheckSerializer(serializers.ModelSerializer):
+class CheckSerializer(ScopedModelSerializer):
     example = serializers.IntegerField(source="example_id")
     run = serializers.IntegerField(source="run_id", required=False, allow_null=True)
     checked_by = serializers.CharField(source="checked_by.username", read_only=True, default=None)
@@ -325,7 +325,7 @@ class LabelCheckViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, ProjectS
     filterset_fields = {"example": ["exact"], "example__dataset": ["exact"], "outcome": ["exact"]}
 
     def create(self, request):
-        data = CheckSerializer(data=request.data)
+        data = CheckSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         example = _scoped(
             Example.objects.select_related("dataset__project"),
@@ -348,7 +348,7 @@ class LabelCheckViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, ProjectS
 # Samples of correct predictions -----------------------------------------------------
 
 
-class SampleSerializer(serializers.ModelSerializer):
+class SampleSerializer(ScopedModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
     estimate = serializers.SerializerMethodField()
 
@@ -380,7 +380,7 @@ class DrawSerializer(serializers.Serializer):
     )
 
 
-class SampleItemSerializer(serializers.ModelSerializer):
+class SampleItemSerializer(ScopedModelSerializer):
     example_id = serializers.CharField(source="example.example_id", read_only=True)
     label = serializers.CharField(source="example.label", read_only=True)
     outcome = serializers.SerializerMethodField()
@@ -421,7 +421,7 @@ class CorrectSampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
 
     @extend_schema(request=DrawSerializer, responses={201: SampleSerializer})
     def create(self, request):
-        data = DrawSerializer(data=request.data)
+        data = DrawSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         runs = ModelRun.objects.filter(status=RunStatus.READY).select_related("dataset__project")
         run = _scoped(runs, request.user, data.validated_data["run"], "dataset__project")
@@ -449,7 +449,7 @@ class CorrectSampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
     @action(detail=True, methods=["post"])
     def check(self, request, pk=None):
         sample = self.get_object()
-        data = SampleCheckSerializer(data=request.data)
+        data = SampleCheckSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         item = get_object_or_404(CorrectSampleItem, pk=data.validated_data["item"], sample=sample)
         try:
@@ -469,7 +469,7 @@ class CorrectSampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
 # Likely bad labels ------------------------------------------------------------------
 
 
-class ScoreSerializer(serializers.ModelSerializer):
+class ScoreSerializer(ScopedModelSerializer):
     example_id = serializers.CharField(source="example.example_id", read_only=True)
 
     class Meta:

@@ -32,9 +32,10 @@ from mlstrat.review.models import (
     SavedView,
 )
 
+from .accounts import VisibleUserField
 from .filters import allow_query_params
 from .permissions import LeadWrites, RolePermission
-from .scoping import ProjectScopedViewSet
+from .scoping import ProjectScopedViewSet, ScopedModelSerializer
 
 User = get_user_model()
 
@@ -158,10 +159,8 @@ SHEET_PARAMETERS = [
 # ---------------------------------------------------------------- reviews
 
 
-class ReviewSerializer(serializers.ModelSerializer):
-    annotators = serializers.SlugRelatedField(
-        slug_field="username", many=True, queryset=User.objects.all(), required=False
-    )
+class ReviewSerializer(ScopedModelSerializer):
+    annotators = VisibleUserField(many=True, required=False)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     sample_size = serializers.IntegerField(
         min_value=1, allow_null=True, required=False, default=100
@@ -276,7 +275,7 @@ class ReviewViewSet(
         return Response({"action": action_, "changed": {str(k): v for k, v in changed.items()}})
 
     def create(self, request, *args, **kwargs):
-        serializer = ReviewSerializer(data=request.data)
+        serializer = ReviewSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         run = data["run"]
@@ -344,7 +343,7 @@ def _rows(request, *, run, review):
 # ---------------------------------------------------------------- categories
 
 
-class CategorySerializer(serializers.ModelSerializer):
+class CategorySerializer(ScopedModelSerializer):
     class Meta:
         model = ErrorCategory
         fields = [
@@ -402,7 +401,7 @@ class CategoryViewSet(
         return dataset
 
     def create(self, request, *args, **kwargs):
-        serializer = CategorySerializer(data=request.data)
+        serializer = CategorySerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         dataset = self._dataset(data["dataset"].pk, role=Role.ANNOTATOR)
@@ -440,7 +439,7 @@ class CategoryViewSet(
         """`{into: id}` (leads): move every tick of this category to `into`, archive this
         one, and write the merge to the audit trail. All or nothing."""
         source = self.get_object()
-        serializer = CategoryMergeSerializer(data=request.data)
+        serializer = CategoryMergeSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         target = get_object_or_404(
             ErrorCategory, pk=serializer.validated_data["into"], dataset_id=source.dataset_id
@@ -488,7 +487,7 @@ class CategoryViewSet(
 # ---------------------------------------------------------------- saved views
 
 
-class SavedViewSerializer(serializers.ModelSerializer):
+class SavedViewSerializer(ScopedModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     params = serializers.JSONField(required=False, default=dict)
     columns = serializers.JSONField(required=False, default=list)
@@ -534,7 +533,7 @@ class SavedViewViewSet(
     project_path = "run__dataset__project"
 
     def create(self, request, *args, **kwargs):
-        serializer = SavedViewSerializer(data=request.data)
+        serializer = SavedViewSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         run = data["run"]
@@ -708,7 +707,7 @@ def tag_one(request, run_id, example_pk, category_pk):
     return Response({"ticked": request.method == "PUT", "changed": changed})
 
 
-class CommentSerializer(serializers.ModelSerializer):
+class CommentSerializer(ScopedModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
 
     class Meta:

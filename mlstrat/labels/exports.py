@@ -13,6 +13,7 @@ from django.http import StreamingHttpResponse
 
 from mlstrat.analytics.exports import neutralise_cell
 from mlstrat.datasets.models import Dataset
+from mlstrat.downloads import content_disposition
 
 from . import selectors
 
@@ -92,7 +93,6 @@ def export_response(
     chunks = csv_lines(header, rows) if fmt == "csv" else json_chunks(header, rows)
     response = StreamingHttpResponse(chunks, content_type=FORMATS[fmt])
     name = f"{dataset.name}-{kind}" + (f"-{task}" if task else "")
-    filename = f"{name}.{fmt}".replace('"', "").replace("/", "-")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition(f"{name}.{fmt}")
     response["X-Content-Type-Options"] = "nosniff"
     return response

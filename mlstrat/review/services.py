@@ -19,6 +19,7 @@ from django.utils import timezone
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus, Split
 from mlstrat.datasets.staleness import dataset_figures_stale, figures_stale
 from mlstrat.labels.services import InvalidLabel, correction_propose
+from mlstrat.names import clean_text, normalise_name, refuse_look_alike
 
 from .models import (
     INCORRECT_LABEL,
@@ -209,9 +210,9 @@ def review_create(
 ) -> Review:
     """Start a review: a reproducible random sample of the run's errors on a split (of one
     task of a multi-task dataset, or of all its tasks when `task` is "")."""
-    name = (name or "").strip()
-    if not name:
+    if not (name or "").strip():
         raise ValidationError({"name": "A review needs a name."})
+    name = normalise_name(name, max_length=200)
     if run.status != RunStatus.READY:
         raise ValidationError({"run": "This run is not imported yet."})
     if split not in Split.values:
@@ -353,14 +354,14 @@ def reference_review_set(*, run: ModelRun, review: Review | None, user) -> None:
 
 def _clean_category_fields(*, dataset, name=None, key=None, color=None, exclude_pk=None):
     if name is not None:
-        name = name.strip()
-        if not name:
+        if isinstance(name, str) and not name.strip():
             raise ValidationError({"name": "A category needs a name."})
-        if len(name) > 100:
-            raise ValidationError({"name": "At most 100 characters."})
+        name = normalise_name(name, max_length=100)
         clash = ErrorCategory.objects.filter(dataset=dataset, name__iexact=name)
         if clash.exclude(pk=exclude_pk).exists():
             raise ValidationError({"name": f"There is already a category “{name}”."})
+        others = ErrorCategory.objects.filter(dataset=dataset).exclude(pk=exclude_pk)
+        refuse_look_alike(name, existing=others.values_list("name", flat=True), what="category")
     if key is not None:
         key = key.strip().lower()
         if key and (len(key) != 1 or not key.isalnum()):
@@ -396,7 +397,7 @@ def category_create(
                 name=name,
                 key=key,
                 color=color,
-                description=(description or "")[:2000],
+                description=clean_text(description, field="description", max_length=2000),
                 order=order,
                 created_by=created_by,
             )
@@ -447,7 +448,7 @@ def category_update(
     if color_ is not None:
         category.color = color_
     if description is not _UNSET:
-        category.description = (description or "")[:2000]
+        category.description = clean_text(description, field="description", max_length=2000)
     if archived is not _UNSET:
         category.archived = bool(archived)
     try:
@@ -745,11 +746,9 @@ def tag_clear(*, run, example, category, user, review=None) -> bool:
 
 
 def _clean_text(text) -> str:
-    text = (text or "").strip()
+    text = clean_text(text, field="text", max_length=5000).strip()
     if not text:
         raise ValidationError({"text": "A comment needs some text."})
-    if len(text) > 5000:
-        raise ValidationError({"text": "At most 5000 characters."})
     return text
 
 
@@ -855,11 +854,9 @@ def saved_view_create(
     *, run: ModelRun, review: Review | None, name: str, params: dict, columns: list, user
 ) -> SavedView:
     """Save the sheet's filters, sort and columns under a name the whole project sees."""
-    name = (name or "").strip()
-    if not name:
+    if not (name or "").strip():
         raise ValidationError({"name": "A view needs a name."})
-    if len(name) > 100:
-        raise ValidationError({"name": "At most 100 characters."})
+    name = normalise_name(name, max_length=100)
     if review is not None and review.run_id != run.pk:
         raise ValidationError({"review": "That review belongs to another run."})
     if not isinstance(columns, list) or not all(
@@ -873,6 +870,8 @@ def saved_view_create(
         raise ValidationError({"columns": "Some columns are not categories of this dataset."})
     if SavedView.objects.filter(run=run, name__iexact=name).exists():
         raise ValidationError({"name": f"There is already a view “{name}” of this run."})
+    names = SavedView.objects.filter(run=run).values_list("name", flat=True)
+    refuse_look_alike(name, existing=names, what="view of this run")
     try:
         with transaction.atomic():
             return SavedView.objects.create(

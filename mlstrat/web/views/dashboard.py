@@ -17,6 +17,7 @@ from mlstrat.analytics.models import TeamRule
 from mlstrat.datasets.models import Dataset
 from mlstrat.labels import selectors as label_selectors
 from mlstrat.review.models import Review
+from mlstrat.web.params import id_from
 from mlstrat.web.views.projects import project_for, run_for
 
 # A heatmap a person can read; the API and the summary export have every class.
@@ -211,7 +212,7 @@ def run_export(request, slug, run_pk, kind, fmt):
     review = None
     wanted = request.GET.get("review", "")
     if wanted:
-        review = Review.objects.filter(run=run, pk=wanted).first() if wanted.isdigit() else None
+        review = Review.objects.filter(run=run, pk=id_from(wanted)).first()
         if review is None:
             raise Http404("No such review of this run.")
     task = request.GET.get("task", "")

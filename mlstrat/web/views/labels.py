@@ -27,6 +27,7 @@ from mlstrat.labels.models import (
     LabelCorrection,
 )
 from mlstrat.labels.tasks import label_scores_compute
+from mlstrat.web.params import id_from
 
 from .projects import project_for
 
@@ -210,7 +211,7 @@ def example_propose(request, slug, example_pk):
     project, _ = project_for(request, slug)
     example = _example_in(project, example_pk)
     run = ModelRun.objects.filter(
-        pk=request.POST.get("run") or None, dataset=example.dataset
+        pk=id_from(request.POST.get("run")), dataset=example.dataset
     ).first()
     try:
         services.correction_propose(
@@ -332,7 +333,7 @@ def ranking_compute(request, slug):
     project, _ = project_for(request, slug, role=Role.LEAD)
     run = get_object_or_404(
         ModelRun,
-        pk=request.POST.get("run") or 0,
+        pk=id_from(request.POST.get("run")),
         dataset__project=project,
         status=RunStatus.READY,
         has_probabilities=True,
@@ -370,7 +371,7 @@ def label_samples(request, slug):
     if request.GET.get("sample"):
         sample = get_object_or_404(
             CorrectSample.objects.select_related("run"),
-            pk=request.GET["sample"] if request.GET["sample"].isdigit() else 0,
+            pk=id_from(request.GET["sample"]),
             run__dataset=dataset,
         )
         context.update(
@@ -389,11 +390,14 @@ def label_samples(request, slug):
 def sample_draw(request, slug):
     project, _ = project_for(request, slug, role=Role.LEAD)
     run = get_object_or_404(
-        ModelRun, pk=request.POST.get("run") or 0, dataset__project=project, status=RunStatus.READY
+        ModelRun,
+        pk=id_from(request.POST.get("run")),
+        dataset__project=project,
+        status=RunStatus.READY,
     )
     seed = request.POST.get("seed", "").strip()
     url = reverse("label-samples", args=[slug]) + f"?dataset={run.dataset_id}"
-    if seed and not seed.isdigit():
+    if seed and not (seed.isascii() and seed.isdigit()):
         messages.error(request, "The seed is a whole number (or leave it empty).")
         return redirect(url)
     try:
@@ -420,7 +424,7 @@ def sample_check(request, slug):
     project, _ = project_for(request, slug)
     item = get_object_or_404(
         CorrectSampleItem.objects.select_related("sample__run"),
-        pk=request.POST.get("item") or 0,
+        pk=id_from(request.POST.get("item")),
         sample__run__dataset__project=project,
     )
     outcome = request.POST.get("outcome")

@@ -15,6 +15,7 @@ from mlstrat.analytics.selectors import default_reference, team_rule_for
 from mlstrat.datasets.models import Split
 from mlstrat.review import selectors, services
 from mlstrat.review.models import AssignmentMode, ReferenceReview, Review, SavedView
+from mlstrat.web.params import id_from
 from mlstrat.web.views.projects import run_for
 
 
@@ -143,7 +144,7 @@ def review_reference(request, slug, run_pk):
     wanted = request.POST.get("review", "")
     review = None
     if wanted:
-        review = Review.objects.filter(run=run, pk=wanted).first() if wanted.isdigit() else None
+        review = Review.objects.filter(run=run, pk=id_from(wanted)).first()
         if review is None:
             messages.error(request, "No such review of this run.")
             return redirect("review-list", slug=slug, run_pk=run.pk)
@@ -193,7 +194,7 @@ def saved_view_delete(request, slug, run_pk, view_pk):
 
 def _columns(value: str) -> list[int]:
     """?cols=3,1,7: the category columns a view shows, in order (bad ids are ignored)."""
-    return [int(part) for part in value.split(",") if part.strip().isdigit()]
+    return [pk for pk in map(id_from, value.split(",")) if pk is not None]
 
 
 def _sheet(request, *, project, membership, run, review, layout="sheet"):
