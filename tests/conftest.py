@@ -1,6 +1,8 @@
 """The usual cast, as in healthchecks' BaseTestCase: one project, one person per role,
 and an outsider who belongs to another project."""
 
+import logging
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -15,6 +17,34 @@ def _broker_backoff_forgotten(monkeypatch):
     """Each test starts with the broker presumed up (a test that took it down leaves the
     process-wide backoff behind)."""
     monkeypatch.setattr(staleness, "_broker_down_until", 0.0)
+
+
+class _Tracebacks(logging.Handler):
+    """Collects what Django logs for a request that raised: an ERROR with its exc_info."""
+
+    def __init__(self):
+        super().__init__(level=logging.ERROR)
+        self.records = []
+
+    def emit(self, record):
+        if record.exc_info:
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _no_unhandled_traceback_in_the_server_log(request):
+    """Whatever a test sends, the server log (django.request) holds no unhandled traceback:
+    a 500 hidden behind a test that only looked at something else fails here. A test that
+    breaks a request on purpose says so with @pytest.mark.server_errors_expected."""
+    handler = _Tracebacks()
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    yield
+    logger.removeHandler(handler)
+    if handler.records and not request.node.get_closest_marker("server_errors_expected"):
+        formatter = logging.Formatter("%(message)s")
+        logged = "\n\n".join(formatter.format(r) for r in handler.records)
+        pytest.fail(f"The server log holds unhandled tracebacks:\n{logged}", pytrace=False)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.text import slugify
 
+from mlstrat.names import clean_text, normalise_name
+
 from .models import Membership, Project, Role
 
 User = get_user_model()
@@ -13,6 +15,8 @@ class LastAdminError(ValueError):
 
 @transaction.atomic
 def project_create(*, name: str, owner, description: str = "") -> Project:
+    name = normalise_name(name, max_length=200)
+    description = clean_text(description, field="description")
     base = slugify(name)[:70] or "project"
     slug, n = base, 1
     while Project.objects.filter(slug=slug).exists():

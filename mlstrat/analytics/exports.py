@@ -6,8 +6,10 @@ import json
 from collections.abc import Iterable, Iterator
 
 from django.http import StreamingHttpResponse
+from django.utils.text import slugify
 
 from mlstrat.datasets.models import ModelRun, Prediction
+from mlstrat.downloads import content_disposition
 from mlstrat.review.models import Comment, ErrorCategory, Review, ReviewItem, ReviewMark, Tag
 
 CHUNK_SIZE = 2000
@@ -60,25 +62,30 @@ def _in_order(prediction_ids: list[int]) -> list[Prediction]:
     return [found[pk] for pk in prediction_ids if pk in found]
 
 
-def sheet_records(*, run: ModelRun, review: Review | None = None) -> Iterator[dict]:
+def sheet_records(*, run: ModelRun, review: Review | None = None, task: str = "") -> Iterator[dict]:
     """One record per example of the review (or every error of the run): labels,
     prediction, who ticked each category, who marked it reviewed in the review, and the
-    comments. Tags and comments are fetched per chunk of examples, never all at once."""
+    comments. Tags and comments are fetched per chunk of examples, never all at once.
+    On a multi-task dataset a record is one task's error and names its task; `task`
+    keeps one task's."""
+    multitask = bool(run.dataset.tasks)
     categories = {c.pk: c.name for c in ErrorCategory.objects.filter(dataset_id=run.dataset_id)}
     if review is not None:
+        items = ReviewItem.objects.filter(review=review)
+        if task:
+            items = items.filter(prediction__task=task)
         ids = (
-            ReviewItem.objects.filter(review=review)
-            .order_by("position")
+            items.order_by("position")
             .values_list("prediction_id", flat=True)
             .iterator(chunk_size=CHUNK_SIZE)
         )
         source = (_in_order(chunk) for chunk in _chunks(ids, CHUNK_SIZE))
     else:
+        errors = Prediction.objects.filter(run=run, is_error=True)
+        if task:
+            errors = errors.filter(task=task)
         source = _chunks(
-            Prediction.objects.filter(run=run, is_error=True)
-            .select_related("example")
-            .order_by("id")
-            .iterator(chunk_size=CHUNK_SIZE),
+            errors.select_related("example").order_by("id").iterator(chunk_size=CHUNK_SIZE),
             CHUNK_SIZE,
         )
     for chunk in source:
@@ -115,6 +122,7 @@ def sheet_records(*, run: ModelRun, review: Review | None = None) -> Iterator[di
             e = p.example
             yield {
                 "example_id": e.example_id,
+                **({"task": e.task} if multitask else {}),
                 "split": p.split,
                 "source": e.source,
                 "label": e.label,
@@ -133,16 +141,19 @@ def sheet_header(*, run: ModelRun) -> tuple[list[str], list[str]]:
         .order_by("order", "id")
         .values_list("name", flat=True)
     )
-    fixed = ["example_id", "split", "source", "label", "original_label", "predicted_label"]
+    task = ["task"] if run.dataset.tasks else []
+    fixed = ["example_id", *task, "split", "source", "label", "original_label", "predicted_label"]
     return fixed + ["confidence", "reviewed_by"] + names + ["comments"], names
 
 
-def sheet_csv_rows(*, run: ModelRun, review: Review | None = None) -> Iterator[list]:
+def sheet_csv_rows(
+    *, run: ModelRun, review: Review | None = None, task: str = ""
+) -> Iterator[list]:
     header, names = sheet_header(run=run)
     yield header
-    for record in sheet_records(run=run, review=review):
+    for record in sheet_records(run=run, review=review, task=task):
         yield [
-            *(record[k] for k in header[:7]),
+            *(record[k] for k in header[: header.index("reviewed_by")]),
             "; ".join(record["reviewed_by"]),
             *("; ".join(record["tags"].get(name, [])) for name in names),
             " | ".join(f"{c['user']}: {c['text']}" for c in record["comments"]),
@@ -388,14 +399,21 @@ def _evaluation_rows(figures: dict) -> Iterator[list]:
 
 
 def streaming_export(
-    *, kind: str, fmt: str, run: ModelRun, figures: dict | None = None, review: Review | None = None
+    *,
+    kind: str,
+    fmt: str,
+    run: ModelRun,
+    figures: dict | None = None,
+    review: Review | None = None,
+    task: str = "",
 ) -> StreamingHttpResponse:
-    """The response for an export: CSV or JSON, streamed, as a download."""
+    """The response for an export: CSV or JSON, streamed, as a download (`task`: one
+    task's rows of a multi-task sheet)."""
     if kind == "sheet":
         body = (
-            csv_lines(sheet_csv_rows(run=run, review=review))
+            csv_lines(sheet_csv_rows(run=run, review=review, task=task))
             if fmt == "csv"
-            else json_array(sheet_records(run=run, review=review))
+            else json_array(sheet_records(run=run, review=review, task=task))
         )
     else:
         body = (
@@ -406,6 +424,7 @@ def streaming_export(
     content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     response = StreamingHttpResponse(body, content_type=content_type)
     suffix = f"-review{review.pk}" if review is not None else ""
+    suffix += f"-{slugify(task)}" if task and kind == "sheet" else ""
     filename = f"run{run.pk}-{kind}{suffix}.{fmt}"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition(filename)
     return response

@@ -10,12 +10,13 @@ from mlstrat.accounts.models import Membership, Project, Role
 from mlstrat.accounts.permissions import require_member
 
 from .filters import StrictQueryParams
+from .scoping import ScopedModelSerializer
 from .tokens import ApiTokenSerializer
 
 User = get_user_model()
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(ScopedModelSerializer):
     role = serializers.SerializerMethodField()
 
     class Meta:
@@ -28,10 +29,31 @@ class ProjectSerializer(serializers.ModelSerializer):
         return membership.role if membership else None
 
 
-class MembershipSerializer(serializers.ModelSerializer):
-    username = serializers.SlugRelatedField(
-        source="user", slug_field="username", queryset=User.objects.all()
-    )
+class VisibleUserField(serializers.SlugRelatedField):
+    """A username among the accounts the caller may name (accounts.selectors.visible_users):
+    any other answers exactly as one that does not exist."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "username")
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        if request is None:
+            return User.objects.none()
+        return selectors.visible_users(user=request.user)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        user = self.get_queryset().filter(username=data).first()
+        if user is None:
+            raise serializers.ValidationError(selectors.no_account_message(data))
+        return user
+
+
+class MembershipSerializer(ScopedModelSerializer):
+    username = VisibleUserField(source="user")
 
     class Meta:
         model = Membership
@@ -72,7 +94,7 @@ class ProjectViewSet(
         project = self.get_object()
         if request.method == "POST":
             require_member(user=request.user, project=project, role=Role.ADMIN)
-            serializer = MembershipSerializer(data=request.data)
+            serializer = MembershipSerializer(data=request.data, context={"request": request})
             serializer.is_valid(raise_exception=True)
             try:
                 membership = services.membership_set(

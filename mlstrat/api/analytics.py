@@ -155,7 +155,7 @@ class AnalysisSettingsView(StrictAPIView):
     def patch(self, request, pk):
         dataset = _dataset_for(request, pk)
         require_member(user=request.user, project=dataset.project, role=Role.LEAD)
-        serializer = AnalysisSettingsSerializer(data=request.data)
+        serializer = AnalysisSettingsSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if "team_rule" in data:
@@ -209,12 +209,20 @@ class RunExportView(StrictAPIView):
                 raise serializers.ValidationError(
                     {"review": ["No such review of this run."]}
                 ) from exc
+        # The sheet: one task's rows, or ("") every task's; the summary: one task's figures
+        # (by default the first task's, as the dashboard).
+        task = request.query_params.get("task", "")
         figures = None
-        task = _task(request, run.dataset)
         if kind == "summary":
             services.snapshot_ensure(run=run)
-            figures = selectors.run_figures(run=run, rule=_rule(request), task=task)
-        return exports.streaming_export(kind=kind, fmt=fmt, run=run, figures=figures, review=review)
+            figures = selectors.run_figures(
+                run=run, rule=_rule(request), task=_task(request, run.dataset)
+            )
+        elif task and task not in run.dataset.tasks:
+            raise serializers.ValidationError({"task": [f"Not a task of {run.dataset.name}."]})
+        return exports.streaming_export(
+            kind=kind, fmt=fmt, run=run, figures=figures, review=review, task=task
+        )
 
 
 def register(router):

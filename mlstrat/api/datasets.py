@@ -4,10 +4,10 @@ from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunS
 
 from .pagination import KeysetPagination
 from .permissions import AdminWrites, LeadWrites
-from .scoping import ProjectScopedViewSet
+from .scoping import ProjectScopedViewSet, ScopedModelSerializer
 
 
-class DatasetSerializer(serializers.ModelSerializer):
+class DatasetSerializer(ScopedModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
@@ -63,7 +63,7 @@ class DatasetViewSet(
     queryset = Dataset.objects.select_related("project").order_by("id")
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(ScopedModelSerializer):
     class Meta:
         model = ModelRun
         fields = ["id", "dataset", "name", "notes", "has_probabilities", "imported_at"]
@@ -86,7 +86,7 @@ class RunViewSet(
     project_path = "dataset__project"
 
 
-class ExampleSerializer(serializers.ModelSerializer):
+class ExampleSerializer(ScopedModelSerializer):
     class Meta:
         model = Example
         fields = [
@@ -115,7 +115,7 @@ class ExampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ProjectSc
     project_path = "dataset__project"
 
 
-class PredictionSerializer(serializers.ModelSerializer):
+class PredictionSerializer(ScopedModelSerializer):
     example_id = serializers.CharField(source="example.example_id", read_only=True)
     label = serializers.CharField(source="example.label", read_only=True)
 

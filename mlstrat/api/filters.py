@@ -10,7 +10,10 @@ parameters (`query_params_allowed`) answers 400 naming the key, before any query
 import functools
 from types import SimpleNamespace
 
-from django_filters.rest_framework import DjangoFilterBackend
+from django import forms
+from django.db import models
+from django_filters import NumberFilter
+from django_filters.rest_framework import DjangoFilterBackend, filterset
 from rest_framework.exceptions import ValidationError
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
@@ -59,8 +62,28 @@ def check_query_params(*, view, params, filter_names=()) -> None:
     check_ordering(view=view, params=params)
 
 
+class IdFilter(NumberFilter):
+    """A whole-number id (NumberFilter would take 1.5 and find id 1)."""
+
+    field_class = forms.IntegerField
+
+
+class IdFilterSet(filterset.FilterSet):
+    """Foreign keys filter by plain id: django-filter's default (a choice among every row of
+    the related table) answers an id of another project's object with an empty list and a
+    missing id with 400 "Select a valid choice", which tells the two apart."""
+
+    FILTER_DEFAULTS = {
+        **filterset.FilterSet.FILTER_DEFAULTS,
+        models.ForeignKey: {"filter_class": IdFilter},
+        models.OneToOneField: {"filter_class": IdFilter},
+    }
+
+
 class StrictFilterBackend(DjangoFilterBackend):
     """DjangoFilterBackend that refuses unknown or relation-walking query keys with 400."""
+
+    filterset_base = IdFilterSet
 
     def filter_names(self, view, queryset):
         filterset_class = self.get_filterset_class(view, queryset)

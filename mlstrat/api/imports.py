@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status
-from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from mlstrat.accounts.models import Project, Role
@@ -25,10 +25,11 @@ from mlstrat.imports import services, uploads
 from mlstrat.imports.models import ImportJob, ImportUpload
 
 from .errors import Conflict, ServiceUnavailable
-from .scoping import ProjectScopedViewSet
+from .parsers import StrictJSONParser
+from .scoping import ProjectScopedViewSet, ScopedModelSerializer
 
 
-class ImportJobSerializer(serializers.ModelSerializer):
+class ImportJobSerializer(ScopedModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     is_finished = serializers.BooleanField(read_only=True)
@@ -94,7 +95,7 @@ class ImportJobViewSet(
         "-created_at", "-id"
     )
     filterset_fields = ["project__slug", "status"]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, StrictJSONParser]
 
     def retrieve(self, request, *args, **kwargs):
         # Reading an unfinished job notices a dead worker's attempt (its lease expired).
@@ -108,7 +109,7 @@ class ImportJobViewSet(
         responses={202: ImportJobSerializer, 503: OpenApiTypes.OBJECT},
     )
     def create(self, request):
-        incoming = ImportJobCreateSerializer(data=request.data)
+        incoming = ImportJobCreateSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         project = get_object_or_404(Project, slug=data["project"])
@@ -139,7 +140,7 @@ class ImportJobViewSet(
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ImportUploadSerializer(serializers.ModelSerializer):
+class ImportUploadSerializer(ScopedModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     is_complete = serializers.BooleanField(read_only=True)
     chunk_max_bytes = serializers.SerializerMethodField()
@@ -192,7 +193,7 @@ class ImportUploadViewSet(
     serializer_class = ImportUploadSerializer
     queryset = ImportUpload.objects.select_related("project").order_by("-created_at")
     filterset_fields = ["project__slug"]
-    parser_classes = [JSONParser, FormParser, MultiPartParser, ChunkParser]
+    parser_classes = [StrictJSONParser, FormParser, MultiPartParser, ChunkParser]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_object(self):
@@ -208,7 +209,7 @@ class ImportUploadViewSet(
 
     @extend_schema(request=ImportUploadCreateSerializer, responses={201: ImportUploadSerializer})
     def create(self, request):
-        incoming = ImportUploadCreateSerializer(data=request.data)
+        incoming = ImportUploadCreateSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         project = get_object_or_404(Project, slug=data["project"])

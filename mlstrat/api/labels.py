@@ -29,7 +29,7 @@ from mlstrat.labels.models import (
 from mlstrat.labels.tasks import label_scores_compute
 
 from .filters import StrictAPIView, check_query_params
-from .scoping import ProjectScopedViewSet
+from .scoping import ProjectScopedViewSet, ScopedModelSerializer
 
 LEAD_ROLES = [Role.LEAD, Role.ADMIN]
 
@@ -67,7 +67,7 @@ def _run_param(request) -> ModelRun:
 # Proposals and decisions ------------------------------------------------------------
 
 
-class CorrectionSerializer(serializers.ModelSerializer):
+class CorrectionSerializer(ScopedModelSerializer):
     example_id = serializers.CharField(source="example.example_id", read_only=True)
     dataset = serializers.IntegerField(source="example.dataset_id", read_only=True)
     split = serializers.CharField(source="example.split", read_only=True)
@@ -134,7 +134,8 @@ class LabelCorrectionViewSet(
 ):
     """Proposed labels. Any member proposes; leads accept (optionally with another label)
     or reject, sending the `version` they read: a decision on a stale version gets 409
-    with the current state. Annotators see their own proposals; leads see all."""
+    with the current state. Annotators see their own proposals; leads see all.
+    `?example__task=` keeps one task's (a multi-task dataset)."""
 
     serializer_class = CorrectionSerializer
     queryset = LabelCorrection.objects.select_related(
@@ -146,6 +147,7 @@ class LabelCorrectionViewSet(
         "example": ["exact"],
         "example__dataset": ["exact"],
         "example__split": ["exact"],
+        "example__task": ["exact"],
     }
 
     def get_queryset(self):
@@ -160,7 +162,7 @@ class LabelCorrectionViewSet(
 
     @extend_schema(request=ProposeSerializer, responses={201: CorrectionSerializer})
     def create(self, request):
-        data = ProposeSerializer(data=request.data)
+        data = ProposeSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         example = _scoped(
             Example.objects.select_related("dataset__project"),
@@ -190,7 +192,7 @@ class LabelCorrectionViewSet(
         require_member(
             user=request.user, project=correction.example.dataset.project, role=Role.LEAD
         )
-        data = DecisionSerializer(data=request.data)
+        data = DecisionSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         kwargs = {
             "correction": correction,
@@ -223,7 +225,7 @@ class LabelCorrectionViewSet(
 # History and reverts ----------------------------------------------------------------
 
 
-class ChangeSerializer(serializers.ModelSerializer):
+class ChangeSerializer(ScopedModelSerializer):
     example_id = serializers.CharField(source="example.example_id", read_only=True)
     changed_by = serializers.CharField(source="changed_by.username", read_only=True, default=None)
     reverted = serializers.BooleanField(read_only=True, default=False)
@@ -268,7 +270,7 @@ class LabelChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
     def revert(self, request, pk=None):
         change = self.get_object()
         require_member(user=request.user, project=change.example.dataset.project, role=Role.LEAD)
-        data = RevertSerializer(data=request.data)
+        data = RevertSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         try:
             revert = services.label_change_revert(
@@ -283,7 +285,7 @@ class LabelChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Proje
 # Label checks -----------------------------------------------------------------------
 
 
-class CheckSerializer(serializers.ModelSerializer):
+class CheckSerializer(ScopedModelSerializer):
     example = serializers.IntegerField(source="example_id")
     run = serializers.IntegerField(source="run_id", required=False, allow_null=True)
     checked_by = serializers.CharField(source="checked_by.username", read_only=True, default=None)
@@ -323,7 +325,7 @@ class LabelCheckViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, ProjectS
     filterset_fields = {"example": ["exact"], "example__dataset": ["exact"], "outcome": ["exact"]}
 
     def create(self, request):
-        data = CheckSerializer(data=request.data)
+        data = CheckSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         example = _scoped(
             Example.objects.select_related("dataset__project"),
@@ -346,7 +348,7 @@ class LabelCheckViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, ProjectS
 # Samples of correct predictions -----------------------------------------------------
 
 
-class SampleSerializer(serializers.ModelSerializer):
+class SampleSerializer(ScopedModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
     estimate = serializers.SerializerMethodField()
 
@@ -378,7 +380,7 @@ class DrawSerializer(serializers.Serializer):
     )
 
 
-class SampleItemSerializer(serializers.ModelSerializer):
+class SampleItemSerializer(ScopedModelSerializer):
     example_id = serializers.CharField(source="example.example_id", read_only=True)
     label = serializers.CharField(source="example.label", read_only=True)
     outcome = serializers.SerializerMethodField()
@@ -419,7 +421,7 @@ class CorrectSampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
 
     @extend_schema(request=DrawSerializer, responses={201: SampleSerializer})
     def create(self, request):
-        data = DrawSerializer(data=request.data)
+        data = DrawSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         runs = ModelRun.objects.filter(status=RunStatus.READY).select_related("dataset__project")
         run = _scoped(runs, request.user, data.validated_data["run"], "dataset__project")
@@ -447,7 +449,7 @@ class CorrectSampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
     @action(detail=True, methods=["post"])
     def check(self, request, pk=None):
         sample = self.get_object()
-        data = SampleCheckSerializer(data=request.data)
+        data = SampleCheckSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         item = get_object_or_404(CorrectSampleItem, pk=data.validated_data["item"], sample=sample)
         try:
@@ -467,7 +469,7 @@ class CorrectSampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Pro
 # Likely bad labels ------------------------------------------------------------------
 
 
-class ScoreSerializer(serializers.ModelSerializer):
+class ScoreSerializer(ScopedModelSerializer):
     example_id = serializers.CharField(source="example.example_id", read_only=True)
 
     class Meta:
@@ -544,15 +546,27 @@ class LabelScoreViewSet(mixins.ListModelMixin, ProjectScopedViewSet):
 
 class BalanceView(StrictAPIView):
     """Per split (dev, test): examples, checked, corrected, and a warning when one split
-    was examined more deeply than the other. `?dataset=`"""
+    was examined more deeply than the other. `?dataset=`; on a multi-task dataset
+    `&task=` for one task (the answer then also lists `tasks`: each task's balance)."""
 
-    query_params_allowed = ("dataset",)
+    query_params_allowed = ("dataset", "task")
 
     @extend_schema(
-        parameters=[OpenApiParameter("dataset", int, required=True)], responses={200: dict}
+        parameters=[
+            OpenApiParameter("dataset", int, required=True),
+            OpenApiParameter("task", str, description="a task of a multi-task dataset"),
+        ],
+        responses={200: dict},
     )
     def get(self, request):
-        return Response(selectors.correction_balance(dataset=_dataset_param(request)))
+        dataset = _dataset_param(request)
+        task = request.query_params.get("task", "")
+        if task and task not in dataset.tasks:
+            raise ValidationError({"task": [f"Not a task of {dataset.name}."]})
+        balance = selectors.correction_balance(dataset=dataset, task=task or None)
+        if dataset.tasks:
+            balance["tasks"] = selectors.correction_balance_per_task(dataset=dataset)
+        return Response(balance)
 
 
 class PatternsView(StrictAPIView):
@@ -586,12 +600,21 @@ class EstimateView(StrictAPIView):
 
 
 class ExportView(StrictAPIView):
-    """The labels in force (or the change log) of a dataset, streamed as CSV or JSON."""
+    """The labels in force (or the change log) of a dataset, streamed as CSV or JSON;
+    `?task=` for one task of a multi-task dataset."""
 
-    @extend_schema(responses={200: bytes})
+    query_params_allowed = ("task",)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("task", str, description="one task's rows")],
+        responses={200: bytes},
+    )
     def get(self, request, dataset_pk, kind, fmt):
         dataset = _scoped(Dataset.objects.all(), request.user, dataset_pk, "project")
-        return exports.export_response(dataset=dataset, kind=kind, fmt=fmt)
+        task = request.query_params.get("task", "")
+        if task and task not in dataset.tasks:
+            raise ValidationError({"task": [f"Not a task of {dataset.name}."]})
+        return exports.export_response(dataset=dataset, kind=kind, fmt=fmt, task=task or None)
 
 
 def register(router):

@@ -40,7 +40,7 @@ from mlstrat.review.models import ErrorCategory
 
 from .filters import StrictAPIView
 from .permissions import LeadWrites, RolePermission
-from .scoping import ProjectScopedViewSet
+from .scoping import ProjectScopedViewSet, ScopedModelSerializer
 
 
 def _service_errors(func):
@@ -123,7 +123,7 @@ class DatasetMeasureView(StrictAPIView):
 # ---------------------------------------------------------------- train-vs-dev reviews
 
 
-class CharacteristicReviewSerializer(serializers.ModelSerializer):
+class CharacteristicReviewSerializer(ScopedModelSerializer):
     created_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
@@ -186,7 +186,7 @@ class CharacteristicReviewViewSet(
     @_service_errors
     def create(self, request):
         dataset = _dataset_for(request, _int(request.data.get("dataset"), "dataset"))
-        incoming = CharacteristicReviewSerializer(data=request.data)
+        incoming = CharacteristicReviewSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         require_member(user=request.user, project=dataset.project, role=Role.LEAD)
@@ -247,7 +247,7 @@ class CharacteristicReviewViewSet(
     def ticks(self, request, pk=None):
         """Set (`on`: true) or clear one's tick of a category on an item."""
         review = self._review_for_marking()
-        incoming = TickSerializer(data=request.data)
+        incoming = TickSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
         item = self._item(review, incoming.validated_data["item"])
         category = get_object_or_404(
@@ -264,7 +264,7 @@ class CharacteristicReviewViewSet(
     def nothing(self, request, pk=None):
         """Mark (`on`: true) that no category applies to an item for you, or take it back."""
         review = self._review_for_marking()
-        incoming = NothingSerializer(data=request.data)
+        incoming = NothingSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
         item = self._item(review, incoming.validated_data["item"])
         changed = services.characteristic_nothing(
@@ -281,7 +281,7 @@ class CharacteristicReviewViewSet(
 # ---------------------------------------------------------------- overlays
 
 
-class OverlaySetSerializer(serializers.ModelSerializer):
+class OverlaySetSerializer(ScopedModelSerializer):
     created_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
@@ -326,7 +326,7 @@ class OverlaySetViewSet(
 # ---------------------------------------------------------------- recipes
 
 
-class RecipeSerializer(serializers.ModelSerializer):
+class RecipeSerializer(ScopedModelSerializer):
     created_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
@@ -435,7 +435,7 @@ class RecipeViewSet(
         outputs: each matched characteristic's distance to dev before and after."""
         recipe = self.get_object()
         require_member(user=request.user, project=recipe.dataset.project, role=Role.LEAD)
-        incoming = PreviewSerializer(data=request.data)
+        incoming = PreviewSerializer(data=request.data, context={"request": request})
         incoming.is_valid(raise_exception=True)
         return Response(
             selectors.recipe_preview(
@@ -460,7 +460,7 @@ class RecipeViewSet(
 # ---------------------------------------------------------------- jobs
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(ScopedModelSerializer):
     recipe_name = serializers.CharField(source="recipe.name", read_only=True)
     is_finished = serializers.BooleanField(read_only=True)
 

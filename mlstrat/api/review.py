@@ -32,9 +32,10 @@ from mlstrat.review.models import (
     SavedView,
 )
 
+from .accounts import VisibleUserField
 from .filters import allow_query_params
 from .permissions import LeadWrites, RolePermission
-from .scoping import ProjectScopedViewSet
+from .scoping import ProjectScopedViewSet, ScopedModelSerializer
 
 User = get_user_model()
 
@@ -121,6 +122,7 @@ SHEET_QUERY_PARAMS = (
     "label",
     "prediction",
     "source",
+    "task",
     "category",
     "untagged",
     "assignee",
@@ -139,6 +141,7 @@ SHEET_PARAMETERS = [
         ("label", "given label"),
         ("prediction", "predicted label"),
         ("source", "source of the example"),
+        ("task", "a task of a multi-task dataset: its errors only"),
         ("category", "category id: rows someone ticked with it"),
         ("untagged", "1: rows nobody ticked yet"),
         ("assignee", "me: my share of a split review"),
@@ -156,16 +159,16 @@ SHEET_PARAMETERS = [
 # ---------------------------------------------------------------- reviews
 
 
-class ReviewSerializer(serializers.ModelSerializer):
-    annotators = serializers.SlugRelatedField(
-        slug_field="username", many=True, queryset=User.objects.all(), required=False
-    )
+class ReviewSerializer(ScopedModelSerializer):
+    annotators = VisibleUserField(many=True, required=False)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     sample_size = serializers.IntegerField(
         min_value=1, allow_null=True, required=False, default=100
     )
     filters = serializers.JSONField(required=False, default=dict)
     split = serializers.ChoiceField(choices=Split.choices, default=Split.DEV)
+    # One of the dataset's tasks, or "" for all of them (checked by the service).
+    task = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     assignment = serializers.ChoiceField(
         choices=AssignmentMode.choices, default=AssignmentMode.EVERYONE
     )
@@ -177,6 +180,7 @@ class ReviewSerializer(serializers.ModelSerializer):
             "run",
             "name",
             "split",
+            "task",
             "sample_size",
             "seed",
             "filters",
@@ -206,11 +210,12 @@ class ReviewViewSet(
     ProjectScopedViewSet,
 ):
     """Reviews of a run's errors. Any member starts one; a lead or its creator extends or
-    deletes it. Filter with ?run=<id>. The detail carries progress and the figures."""
+    deletes it. Filter with ?run=<id> (and ?task= on a multi-task dataset). The detail
+    carries progress and the figures."""
 
     serializer_class = ReviewSerializer
     permission_classes = [RolePermission]
-    filterset_fields = ["run"]
+    filterset_fields = ["run", "task"]
     query_params_allowed = ()  # the rows and figures actions widen it (mlstrat.api.filters)
     queryset = Review.objects.select_related(
         "run__dataset__project", "created_by"
@@ -270,7 +275,7 @@ class ReviewViewSet(
         return Response({"action": action_, "changed": {str(k): v for k, v in changed.items()}})
 
     def create(self, request, *args, **kwargs):
-        serializer = ReviewSerializer(data=request.data)
+        serializer = ReviewSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         run = data["run"]
@@ -280,6 +285,7 @@ class ReviewViewSet(
             created_by=request.user,
             name=data["name"],
             split=data["split"],
+            task=data.get("task", ""),
             sample_size=data.get("sample_size"),
             seed=data.get("seed"),
             filters=data.get("filters") or {},
@@ -337,7 +343,7 @@ def _rows(request, *, run, review):
 # ---------------------------------------------------------------- categories
 
 
-class CategorySerializer(serializers.ModelSerializer):
+class CategorySerializer(ScopedModelSerializer):
     class Meta:
         model = ErrorCategory
         fields = [
@@ -395,7 +401,7 @@ class CategoryViewSet(
         return dataset
 
     def create(self, request, *args, **kwargs):
-        serializer = CategorySerializer(data=request.data)
+        serializer = CategorySerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         dataset = self._dataset(data["dataset"].pk, role=Role.ANNOTATOR)
@@ -433,7 +439,7 @@ class CategoryViewSet(
         """`{into: id}` (leads): move every tick of this category to `into`, archive this
         one, and write the merge to the audit trail. All or nothing."""
         source = self.get_object()
-        serializer = CategoryMergeSerializer(data=request.data)
+        serializer = CategoryMergeSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         target = get_object_or_404(
             ErrorCategory, pk=serializer.validated_data["into"], dataset_id=source.dataset_id
@@ -481,7 +487,7 @@ class CategoryViewSet(
 # ---------------------------------------------------------------- saved views
 
 
-class SavedViewSerializer(serializers.ModelSerializer):
+class SavedViewSerializer(ScopedModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     params = serializers.JSONField(required=False, default=dict)
     columns = serializers.JSONField(required=False, default=list)
@@ -527,7 +533,7 @@ class SavedViewViewSet(
     project_path = "run__dataset__project"
 
     def create(self, request, *args, **kwargs):
-        serializer = SavedViewSerializer(data=request.data)
+        serializer = SavedViewSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         run = data["run"]
@@ -701,7 +707,7 @@ def tag_one(request, run_id, example_pk, category_pk):
     return Response({"ticked": request.method == "PUT", "changed": changed})
 
 
-class CommentSerializer(serializers.ModelSerializer):
+class CommentSerializer(ScopedModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
 
     class Meta:
@@ -754,7 +760,7 @@ def comment_one(request, run_id, comment_pk):
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
-@allow_query_params("since", "comments_since", "marks_since", "split", "review", "rule")
+@allow_query_params("since", "comments_since", "marks_since", "split", "review", "rule", "task")
 @_bad_query
 def changes(request, run_id):
     """Poll every few seconds: `?since=<last event id>&comments_since=<last comment id>
@@ -779,6 +785,9 @@ def changes(request, run_id):
     split = request.query_params.get("split") or Split.DEV
     if split not in Split.values:
         raise ValidationError({"split": f"One of {', '.join(Split.values)}."})
+    task = request.query_params.get("task", "")
+    if task and task not in run.dataset.tasks:
+        raise ValidationError({"task": f"Not a task of {run.dataset.name}."})
     return Response(
         selectors.changes_since(
             run=run,
@@ -788,6 +797,7 @@ def changes(request, run_id):
             marks_since=marks_since,
             rule=_rule_for(request, run.dataset),
             split=split,
+            task=task,
         )
     )
 

@@ -1,7 +1,10 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 
 from mlstrat.accounts.models import Project
+from mlstrat.names import TEXT_MAX_LENGTH
 
 
 class Split(models.TextChoices):
@@ -17,7 +20,7 @@ SPLIT_ORDER = [Split.TRAIN, Split.TRAIN_DEV, Split.DEV, Split.TEST]
 class Dataset(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=TEXT_MAX_LENGTH)
     class_names = models.JSONField(default=list, blank=True)
     # A proxy for Bayes error, entered by a lead, as a fraction (0.01 = 1%).
     human_level_error = models.FloatField(null=True, blank=True)
@@ -38,6 +41,10 @@ class Dataset(models.Model):
                 condition=models.Q(human_level_error__isnull=True)
                 | models.Q(human_level_error__gte=0, human_level_error__lte=1),
                 name="dataset_human_error_is_a_rate",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("description"), TEXT_MAX_LENGTH),
+                name="dataset_description_capped",
             ),
         ]
         ordering = ["project", "name"]
@@ -129,7 +136,7 @@ class ModelRun(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="runs")
     name = models.CharField(max_length=200)
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, max_length=TEXT_MAX_LENGTH)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.STAGING)
     has_probabilities = models.BooleanField(default=False)
     created_by = models.ForeignKey(
@@ -144,6 +151,10 @@ class ModelRun(models.Model):
                 fields=["dataset", "name"],
                 condition=models.Q(status="ready"),
                 name="run_unique_ready_name",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("notes"), TEXT_MAX_LENGTH),
+                name="run_notes_capped",
             ),
         ]
         indexes = [models.Index(fields=["dataset", "status", "imported_at"], name="run_ready_idx")]

@@ -4,6 +4,7 @@
 the demo by calling their own services on the project it returns.
 """
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from mlstrat.imports.models import JobStatus
 from mlstrat.imports.services import import_job_create, import_job_run
 from mlstrat.review.demo import demo_seed_review
 
+from .multitask import DATASET_NAME as MULTITASK_DATASET
+from .multitask import write_multitask_dump
+
 DUMPS = Path(__file__).resolve().parent / "dumps"
 PASSWORD = "demo-pass-2026"
 PROJECT_SLUG = "digits-demo"
@@ -30,6 +34,7 @@ USERS = [
     ("annotator", Role.ANNOTATOR),
     ("annotator2", Role.ANNOTATOR),
 ]
+MULTITASK_REVIEW_TASK = "digit"
 RUNS = [
     ("logreg-c0.5", "run1-logreg-c0.5.zip"),
     ("logreg-c5", "run2-logreg-c5.zip"),
@@ -77,14 +82,16 @@ def _demo_people() -> Project:
     return project
 
 
-def _demo_import(*, project: Project, admin, run_name: str, dump: Path) -> None:
-    dataset = Dataset.objects.filter(project=project, name=DATASET_NAME).first()
+def _demo_import(
+    *, project: Project, admin, run_name: str, dump: Path, dataset_name: str = DATASET_NAME
+) -> None:
+    dataset = Dataset.objects.filter(project=project, name=dataset_name).first()
     if ModelRun.objects.filter(dataset=dataset, name=run_name, status=RunStatus.READY).exists():
         return
     job = import_job_create(
         project=project,
         user=admin,
-        dataset_name=DATASET_NAME,
+        dataset_name=dataset_name,
         run_name=run_name,
         server_path=str(dump),
         allow_any_path=True,
@@ -106,7 +113,42 @@ def demo_load() -> Project:
         dataset_set_human_level_error(dataset=dataset, error=HUMAN_LEVEL_ERROR)
     _demo_reviews(dataset=dataset)
     _demo_mismatch(dataset=dataset)
+    _demo_multitask(project=project, admin=admin)
     return project
+
+
+def _demo_multitask(*, project: Project, admin) -> None:
+    """A multi-task dataset (mlstrat/demo/multitask.py) through the real import: each
+    digits run's dump rewritten with four labels per image, some unknown; a review of one
+    task's dev errors per run, tagged by the annotators."""
+    with tempfile.TemporaryDirectory() as folder:
+        for run_name, file_name in RUNS:
+            dump = write_multitask_dump(
+                source=DUMPS / file_name, out=Path(folder) / f"multitask-{file_name}"
+            )
+            _demo_import(
+                project=project,
+                admin=admin,
+                run_name=run_name,
+                dump=dump,
+                dataset_name=MULTITASK_DATASET,
+            )
+    dataset = Dataset.objects.get(project=project, name=MULTITASK_DATASET)
+    if dataset.human_level_error is None:
+        dataset_set_human_level_error(dataset=dataset, error=HUMAN_LEVEL_ERROR)
+    annotators = list(
+        get_user_model()
+        .objects.filter(username__in=["annotator", "annotator2"])
+        .order_by("username")
+    )
+    for run in dataset.runs.filter(status=RunStatus.READY).order_by("imported_at", "id"):
+        if not run.reviews.exists():
+            demo_seed_review(
+                run=run,
+                users=annotators,
+                task=MULTITASK_REVIEW_TASK,
+                name=f"Dev errors of {MULTITASK_REVIEW_TASK} (demo)",
+            )
 
 
 def _demo_reviews(*, dataset: Dataset) -> None:

@@ -777,5 +777,6 @@ def _learn_classes(*, dataset: Dataset, report: Report) -> None:
 
 
 def _class_order(name: str):
-    # Numeric class names sort as numbers (digits 0..9), others alphabetically.
-    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+    # Numeric class names sort as numbers (ASCII digits 0..9: "²" and "١" are digits to
+    # str.isdigit but not numbers int() reads alike), others alphabetically.
+    return (0, int(name), "") if name.isascii() and name.isdigit() else (1, 0, name)

@@ -30,6 +30,7 @@ from mlstrat.accounts.models import Project
 from mlstrat.datasets.images import open_image, read_stored, storage_is_local
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
 from mlstrat.mismatch.services import CharacteristicsRecorder
+from mlstrat.names import normalise_name, refuse_look_alike
 
 from . import packs, pipeline, uploads
 from .dumps import DumpError, is_zip, not_a_zip_message, open_dump
@@ -57,20 +58,32 @@ def path_is_allowed(path: str) -> bool:
 
 
 def _check_names(*, dataset_name: str, run_name: str) -> tuple[str, str]:
-    dataset_name = (dataset_name or "").strip()
-    run_name = (run_name or "").strip()
-    errors = {}
-    if not dataset_name:
-        errors["dataset"] = "Choose a dataset or type the name of a new one."
-    elif len(dataset_name) > 200:
-        errors["dataset"] = "A dataset name has at most 200 characters."
-    if not run_name:
-        errors["run"] = "Name the run (e.g. the model version)."
-    elif len(run_name) > 200:
-        errors["run"] = "A run name has at most 200 characters."
+    names, errors = {}, {}
+    for field, name, empty in (
+        ("dataset", dataset_name, "Choose a dataset or type the name of a new one."),
+        ("run", run_name, "Name the run (e.g. the model version)."),
+    ):
+        if not isinstance(name, str) or not name.strip():
+            errors[field] = empty
+            continue
+        try:
+            names[field] = normalise_name(name, max_length=200, field=field)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
-    return dataset_name, run_name
+    return names["dataset"], names["run"]
+
+
+def _refuse_look_alike_names(*, project: Project, dataset, dataset_name: str, run_name: str):
+    """A new dataset or run may not look like an existing one (same name is the same one)."""
+    if dataset is None:
+        existing = Dataset.objects.filter(project=project).values_list("name", flat=True)
+        refuse_look_alike(dataset_name, existing=existing, what="dataset", field="dataset")
+        return
+    runs = dataset.runs.filter(status=RunStatus.READY).exclude(name=run_name)
+    names = runs.values_list("name", flat=True)
+    refuse_look_alike(run_name, existing=names, what="run", field="run")
 
 
 def import_job_create(
@@ -114,6 +127,9 @@ def import_job_create(
         if path and not os.path.exists(path):
             raise ValidationError({field: f"No such file or folder on the server: {path}"})
     dataset = Dataset.objects.filter(project=project, name=dataset_name).first()
+    _refuse_look_alike_names(
+        project=project, dataset=dataset, dataset_name=dataset_name, run_name=run_name
+    )
     if not replace and run_name_taken(
         project=project, dataset_name=dataset_name, run_name=run_name
     ):

@@ -13,6 +13,7 @@ from django.http import StreamingHttpResponse
 
 from mlstrat.analytics.exports import neutralise_cell
 from mlstrat.datasets.models import Dataset
+from mlstrat.downloads import content_disposition
 
 from . import selectors
 
@@ -71,13 +72,27 @@ def json_chunks(header: list[str], rows: Iterable[tuple]) -> Iterator[str]:
     yield "\n]\n"
 
 
-def export_response(*, dataset: Dataset, kind: str, fmt: str) -> StreamingHttpResponse:
-    """`kind` is labels or changes, `fmt` csv or json (checked by the caller's URL)."""
+def export_response(
+    *, dataset: Dataset, kind: str, fmt: str, task: str | None = None
+) -> StreamingHttpResponse:
+    """`kind` is labels or changes, `fmt` csv or json (checked by the caller's URL). A
+    multi-task dataset's rows name their task (an unknown label is ""); `task` keeps one
+    task's rows (checked by the caller)."""
     header, rows_for = KINDS[kind]
-    rows = rows_for(dataset=dataset)
+    rows = rows_for(dataset=dataset, task=task)
+    if dataset.tasks:  # the selectors put the task after the example id
+        header = (
+            [*header[:2], "task", *header[2:]]
+            if kind == "changes"
+            else [
+                header[0],
+                "task",
+                *header[1:],
+            ]
+        )
     chunks = csv_lines(header, rows) if fmt == "csv" else json_chunks(header, rows)
     response = StreamingHttpResponse(chunks, content_type=FORMATS[fmt])
-    filename = f"{dataset.name}-{kind}.{fmt}".replace('"', "").replace("/", "-")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    name = f"{dataset.name}-{kind}" + (f"-{task}" if task else "")
+    response["Content-Disposition"] = content_disposition(f"{name}.{fmt}")
     response["X-Content-Type-Options"] = "nosniff"
     return response

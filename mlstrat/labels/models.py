@@ -20,7 +20,8 @@ class LabelCorrection(models.Model):
     run = models.ForeignKey(
         ModelRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    from_label = models.CharField(max_length=200)
+    # "" when the label was unknown: the proposal fills it in.
+    from_label = models.CharField(max_length=200, blank=True)
     proposed_label = models.CharField(max_length=200)
     reason = models.TextField(blank=True, max_length=2000)
     status = models.CharField(
@@ -53,8 +54,9 @@ class LabelChange(models.Model):
     """History of the label in force: every change, who, when, from, to and why."""
 
     example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="label_changes")
-    from_label = models.CharField(max_length=200)
-    to_label = models.CharField(max_length=200)
+    # "" for an unknown label (filled in, or a fill reverted).
+    from_label = models.CharField(max_length=200, blank=True)
+    to_label = models.CharField(max_length=200, blank=True)
     reason = models.TextField(blank=True, max_length=2000)
     correction = models.ForeignKey(
         LabelCorrection, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"

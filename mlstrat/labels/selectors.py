@@ -47,6 +47,7 @@ def queue_examples(
     status: str = CorrectionStatus.PENDING,
     split: str = "",
     proposed_by=None,
+    task: str = "",
 ) -> QuerySet[Example]:
     """Examples with proposals of `status` (all statuses when empty), oldest first; each
     carries its matching proposals in `.queue_corrections`, shown together."""
@@ -58,6 +59,8 @@ def queue_examples(
     examples = dataset.examples.filter(pk__in=corrections.values("example_id"))
     if split:
         examples = examples.filter(split=split)
+    if task:
+        examples = examples.filter(task=task)
     first = Min("corrections__proposed_at", filter=Q(corrections__in=corrections))
     return examples.annotate(first_proposed=first).order_by("first_proposed", "pk")
 
@@ -128,6 +131,19 @@ def example_history(*, example: Example) -> dict:
     }
 
 
+def sibling_tasks(*, example: Example) -> list[Example]:
+    """The same image's examples for every task of a multi-task dataset, in the dataset's
+    task order ([] for a single-task dataset)."""
+    tasks = example.dataset.tasks
+    if not tasks:
+        return []
+    same_image = Example.objects.filter(
+        dataset_id=example.dataset_id, example_id=example.example_id
+    )
+    found = {e.task: e for e in same_image}
+    return [found[task] for task in tasks if task in found]
+
+
 def _checked_examples(dataset: Dataset) -> QuerySet[Example]:
     """Examples whose label someone looked at: a check, a proposal, or a tag in an
     error review (tagging a reviewed error means its label was seen and, unless
@@ -149,14 +165,19 @@ def _checked_examples(dataset: Dataset) -> QuerySet[Example]:
     return dataset.examples.filter(pk__in=looked_at)
 
 
-def correction_balance(*, dataset: Dataset) -> dict:
+def correction_balance(*, dataset: Dataset, task: str | None = None) -> dict:
     """Per split (dev and test): examples, how many were checked and corrected, and a
     warning when one split was examined more deeply than the other (checked-rate ratio
     above 1.5, or a two-proportion z-test significant at 5%), which would make the two
-    distributions differ."""
+    distributions differ. With `task`, one task of a multi-task dataset (its labels are
+    corrected, and filled in, separately from the others')."""
+    examples = dataset.examples.all() if task is None else dataset.examples.filter(task=task)
+    checked_examples = _checked_examples(dataset)
+    if task is not None:
+        checked_examples = checked_examples.filter(task=task)
     per_split = {
         row["split"]: row
-        for row in dataset.examples.filter(split__in=BALANCED_SPLITS)
+        for row in examples.filter(split__in=BALANCED_SPLITS)
         .values("split")
         .annotate(n=Count("pk"), corrected=Count("pk", filter=~Q(label=F("original_label"))))
         .order_by()
@@ -164,8 +185,7 @@ def correction_balance(*, dataset: Dataset) -> dict:
     totals = {split: row["n"] for split, row in per_split.items()}
     corrected = {split: row["corrected"] for split, row in per_split.items()}
     checked = dict(
-        _checked_examples(dataset)
-        .filter(split__in=BALANCED_SPLITS)
+        checked_examples.filter(split__in=BALANCED_SPLITS)
         .values_list("split")
         .annotate(n=Count("pk"))
         .values_list("split", "n")
@@ -189,6 +209,8 @@ def correction_balance(*, dataset: Dataset) -> dict:
         )
     dev, test = splits
     result = {"splits": splits, "ratio": None, "z": None, "warning": False, "message": ""}
+    if task is not None:
+        result["task"] = task
     if not dev["examples"] or not test["examples"]:
         result["message"] = (
             "Dev and test both need examples to compare how deeply each was checked."
@@ -217,6 +239,12 @@ def correction_balance(*, dataset: Dataset) -> dict:
     else:
         result["message"] = "Dev and test were checked about equally deeply."
     return result
+
+
+def correction_balance_per_task(*, dataset: Dataset) -> list[dict]:
+    """The dev/test balance of each task of a multi-task dataset, in the dataset's order
+    ([] for a single-task dataset)."""
+    return [correction_balance(dataset=dataset, task=task) for task in dataset.tasks]
 
 
 def _two_proportion_z(k1: int, n1: int, k2: int, n2: int) -> float | None:
@@ -319,41 +347,67 @@ def label_score_for(*, run: ModelRun | None, example: Example) -> dict | None:
 
 def correction_patterns(*, dataset: Dataset) -> list[dict]:
     """Corrections in force grouped by (original label, label in force), per split, most
-    frequent first: a pair that keeps coming back is a systematic labelling error."""
+    frequent first: a pair that keeps coming back is a systematic labelling error. On a
+    multi-task dataset a pair is of one task (and names it: `task`); filling an unknown
+    label in is a pair from ""."""
     rows = (
         dataset.examples.exclude(label=F("original_label"))
-        .values("original_label", "label", "split")
+        .values("task", "original_label", "label", "split")
         .annotate(n=Count("pk"))
     )
-    pairs: dict[tuple[str, str], dict] = {}
+    pairs: dict[tuple[str, str, str], dict] = {}
     for row in rows:
         pair = pairs.setdefault(
-            (row["original_label"], row["label"]),
-            {"from": row["original_label"], "to": row["label"], "total": 0, "by_split": {}},
+            (row["task"], row["original_label"], row["label"]),
+            {
+                **({"task": row["task"]} if dataset.tasks else {}),
+                "from": row["original_label"],
+                "to": row["label"],
+                "total": 0,
+                "by_split": {},
+            },
         )
         pair["by_split"][row["split"]] = row["n"]
         pair["total"] += row["n"]
-    return sorted(pairs.values(), key=lambda p: (-p["total"], p["from"], p["to"]))
+    return sorted(
+        pairs.values(), key=lambda p: (-p["total"], p.get("task", ""), p["from"], p["to"])
+    )
 
 
-def labels_in_force(*, dataset: Dataset):
-    """Rows for the retraining export, streamed in primary-key order."""
+def labels_in_force(*, dataset: Dataset, task: str | None = None):
+    """Rows for the retraining export, streamed in primary-key order. A multi-task
+    dataset's rows carry their task after the example id (an unknown label is "");
+    `task` keeps one task's."""
     last_change = LabelChange.objects.filter(example=OuterRef("pk")).order_by("-changed_at", "-id")
+    examples = dataset.examples.all() if not task else dataset.examples.filter(task=task)
+    task_column = ["task"] if dataset.tasks else []
     return (
-        dataset.examples.order_by("pk")
+        examples.order_by("pk")
         .annotate(last_changed_at=Subquery(last_change.values("changed_at")[:1]))
-        .values_list("example_id", "split", "source", "original_label", "label", "last_changed_at")
+        .values_list(
+            "example_id",
+            *task_column,
+            "split",
+            "source",
+            "original_label",
+            "label",
+            "last_changed_at",
+        )
         .iterator(chunk_size=5000)
     )
 
 
-def label_changes(*, dataset: Dataset):
+def label_changes(*, dataset: Dataset, task: str | None = None):
+    changes = LabelChange.objects.filter(example__dataset=dataset)
+    if task:
+        changes = changes.filter(example__task=task)
+    task_column = ["example__task"] if dataset.tasks else []
     return (
-        LabelChange.objects.filter(example__dataset=dataset)
-        .order_by("changed_at", "id")
+        changes.order_by("changed_at", "id")
         .values_list(
             "pk",
             "example__example_id",
+            *task_column,
             "example__split",
             "from_label",
             "to_label",

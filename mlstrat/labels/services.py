@@ -146,6 +146,10 @@ def predictions_is_error_sync(*, example: Example) -> int:
 
 
 def _rescore_example(*, example: Example) -> None:
+    if not example.label:
+        # An unknown label is not a bad label: it is left out of the ranking.
+        LabelScore.objects.filter(example=example).delete()
+        return
     scores = list(LabelScore.objects.filter(example=example))
     if not scores:
         return
@@ -377,7 +381,7 @@ JOIN datasets_example e ON e.id = p.example_id
 CROSS JOIN LATERAL (
     SELECT COALESCE((p.probabilities ->> e.label)::float8, 0) AS p_label
 ) s
-WHERE p.run_id = %s AND jsonb_typeof(p.probabilities) = 'object'
+WHERE p.run_id = %s AND jsonb_typeof(p.probabilities) = 'object' AND e.label <> ''
 """
 
 
@@ -385,7 +389,7 @@ WHERE p.run_id = %s AND jsonb_typeof(p.probabilities) = 'object'
 def label_scores_compute(*, run: ModelRun, batch_size: int = 5000) -> int:
     """Score every example of a run with probabilities against its label in force: in
     one statement on PostgreSQL, elsewhere streaming predictions in batches (never the
-    whole run in memory)."""
+    whole run in memory). An unknown label ("", multi-task) is not scored."""
     LabelScore.objects.filter(run=run).delete()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -402,8 +406,8 @@ def _label_scores_stream(*, run: ModelRun, batch_size: int) -> int:
     )
     batch, total = [], 0
     for example_id, split, label, probabilities in rows.iterator(chunk_size=batch_size):
-        if not isinstance(probabilities, dict):
-            continue
+        if not isinstance(probabilities, dict) or not label:
+            continue  # no probabilities, or an unknown label (not a bad one)
         confidence, margin = ranking.label_quality(probabilities, label)
         batch.append(
             LabelScore(

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from django.core.files.storage import default_storage
 from django.http import StreamingHttpResponse
 
+from mlstrat.downloads import content_disposition
+
 from .models import SynthesisJob
 from .services import images_name
 
@@ -86,6 +88,6 @@ def dump_filename(job: SynthesisJob) -> str:
 
 def dump_response(job: SynthesisJob) -> StreamingHttpResponse:
     response = StreamingHttpResponse(stream_dump(job), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{dump_filename(job)}"'
+    response["Content-Disposition"] = content_disposition(dump_filename(job))
     response["X-Content-Type-Options"] = "nosniff"
     return response

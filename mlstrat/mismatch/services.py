@@ -24,6 +24,7 @@ from PIL import Image
 
 from mlstrat.datasets.images import open_image, read_stored
 from mlstrat.datasets.models import Dataset, Example, Split
+from mlstrat.names import normalise_name, refuse_look_alike
 from mlstrat.review.models import ErrorCategory
 
 from . import matching
@@ -225,9 +226,9 @@ def characteristic_review_create(
 ) -> CharacteristicReview:
     """A seeded sample of `size` training and `size` dev examples (per source present in
     both when per_source), interleaved in one seeded order."""
-    name = (name or "").strip()
-    if not name:
+    if not isinstance(name, str) or not name.strip():
         raise ValidationError({"name": "A review needs a name."})
+    name = normalise_name(name, max_length=200)
     if not isinstance(size, int) or not 1 <= size <= 5000:
         raise ValidationError({"size": "Between 1 and 5000 examples from each split."})
     seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
@@ -373,11 +374,13 @@ def _overlay_files(files) -> list[tuple[str, bytes]]:
 
 @transaction.atomic
 def overlay_set_create(*, dataset: Dataset, name: str, files, created_by) -> OverlaySet:
-    name = (name or "").strip()
-    if not name:
+    if not isinstance(name, str) or not name.strip():
         raise ValidationError({"name": "Name the overlay set."})
+    name = normalise_name(name, max_length=200)
     if OverlaySet.objects.filter(dataset=dataset, name=name).exists():
         raise ValidationError({"name": f"An overlay set named “{name}” exists already."})
+    existing = OverlaySet.objects.filter(dataset=dataset).values_list("name", flat=True)
+    refuse_look_alike(name, existing=existing, what="overlay set")
     images = _overlay_files(files)
     overlay_set = OverlaySet.objects.create(dataset=dataset, name=name[:200], created_by=created_by)
     for position, (file_name, data) in enumerate(images):
@@ -395,6 +398,8 @@ RECIPE_FILTERS = {"label", "source"} | {
 
 
 def clean_recipe_filters(filters) -> dict:
+    if filters is not None and not isinstance(filters, dict):
+        raise ValidationError({"filters": "Filters are an object of label, source or char_*."})
     filters = dict(filters or {})
     unknown = set(filters) - RECIPE_FILTERS
     if unknown:
@@ -446,7 +451,7 @@ def _clean_recipe(
     *, dataset, name, filters, transforms, count, seed, overlay_set, exclude_pk=None
 ) -> dict:
     errors = {}
-    name = (name or "").strip().lower()
+    name = (name if isinstance(name, str) else "").strip().lower()
     if not name or len(name) > 80 or not all(c.isalnum() or c in "-_" for c in name):
         errors["name"] = "A short name of letters, digits, - and _ (it becomes the source tag)."
     elif SynthesisRecipe.objects.filter(dataset=dataset, name=name).exclude(pk=exclude_pk).exists():

@@ -66,8 +66,9 @@ def _doubtful_label(prediction: Prediction, label: str) -> bool:
 
 
 @transaction.atomic
-def demo_seed_review(*, run: ModelRun, users) -> Review:
-    """A default review (100 dev errors, fixed seed) tagged by `users` from real metadata."""
+def demo_seed_review(*, run: ModelRun, users, task: str = "", name: str = "") -> Review:
+    """A default review (100 dev errors, fixed seed) tagged by `users` from real metadata
+    (of one task's errors of a multi-task run with `task`)."""
     users = list(users)
     if not users:
         raise ValueError("The demo review needs at least one annotator.")
@@ -77,7 +78,8 @@ def demo_seed_review(*, run: ModelRun, users) -> Review:
     review = review_create(
         run=run,
         created_by=users[0],
-        name="Dev errors (demo)",
+        name=name or "Dev errors (demo)",
+        task=task,
         sample_size=100,
         seed=DEMO_SEED,
     )

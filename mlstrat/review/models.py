@@ -1,7 +1,10 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, Split
+from mlstrat.names import CATEGORY_DESCRIPTION_MAX_LENGTH
 
 INCORRECT_LABEL = "incorrect_label"
 
@@ -13,7 +16,7 @@ class ErrorCategory(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="categories")
     name = models.CharField(max_length=100)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=CATEGORY_DESCRIPTION_MAX_LENGTH)
     color = models.CharField(max_length=7, default="#4e79a7")
     key = models.CharField(max_length=1, blank=True, default="")
     order = models.PositiveIntegerField(default=0)
@@ -32,6 +35,10 @@ class ErrorCategory(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["dataset", "name"], name="category_unique_name"),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("description"), CATEGORY_DESCRIPTION_MAX_LENGTH),
+                name="category_description_capped",
+            ),
             models.UniqueConstraint(
                 fields=["dataset", "key"],
                 condition=~models.Q(key="") & models.Q(archived=False),

@@ -11,7 +11,16 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Exists, F, FloatField, OuterRef, PositiveIntegerField, Q
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    PositiveIntegerField,
+    Q,
+    Subquery,
+)
 from django.urls import reverse
 from django.utils import timezone
 
@@ -55,6 +64,8 @@ class SheetQuery:
     label: str = ""
     prediction: str = ""
     source: str = ""
+    # A multi-task dataset's task ("" : every task).
+    task: str = ""
     category: int | None = None
     untagged: bool = False
     mine_only: bool = False
@@ -91,6 +102,7 @@ class SheetQuery:
             label=params.get("label", ""),
             prediction=params.get("prediction", ""),
             source=params.get("source", ""),
+            task=params.get("task", ""),
             category=as_int("category"),
             untagged=params.get("untagged", "") in ("1", "true", "yes"),
             mine_only=params.get("assignee", "") == "me",
@@ -143,17 +155,25 @@ def _characteristic_ranges(params) -> dict:
 # ---------------------------------------------------------------- scope
 
 
-def scope_example_ids(*, run: ModelRun, review: Review | None, split: str = Split.DEV):
-    """The examples a sheet is about: a review's items, or all of the run's errors on a split."""
+def _run_errors(*, run: ModelRun, split: str, task: str = ""):
+    errors = Prediction.objects.filter(run=run, split=split, is_error=True)
+    return errors.filter(task=task) if task else errors
+
+
+def scope_example_ids(
+    *, run: ModelRun, review: Review | None, split: str = Split.DEV, task: str = ""
+):
+    """The examples a sheet is about: a review's items, or all of the run's errors on a
+    split (of one task of a multi-task run with `task`)."""
     if review is not None:
         return ReviewItem.objects.filter(review=review).values("example_id")
-    return Prediction.objects.filter(run=run, split=split, is_error=True).values("example_id")
+    return _run_errors(run=run, split=split, task=task).values("example_id")
 
 
-def scope_size(*, run, review, split=Split.DEV) -> int:
+def scope_size(*, run, review, split=Split.DEV, task: str = "") -> int:
     if review is not None:
         return ReviewItem.objects.filter(review=review).count()
-    return Prediction.objects.filter(run=run, split=split, is_error=True).count()
+    return _run_errors(run=run, split=split, task=task).count()
 
 
 def review_quorum(*, review: Review) -> int:
@@ -281,15 +301,22 @@ def _named_ranking(ranking: dict, names: dict[str, str]) -> dict:
 
 
 def sheet_summary(
-    *, run: ModelRun, review: Review | None, rule: str, split=Split.DEV, categories=None
+    *,
+    run: ModelRun,
+    review: Review | None,
+    rule: str,
+    split=Split.DEV,
+    categories=None,
+    task: str = "",
 ) -> dict:
     """The sheet's footer and progress, from one tally: on a review's sheet, each
     category's k of n reviewed under the team rule (the same numbers as the dashboard)
-    and the "other" row; on the run's sheet, how many errors carry each category."""
+    and the "other" row; on the run's sheet, how many errors (of `task`) carry each
+    category."""
     if review is None:
         return {
-            "footer": {"kind": "run", **run_sheet_counts(run=run, split=split)},
-            "progress": progress(run=run, review=None, rule=rule, split=split),
+            "footer": {"kind": "run", **run_sheet_counts(run=run, split=split, task=task)},
+            "progress": progress(run=run, review=None, rule=rule, split=split, task=task),
         }
     tally = review_tally(review=review, rule=rule)
     if categories is None:
@@ -301,15 +328,16 @@ def sheet_summary(
     }
 
 
-def run_sheet_counts(*, run: ModelRun, split: str = Split.DEV, total: int | None = None) -> dict:
+def run_sheet_counts(
+    *, run: ModelRun, split: str = Split.DEV, total: int | None = None, task: str = ""
+) -> dict:
     """The run's own sheet (every error of a split, not a review): how many errors carry
     each category. Counts only: shares and ceilings come from reviews."""
     if total is None:
-        total = scope_size(run=run, review=None, split=split)
+        total = scope_size(run=run, review=None, split=split, task=task)
+    scope = scope_example_ids(run=run, review=None, split=split, task=task)
     counts = (
-        Tag.objects.filter(
-            run=run, example_id__in=scope_example_ids(run=run, review=None, split=split)
-        )
+        Tag.objects.filter(run=run, example_id__in=scope)
         .values("category_id")
         .annotate(n=Count("example_id", distinct=True))
     )
@@ -326,13 +354,14 @@ def progress(
     rule: str,
     split: str = Split.DEV,
     tally: dict | None = None,
+    task: str = "",
 ) -> dict:
     """ "Reviewed 37 of 100" for the team under its rule, and per person: their marks,
-    and their share of a split review. On the run's sheet (no review): errors someone
-    ticked or commented on."""
+    and their share of a split review. On the run's sheet (no review): errors (of `task`)
+    someone ticked or commented on."""
     names = members_by_id(project=run.dataset.project_id)
     if review is None:
-        return _run_sheet_progress(run=run, split=split, names=names)
+        return _run_sheet_progress(run=run, split=split, names=names, task=task)
     tally = tally or review_tally(review=review, rule=rule)
     reviewed = dict(
         ReviewMark.objects.filter(review=review, reviewed=True)
@@ -381,8 +410,8 @@ def _touched(*, run: ModelRun, scope) -> dict[int, set]:
     return people
 
 
-def _run_sheet_progress(*, run: ModelRun, split: str, names: dict) -> dict:
-    scope = scope_example_ids(run=run, review=None, split=split)
+def _run_sheet_progress(*, run: ModelRun, split: str, names: dict, task: str = "") -> dict:
+    scope = scope_example_ids(run=run, review=None, split=split, task=task)
     by_example = _touched(run=run, scope=scope)
     touched: dict[int, set] = {}
     for example_id, people in by_example.items():
@@ -400,7 +429,7 @@ def _run_sheet_progress(*, run: ModelRun, split: str, names: dict) -> dict:
         "kind": "tagged",
         "rule": None,
         "quorum": None,
-        "total": scope_size(run=run, review=None, split=split),
+        "total": scope_size(run=run, review=None, split=split, task=task),
         "reviewed": len(overall),
         "by_user": people,
     }
@@ -525,7 +554,12 @@ def sheet_rows(
     page_size: int = PAGE_SIZE,
 ) -> dict:
     """One page of the sheet: rows with ticks, comments and suggestions, and the next
-    cursor. A fixed number of queries whatever the page size or number of categories."""
+    cursor. A fixed number of queries whatever the page size or number of categories.
+    On a multi-task dataset each row is one task's error and carries `tasks`: every task's
+    label and prediction for the same image (one more query per page)."""
+    tasks = run.dataset.tasks
+    if query.task and query.task not in tasks:
+        raise BadSheetQuery(f"task is one of {', '.join(tasks)}." if tasks else "No task here.")
     if review is not None:
         rows = ReviewItem.objects.filter(review=review).select_related("example", "prediction")
         prefix, key = "prediction__", "position"
@@ -542,6 +576,8 @@ def sheet_rows(
         rows = rows.filter(**{f"{prefix}predicted_label": query.prediction})
     if query.source:
         rows = rows.filter(example__source=query.source)
+    if query.task:
+        rows = rows.filter(**{f"{prefix}task": query.task})
     if query.category is not None:
         rows = rows.filter(
             Exists(
@@ -586,6 +622,9 @@ def sheet_rows(
         )
     reviewed_by = _reviewed_by(review=review, example_ids=example_ids)
     suggestions, suggested_labels = _suggestions(run=run, example_ids=example_ids)
+    siblings = (
+        _tasks_of(run=run, example_ids=[row.example.example_id for row in page]) if tasks else {}
+    )
 
     out = []
     for row in page:
@@ -601,6 +640,11 @@ def sheet_rows(
                 "prediction": prediction.predicted_label,
                 "confidence": prediction.confidence,
                 "source": example.source,
+                "task": example.task,
+                "tasks": [
+                    siblings.get((example.example_id, task), {"task": task, "missing": True})
+                    for task in tasks
+                ],
                 "thumbnail": reverse("example-image", args=[example.pk, "thumbnail"]),
                 "tags": {str(k): v for k, v in tags.get(example.pk, {}).items()},
                 "comments": comments.get(example.pk, []),
@@ -624,6 +668,30 @@ def sheet_rows(
             getattr(last, key if key != "id" else "pk"), last_prediction.confidence, query
         )
     return {"rows": out, "next": next_cursor}
+
+
+def _tasks_of(*, run: ModelRun, example_ids: list[str]) -> dict[tuple, dict]:
+    """{(example_id, task): that task's label and the run's prediction} for these images
+    of a multi-task dataset (label "" when unknown, prediction None when the run made
+    none), in one query."""
+    predicted = Prediction.objects.filter(run=run, example=OuterRef("pk"))
+    found = {}
+    for example_pk, example_id, task, label, prediction, is_error in (
+        Example.objects.filter(dataset_id=run.dataset_id, example_id__in=set(example_ids))
+        .annotate(
+            predicted=Subquery(predicted.values("predicted_label")[:1]),
+            wrong=Subquery(predicted.values("is_error")[:1]),
+        )
+        .values_list("pk", "example_id", "task", "label", "predicted", "wrong")
+    ):
+        found[(example_id, task)] = {
+            "task": task,
+            "example": example_pk,
+            "label": label,
+            "prediction": prediction,
+            "is_error": is_error,
+        }
+    return found
 
 
 def _reviewed_by(*, review: Review | None, example_ids: list[int]) -> dict[int, set]:
@@ -703,10 +771,12 @@ def members_by_id(*, project) -> dict[int, str]:
     return dict(User.objects.filter(memberships__project=project).values_list("pk", "username"))
 
 
-def filter_choices(*, run: ModelRun, review: Review | None, split: str) -> dict:
-    """Values for the sheet's filter menus: the dataset's classes and the sources seen."""
+def filter_choices(*, run: ModelRun, review: Review | None, split: str, task: str = "") -> dict:
+    """Values for the sheet's filter menus: the dataset's classes (a task's, when the sheet
+    shows one task of a multi-task dataset) and the sources seen."""
     dataset = run.dataset
     split = split if review is None else review.split
+    task = review.task if review is not None and review.task else task
 
     def sources():
         # A DISTINCT over a split's examples: cached, sources change only with an import.
@@ -719,7 +789,8 @@ def filter_choices(*, run: ModelRun, review: Review | None, split: str) -> dict:
         )
 
     cached = cache.get_or_set(f"sheet-sources:{dataset.pk}:{split}", sources, timeout=300)
-    return {"labels": list(dataset.class_names), "sources": cached}
+    labels = dataset.classes_for(task) if task else list(dataset.class_names)
+    return {"labels": labels, "sources": cached}
 
 
 # ---------------------------------------------------------------- live updates
@@ -734,9 +805,11 @@ def changes_since(
     rule: str,
     marks_since=None,
     split=Split.DEV,
+    task: str = "",
 ) -> dict:
     """What teammates did since the caller's cursors: ticks, comments, reviewed marks,
-    the categories as they are now, and the footer and progress."""
+    the categories as they are now, and the footer and progress (of `task` on a run's
+    sheet filtered by task)."""
     now = timezone.now()
     recent = now - CHANGES_OVERLAP
     marks = []
@@ -790,7 +863,7 @@ def changes_since(
         "comments_since": max([comments_since] + [c["id"] for c in comments]),
         "marks_since": now.isoformat(),
         "categories": categories_for(dataset_id=run.dataset_id),
-        **sheet_summary(run=run, review=review, rule=rule, split=split),
+        **sheet_summary(run=run, review=review, rule=rule, split=split, task=task),
     }
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus, Split
 from mlstrat.datasets.staleness import dataset_figures_stale, figures_stale
 from mlstrat.labels.services import InvalidLabel, correction_propose
+from mlstrat.names import clean_text, normalise_name, refuse_look_alike
 
 from .models import (
     INCORRECT_LABEL,
@@ -117,8 +118,21 @@ def clean_filters(filters) -> dict:
     return clean
 
 
+def clean_task(*, dataset: Dataset, task: str | None) -> str:
+    """A review (or a sheet) of a multi-task dataset is for one of its tasks, or for all
+    of them (""); a single-task dataset has no task to name."""
+    task = (task or "").strip()
+    if task and task not in (dataset.tasks or []):
+        if not dataset.tasks:
+            raise ValidationError({"task": "This dataset has a single task; name none."})
+        raise ValidationError({"task": f"Pick one of {', '.join(dataset.tasks)} (or none)."})
+    return task
+
+
 def _candidate_errors(*, review: Review):
     predictions = Prediction.objects.filter(run=review.run, split=review.split, is_error=True)
+    if review.task:
+        predictions = predictions.filter(task=review.task)
     filters = review.filters
     if "label" in filters:
         predictions = predictions.filter(example__label__in=filters["label"])
@@ -187,20 +201,23 @@ def review_create(
     created_by,
     name: str,
     split: str = Split.DEV,
+    task: str = "",
     sample_size: int | None = 100,
     seed: int | None = None,
     filters: dict | None = None,
     assignment: str = AssignmentMode.EVERYONE,
     annotators=(),
 ) -> Review:
-    """Start a review: a reproducible random sample of the run's errors on a split."""
-    name = (name or "").strip()
-    if not name:
+    """Start a review: a reproducible random sample of the run's errors on a split (of one
+    task of a multi-task dataset, or of all its tasks when `task` is "")."""
+    if not (name or "").strip():
         raise ValidationError({"name": "A review needs a name."})
+    name = normalise_name(name, max_length=200)
     if run.status != RunStatus.READY:
         raise ValidationError({"run": "This run is not imported yet."})
     if split not in Split.values:
         raise ValidationError({"split": f"Pick one of {', '.join(Split.values)}."})
+    task = clean_task(dataset=run.dataset, task=task)
     if sample_size is not None and sample_size < 1:
         raise ValidationError({"sample_size": "At least one example (or none for all errors)."})
     if assignment not in AssignmentMode.values:
@@ -216,6 +233,7 @@ def review_create(
         run=run,
         name=name[:200],
         split=split,
+        task=task,
         sample_size=sample_size,
         seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
         filters=clean_filters(filters),
@@ -224,8 +242,9 @@ def review_create(
     )
     review.annotators.set(annotators)
     if not _add_items(review=review, count=sample_size):
+        of_task = f" “{task}”" if task else ""
         raise ValidationError(
-            {"filters": f"No misclassified {split} example matches; nothing to review."}
+            {"filters": f"No misclassified{of_task} {split} example matches; nothing to review."}
         )
     category_ensure_builtins(dataset=run.dataset)
     figures_stale(run=run)
@@ -335,14 +354,14 @@ def reference_review_set(*, run: ModelRun, review: Review | None, user) -> None:
 
 def _clean_category_fields(*, dataset, name=None, key=None, color=None, exclude_pk=None):
     if name is not None:
-        name = name.strip()
-        if not name:
+        if isinstance(name, str) and not name.strip():
             raise ValidationError({"name": "A category needs a name."})
-        if len(name) > 100:
-            raise ValidationError({"name": "At most 100 characters."})
+        name = normalise_name(name, max_length=100)
         clash = ErrorCategory.objects.filter(dataset=dataset, name__iexact=name)
         if clash.exclude(pk=exclude_pk).exists():
             raise ValidationError({"name": f"There is already a category “{name}”."})
+        others = ErrorCategory.objects.filter(dataset=dataset).exclude(pk=exclude_pk)
+        refuse_look_alike(name, existing=others.values_list("name", flat=True), what="category")
     if key is not None:
         key = key.strip().lower()
         if key and (len(key) != 1 or not key.isalnum()):
@@ -378,7 +397,7 @@ def category_create(
                 name=name,
                 key=key,
                 color=color,
-                description=(description or "")[:2000],
+                description=clean_text(description, field="description", max_length=2000),
                 order=order,
                 created_by=created_by,
             )
@@ -429,7 +448,7 @@ def category_update(
     if color_ is not None:
         category.color = color_
     if description is not _UNSET:
-        category.description = (description or "")[:2000]
+        category.description = clean_text(description, field="description", max_length=2000)
     if archived is not _UNSET:
         category.archived = bool(archived)
     try:
@@ -727,11 +746,9 @@ def tag_clear(*, run, example, category, user, review=None) -> bool:
 
 
 def _clean_text(text) -> str:
-    text = (text or "").strip()
+    text = clean_text(text, field="text", max_length=5000).strip()
     if not text:
         raise ValidationError({"text": "A comment needs some text."})
-    if len(text) > 5000:
-        raise ValidationError({"text": "At most 5000 characters."})
     return text
 
 
@@ -798,6 +815,7 @@ SAVED_VIEW_PARAMS = (
     "label",
     "prediction",
     "source",
+    "task",
     "category",
     "untagged",
     "assignee",
@@ -836,11 +854,9 @@ def saved_view_create(
     *, run: ModelRun, review: Review | None, name: str, params: dict, columns: list, user
 ) -> SavedView:
     """Save the sheet's filters, sort and columns under a name the whole project sees."""
-    name = (name or "").strip()
-    if not name:
+    if not (name or "").strip():
         raise ValidationError({"name": "A view needs a name."})
-    if len(name) > 100:
-        raise ValidationError({"name": "At most 100 characters."})
+    name = normalise_name(name, max_length=100)
     if review is not None and review.run_id != run.pk:
         raise ValidationError({"review": "That review belongs to another run."})
     if not isinstance(columns, list) or not all(
@@ -854,6 +870,8 @@ def saved_view_create(
         raise ValidationError({"columns": "Some columns are not categories of this dataset."})
     if SavedView.objects.filter(run=run, name__iexact=name).exists():
         raise ValidationError({"name": f"There is already a view “{name}” of this run."})
+    names = SavedView.objects.filter(run=run).values_list("name", flat=True)
+    refuse_look_alike(name, existing=names, what="view of this run")
     try:
         with transaction.atomic():
             return SavedView.objects.create(

@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "mlstrat.web.body_limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL and other control characters in the path, query or form fields: 400.
+    "mlstrat.web.middleware.ControlCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -287,6 +289,12 @@ REST_FRAMEWORK = {
         "user": os.environ.get("API_THROTTLE_USER", "6000/minute"),
     },
     "EXCEPTION_HANDLER": "mlstrat.api.errors.exception_handler",
+    # NUL, deep nesting, ints beyond 64 bits, a non-object top level: 400 (docs/security.md).
+    "DEFAULT_PARSER_CLASSES": [
+        "mlstrat.api.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Throttles read the client address through the same trusted proxies as the lockout.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }

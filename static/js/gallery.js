@@ -65,7 +65,7 @@
     el("div", { class: "g-head" }, el("code", { text: row.example_id }),
       cfg.review !== null && reviewers(row).includes(me) ? el("span", { class: "badge badge-ok g-reviewed", text: "reviewed", title: "You marked it reviewed (0 takes it back)" }) : "",
       el("span", { class: "meta", text: conf })),
-    el("div", { class: "g-labels" }, el("span", { class: "pill label-pill", text: row.label }), "→", el("span", { class: "pill pred-pill", text: row.prediction })),
+    el("div", { class: "g-labels" }, row.task ? el("span", { class: "badge task-badge", text: row.task }) : "", el("span", { class: "pill label-pill", text: row.label }), "→", el("span", { class: "pill pred-pill", text: row.prediction })),
     renderTicks(row));
     paintDataStyles(card);
     return card;
@@ -174,7 +174,7 @@
     if (on && category.builtin === "incorrect_label") {
       labelTarget = { index: state.current, category };
       $("label-context").textContent = `${row.example_id}: given “${row.label}”, predicted “${row.prediction}”.`;
-      $("label-select").replaceChildren(...cfg.classNames.filter((c) => c !== row.label)
+      $("label-select").replaceChildren(...((cfg.taskClasses || {})[row.task] || cfg.classNames).filter((c) => c !== row.label)
         .map((c) => el("option", { value: c, text: c, selected: c === row.prediction })));
       $("label-dialog").showModal();
       return;

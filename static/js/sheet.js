@@ -6,6 +6,11 @@
   const { apiFetch, paintDataStyles, el } = window.mlstrat;
   const $ = (id) => document.getElementById(id);
 
+  // A multi-task dataset's tasks ([] for a single-task one: no task UI at all).
+  const tasks = cfg.tasks || [];
+  const taskColumns = tasks.length ? 2 : 0; // "Task" and "All tasks"
+  const classesOf = (row) => (row && cfg.taskClasses && cfg.taskClasses[row.task]) || cfg.classNames;
+
   const state = {
     categories: cfg.categories,
     rows: cfg.rows,
@@ -68,9 +73,11 @@
       el("th", { class: "col-num", scope: "col", text: "#" }),
       el("th", { class: "col-thumb", scope: "col", text: "Image" }),
       el("th", { class: "col-id", scope: "col", text: "Example" }),
+      ...(tasks.length ? [el("th", { class: "col-task", scope: "col", text: "Task" })] : []),
       el("th", { class: "col-label", scope: "col", text: "Label" }),
       el("th", { class: "col-pred", scope: "col", text: "Prediction" }),
-      el("th", { class: "col-conf", scope: "col", text: "Conf." }));
+      el("th", { class: "col-conf", scope: "col", text: "Conf." }),
+      ...(tasks.length ? [el("th", { class: "col-tasks", scope: "col", title: "Every task's label → prediction for this image (? unknown)", text: "All tasks" })] : []));
     if (inReview) tr.append(el("th", { class: "col-reviewed", scope: "col", title: "Reviewed: by you (✓) and by teammates; 0 marks nothing applies" }, "Reviewed ", el("kbd", { text: "0" })));
     active().forEach((c) => {
       tr.append(el("th", {
@@ -118,6 +125,22 @@
     return td;
   }
 
+  // A multi-task row: every task's label → prediction for the same image ("?" unknown).
+  function renderTasks(row) {
+    return el("td", { class: "col-tasks" }, el("ul", { class: "task-list" }, (row.tasks || []).map((t) =>
+      el("li", {
+        class: "task-item" + (t.task === row.task ? " this-task" : "") + (t.is_error ? " wrong" : "") + (t.is_error === null && !t.missing ? " unknown" : ""),
+        "data-task": t.task,
+        title: t.missing ? `${t.task}: no example` : `${t.task}: label ${t.label || "? (unknown)"}, predicted ${t.prediction ?? "–"}`,
+      },
+      t.missing ? el("span", { class: "task-name", text: t.task + " " })
+        : el("a", { class: "task-name", href: cfg.labelExample.replace("/0/", `/${t.example}/`), text: t.task, title: t.label ? `Labels of ${t.task}` : `Fill in the unknown ${t.task} label` }),
+      " ",
+      el("span", { class: "task-label", text: t.missing ? "–" : (t.label || "?") }),
+      el("span", { class: "meta", text: " → " }),
+      el("span", { class: "task-pred", text: t.prediction ?? "–" })))));
+  }
+
   function renderRow(row, index) {
     const tr = el("tr", { "data-example": row.example, "data-index": index });
     if (index === state.current) tr.classList.add("current");
@@ -133,10 +156,12 @@
       el("td", { class: "col-thumb" }, el("button", { type: "button", class: "thumb", title: "Open large view (Enter)" },
         el("img", { src: row.thumbnail, alt: row.example_id, loading: "lazy", width: 44, height: 44 }))),
       el("td", { class: "col-id" }, el("code", { text: row.example_id }), row.source ? el("div", { class: "meta", text: row.source }) : ""),
-      el("td", { class: "col-label" }, el("span", { class: "pill label-pill", text: row.label })),
+      ...(tasks.length ? [el("td", { class: "col-task" }, el("span", { class: "badge task-badge", text: row.task }))] : []),
+      el("td", { class: "col-label" }, el("span", { class: "pill label-pill", text: row.label || "?" })),
       el("td", { class: "col-pred" }, el("span", { class: "pill pred-pill", text: row.prediction })),
       el("td", { class: "col-conf num" }, el("span", { text: conf }),
-        row.confidence === null ? "" : el("meter", { min: 0, max: 1, value: row.confidence }))
+        row.confidence === null ? "" : el("meter", { min: 0, max: 1, value: row.confidence })),
+      ...(tasks.length ? [renderTasks(row)] : [])
     );
     if (inReview) {
       const people = reviewers(row);
@@ -205,7 +230,7 @@
     const f = state.footer;
     if (f.kind === "review") {
       const tr = el("tr", { class: "share-row" },
-        el("th", { colSpan: 8, scope: "row" }, "Share of reviewed ",
+        el("th", { colSpan: 8 + taskColumns, scope: "row" }, "Share of reviewed ",
           el("span", { class: "meta", id: "footer-n", text: `(k of n = ${f.reviewed} reviewed of ${f.sampled} sampled · rule: ${f.rule})` })));
       const byId = new Map(f.categories.map((c) => [c.id, c]));
       active().forEach((c) => {
@@ -221,7 +246,7 @@
       foot.replaceChildren(tr);
     } else {
       const tr = el("tr", { class: "share-row" },
-        el("th", { colSpan: 7, scope: "row" }, "Errors ticked ", el("span", { class: "meta", text: `(of ${f.total}; shares and ceilings come from reviews)` })));
+        el("th", { colSpan: 7 + taskColumns, scope: "row" }, "Errors ticked ", el("span", { class: "meta", text: `(of ${f.total}; shares and ceilings come from reviews)` })));
       active().forEach((c) => {
         const count = (f.categories[String(c.id)] || { count: 0 }).count;
         tr.append(el("td", { class: "share", "data-category": c.id, "data-color": c.color, title: `${count} of ${f.total} errors` },
@@ -434,7 +459,7 @@
       ? `${row.example_id}: given “${row.label}”, predicted “${row.prediction}”.`
       : `${ids.length} selected rows get the same proposed label.`;
     const select = $("label-select");
-    select.replaceChildren(...cfg.classNames.filter((c) => ids.length > 1 || c !== row.label)
+    select.replaceChildren(...classesOf(row).filter((c) => ids.length > 1 || c !== row.label)
       .map((c) => el("option", { value: c, text: c, selected: c === row.prediction })));
     $("label-error").textContent = "";
     $("label-dialog").showModal();
@@ -923,6 +948,7 @@
     polling = true;
     const params = new URLSearchParams({ since: state.since, comments_since: state.commentsSince, split: cfg.split });
     if (cfg.review) { params.set("review", cfg.review); params.set("marks_since", state.marksSince); }
+    else if (cfg.query.task) params.set("task", cfg.query.task);
     try {
       const data = await apiFetch(`${cfg.api.changes}?${params}`);
       const touched = new Set();

@@ -1,12 +1,17 @@
 import pytest
 
 from mlstrat.accounts.models import Membership, Role
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 
 @pytest.fixture
-def dave(db):
-    return UserFactory(username="dave")
+def dave(alice):
+    """Not in `project` yet, but alice knows him: they share another project."""
+    dave = UserFactory(username="dave")
+    elsewhere = ProjectFactory(name="Elsewhere", slug="elsewhere")
+    MembershipFactory(project=elsewhere, user=dave, role=Role.ANNOTATOR)
+    MembershipFactory(project=elsewhere, user=alice, role=Role.ANNOTATOR)
+    return dave
 
 
 def test_admin_adds_a_member(as_user, alice, dave, project):
@@ -35,7 +40,7 @@ def test_annotator_cannot_manage_members(as_user, carol, dave, project):
         f"/p/{project.slug}/members/", {"username": "dave", "role": "admin"}
     )
     assert response.status_code == 403
-    assert not Membership.objects.filter(user=dave).exists()
+    assert not Membership.objects.filter(project=project, user=dave).exists()
 
 
 def test_lead_sees_members_but_cannot_remove(as_user, bob, carol, project):
@@ -49,7 +54,16 @@ def test_unknown_username_is_explained(as_user, alice, project):
     response = as_user(alice).post(
         f"/p/{project.slug}/members/", {"username": "nobody", "role": "lead"}, follow=True
     )
-    assert "No account named “nobody”" in response.content.decode()
+    assert "No account you can add named “nobody”" in response.content.decode()
+
+
+def test_an_account_sharing_no_project_answers_as_an_unknown_one(as_user, alice, project):
+    UserFactory(username="stranger")
+    response = as_user(alice).post(
+        f"/p/{project.slug}/members/", {"username": "stranger", "role": "lead"}, follow=True
+    )
+    assert "No account you can add named “stranger”" in response.content.decode()
+    assert not Membership.objects.filter(project=project, user__username="stranger").exists()
 
 
 def test_api_admin_sets_a_role(api, alice, dave, project):
@@ -58,7 +72,7 @@ def test_api_admin_sets_a_role(api, alice, dave, project):
         f"/api/v1/projects/{project.slug}/members/", {"username": "dave", "role": "annotator"}
     )
     assert response.status_code == 201
-    assert Membership.objects.get(user=dave).role == Role.ANNOTATOR
+    assert Membership.objects.get(project=project, user=dave).role == Role.ANNOTATOR
 
 
 def test_api_annotator_gets_403_on_member_change(api, carol, dave, project):

@@ -39,8 +39,8 @@ def test_it_loads_the_digits_demo_through_the_import_pipeline(db):
     runs = ModelRun.objects.filter(dataset=dataset, status=RunStatus.READY).order_by("id")
     assert [run.name for run in runs] == ["logreg-c0.5", "logreg-c5"]
     assert Example.objects.filter(dataset=dataset).count() == 1797
-    assert Prediction.objects.count() == 2 * 1797
-    assert ImportJob.objects.filter(status="succeeded").count() == 2
+    assert Prediction.objects.filter(run__dataset=dataset).count() == 2 * 1797
+    assert ImportJob.objects.filter(dataset=dataset, status="succeeded").count() == 2
     for run in runs:
         review = run.reviews.get()
         dev_errors = run.predictions.filter(split="dev", is_error=True).count()
@@ -84,3 +84,22 @@ def test_the_demo_shows_a_mismatch_the_characteristics_find_first(db):
     assert figures["categories"][0]["name"] == "Blurry"
     assert figures["categories"][0]["difference"]["low"] > 0
     assert SynthesisRecipe.objects.filter(dataset=dataset, name="blurry-phone").exists()
+
+
+def test_the_demo_has_a_multitask_dataset_imported_through_the_dump(db):
+    load()
+    dataset = Dataset.objects.get(name="digits-multitask")
+    assert dataset.tasks == ["is even", "is > 4", "digit", "is round"]
+    assert dataset.classes_for("is even") == ["0", "1"]
+    assert ImportJob.objects.filter(dataset=dataset, status="succeeded").count() == 2
+    examples = Example.objects.filter(dataset=dataset)
+    images = examples.values("example_id").distinct().count()
+    assert examples.count() == 4 * images
+    unknown = examples.filter(label="").count() / examples.count()
+    assert 0.10 < unknown < 0.20
+    assert not Prediction.objects.filter(example__label="", is_error__isnull=False).exists()
+    for run in ModelRun.objects.filter(dataset=dataset, status=RunStatus.READY):
+        review = run.reviews.get()
+        assert review.task == "digit"
+        assert set(review.items.values_list("example__task", flat=True)) == {"digit"}
+        assert Tag.objects.filter(run=run).exists()

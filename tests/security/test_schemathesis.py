@@ -1,7 +1,8 @@
 """A bounded schemathesis run against the OpenAPI schema, in-process through WSGI with a
-token: generated requests (valid ones and, for each operation, invalid ones) never get a
-5xx, and every answer matches the schema. Small `max_examples` keeps the whole run under
-a minute.
+token: generated requests (valid ones and, for each operation, invalid ones: negative data)
+never get a 5xx, and every answer matches the schema; then chains of calls linked by the ids
+they return (stateful) never get a 5xx either. Small `max_examples` keeps the whole run
+around a minute.
 
 schemathesis's own pytest loader (`from_fixture`) reads a private pytest attribute that
 pytest 9 dropped, so the operations are walked here with plain hypothesis `@given`."""
@@ -26,6 +27,8 @@ checks = schemathesis.checks
 schemathesis.openapi.media_type("application/offset+octet-stream", strategies.binary(max_size=64))
 
 MAX_EXAMPLES = 3
+STATEFUL_SCENARIOS = 15
+STATEFUL_STEPS = 6
 CHECKS = [checks.not_a_server_error, checks.response_schema_conformance]
 
 
@@ -86,3 +89,34 @@ def test_the_api_keeps_its_schema(token):
             except (Exception, BaseExceptionGroup) as exc:  # every failure, not the first
                 failures.append(f"{operation.label} [{mode.value}]: {exc}")
     assert failures == [], "\n\n".join(failures)
+
+
+def test_call_sequences_never_get_a_server_error(token):
+    """Stateful: schemathesis chains operations through the links it infers from the schema
+    (a POST's returned id fed to the GET/PATCH/DELETE of that object, and so on), with the
+    same token; no step may answer 5xx. Bounded to a few short scenarios."""
+    schema = schemathesis.openapi.from_wsgi(
+        "/api/v1/schema/?format=json",
+        get_wsgi_application(),
+        headers={"Authorization": f"Token {token}"},
+    )
+    machine = schema.as_state_machine()
+    headers = {"Authorization": f"Token {token}"}
+
+    class Sequences(machine):
+        def get_call_kwargs(self, case):
+            return {"headers": headers}
+
+        def validate_response(self, response, case, **kwargs):
+            case.validate_response(response, checks=[checks.not_a_server_error])
+
+    Sequences.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+    )

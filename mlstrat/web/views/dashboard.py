@@ -17,6 +17,7 @@ from mlstrat.analytics.models import TeamRule
 from mlstrat.datasets.models import Dataset
 from mlstrat.labels import selectors as label_selectors
 from mlstrat.review.models import Review
+from mlstrat.web.params import id_from
 from mlstrat.web.views.projects import project_for, run_for
 
 # A heatmap a person can read; the API and the summary export have every class.
@@ -51,6 +52,15 @@ def _chart_data(figs, review, split):
     }
 
 
+def _task(dataset, wanted) -> str:
+    """The task a page shows (?task=, by default a multi-task dataset's first); 404 for a
+    task the dataset does not have."""
+    try:
+        return selectors.task_for(dataset=dataset, task=wanted)
+    except selectors.UnknownTask as exc:
+        raise Http404(str(exc)) from exc
+
+
 @login_required
 @require_GET
 def run_dashboard(request, slug, run_pk):
@@ -58,9 +68,10 @@ def run_dashboard(request, slug, run_pk):
     rule = request.GET.get("rule")
     rule = rule if rule in TeamRule.values else None
     split = _pick(request.GET.get("split"), ["train", "train_dev", "dev", "test"], "dev")
+    task = _task(run.dataset, request.GET.get("task"))
     services.snapshot_ensure(run=run)
     figs = selectors.run_figures(
-        run=run, rule=rule, confusion_splits=[split], confusion_limit=CONFUSION_LIMIT
+        run=run, rule=rule, confusion_splits=[split], confusion_limit=CONFUSION_LIMIT, task=task
     )
     reviews = figs.get("reviews", [])
     reference = figs.get("reference")
@@ -91,7 +102,16 @@ def run_dashboard(request, slug, run_pk):
             "chart_data": _chart_data(figs, review, split),
             "label_quality": {
                 "estimate": label_selectors.correct_sample_estimate(run=run),
-                "balance": label_selectors.correction_balance(dataset=run.dataset),
+                "balance": label_selectors.correction_balance(
+                    dataset=run.dataset, task=task or None
+                ),
+            },
+            "task": task,
+            # What the task menu keeps when it switches task (a review is of one task).
+            "keep": [(k, request.GET[k]) for k in ("split", "rule") if request.GET.get(k)],
+            "split_names": list(selectors.SPLIT_NAMES.items()),
+            "gap_names": {
+                t["key"]: t["name"] for t in figs.get("decomposition", {}).get("terms", [])
             },
             "human_by_source": [
                 (s, (run.dataset.human_level_error_by_source or {}).get(s))
@@ -106,8 +126,9 @@ def run_dashboard(request, slug, run_pk):
 def dataset_compare(request, slug, dataset_pk):
     project, membership = project_for(request, slug)
     dataset = get_object_or_404(Dataset, pk=dataset_pk, project=project)
+    task = _task(dataset, request.GET.get("task"))
     services.dataset_snapshots_ensure(dataset=dataset)
-    compared = selectors.runs_compared(dataset=dataset)
+    compared = selectors.runs_compared(dataset=dataset, task=task)
     return render(
         request,
         "analytics/dataset_compare.html",
@@ -191,11 +212,16 @@ def run_export(request, slug, run_pk, kind, fmt):
     review = None
     wanted = request.GET.get("review", "")
     if wanted:
-        review = Review.objects.filter(run=run, pk=wanted).first() if wanted.isdigit() else None
+        review = Review.objects.filter(run=run, pk=id_from(wanted)).first()
         if review is None:
             raise Http404("No such review of this run.")
+    task = request.GET.get("task", "")
+    if task and task not in run.dataset.tasks:
+        raise Http404("No such task in this dataset.")
     figures = None
     if kind == "summary":
         services.snapshot_ensure(run=run)
         figures = selectors.run_figures(run=run)
-    return exports.streaming_export(kind=kind, fmt=fmt, run=run, figures=figures, review=review)
+    return exports.streaming_export(
+        kind=kind, fmt=fmt, run=run, figures=figures, review=review, task=task
+    )

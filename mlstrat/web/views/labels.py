@@ -27,6 +27,7 @@ from mlstrat.labels.models import (
     LabelCorrection,
 )
 from mlstrat.labels.tasks import label_scores_compute
+from mlstrat.web.params import id_from
 
 from .projects import project_for
 
@@ -59,6 +60,12 @@ def _example_in(project, pk) -> Example:
     return get_object_or_404(
         Example.objects.select_related("dataset__project"), pk=pk, dataset__project=project
     )
+
+
+def _classes_of(example: Example) -> list[str]:
+    """The classes an example may take: its task's on a multi-task dataset."""
+    dataset = example.dataset
+    return dataset.classes_for(example.task) or dataset.class_names
 
 
 def _page_context(project, membership) -> dict:
@@ -94,23 +101,31 @@ def label_queue(request, slug):
         status = CorrectionStatus.PENDING
     if split not in Split.values:
         split = ""
+    task = request.GET.get("task", "")
+    task = task if task in dataset.tasks else ""
     mine = None if context["is_lead"] else request.user
     examples = selectors.queue_examples(
-        dataset=dataset, status=status, split=split, proposed_by=mine
+        dataset=dataset, status=status, split=split, proposed_by=mine, task=task
     )
     page = Paginator(examples, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     run = selectors.latest_run(dataset=dataset)
+    queued = selectors.with_queue_details(
+        examples=page.object_list, status=status, proposed_by=mine
+    )
+    for example in queued:
+        # A multi-task example takes one of its task's classes.
+        example.class_choices = dataset.classes_for(example.task) or dataset.class_names
     context.update(
         {
             "status": status,
             "split": split,
+            "task": task,
             "page": page,
-            "examples": selectors.with_queue_details(
-                examples=page.object_list, status=status, proposed_by=mine
-            ),
+            "examples": queued,
             "class_names": dataset.class_names,
             "run": run,
             "balance": selectors.correction_balance(dataset=dataset),
+            "task_balances": selectors.correction_balance_per_task(dataset=dataset),
             "estimates": [
                 (r, selectors.correct_sample_estimate(run=r))
                 for r in runs_for_dataset(dataset=dataset)
@@ -183,7 +198,8 @@ def example_labels(request, slug, example_pk):
         **_page_context(project, membership),
         "example": example,
         "history": selectors.example_history(example=example),
-        "class_names": [c for c in example.dataset.class_names if c != example.label],
+        "class_names": [c for c in _classes_of(example) if c != example.label],
+        "siblings": selectors.sibling_tasks(example=example),
         "run": run,
     }
     return render(request, "labels/example.html", context)
@@ -195,7 +211,7 @@ def example_propose(request, slug, example_pk):
     project, _ = project_for(request, slug)
     example = _example_in(project, example_pk)
     run = ModelRun.objects.filter(
-        pk=request.POST.get("run") or None, dataset=example.dataset
+        pk=id_from(request.POST.get("run")), dataset=example.dataset
     ).first()
     try:
         services.correction_propose(
@@ -317,7 +333,7 @@ def ranking_compute(request, slug):
     project, _ = project_for(request, slug, role=Role.LEAD)
     run = get_object_or_404(
         ModelRun,
-        pk=request.POST.get("run") or 0,
+        pk=id_from(request.POST.get("run")),
         dataset__project=project,
         status=RunStatus.READY,
         has_probabilities=True,
@@ -355,7 +371,7 @@ def label_samples(request, slug):
     if request.GET.get("sample"):
         sample = get_object_or_404(
             CorrectSample.objects.select_related("run"),
-            pk=request.GET["sample"] if request.GET["sample"].isdigit() else 0,
+            pk=id_from(request.GET["sample"]),
             run__dataset=dataset,
         )
         context.update(
@@ -374,11 +390,14 @@ def label_samples(request, slug):
 def sample_draw(request, slug):
     project, _ = project_for(request, slug, role=Role.LEAD)
     run = get_object_or_404(
-        ModelRun, pk=request.POST.get("run") or 0, dataset__project=project, status=RunStatus.READY
+        ModelRun,
+        pk=id_from(request.POST.get("run")),
+        dataset__project=project,
+        status=RunStatus.READY,
     )
     seed = request.POST.get("seed", "").strip()
     url = reverse("label-samples", args=[slug]) + f"?dataset={run.dataset_id}"
-    if seed and not seed.isdigit():
+    if seed and not (seed.isascii() and seed.isdigit()):
         messages.error(request, "The seed is a whole number (or leave it empty).")
         return redirect(url)
     try:
@@ -405,7 +424,7 @@ def sample_check(request, slug):
     project, _ = project_for(request, slug)
     item = get_object_or_404(
         CorrectSampleItem.objects.select_related("sample__run"),
-        pk=request.POST.get("item") or 0,
+        pk=id_from(request.POST.get("item")),
         sample__run__dataset__project=project,
     )
     outcome = request.POST.get("outcome")
@@ -450,4 +469,7 @@ def label_patterns(request, slug):
 def label_export(request, slug, dataset_pk, kind, fmt):
     project, _ = project_for(request, slug)
     dataset = get_object_or_404(project.datasets, pk=dataset_pk)
-    return exports.export_response(dataset=dataset, kind=kind, fmt=fmt)
+    task = request.GET.get("task", "")
+    if task and task not in dataset.tasks:
+        raise Http404("No such task in this dataset.")
+    return exports.export_response(dataset=dataset, kind=kind, fmt=fmt, task=task or None)

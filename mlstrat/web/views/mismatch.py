@@ -26,6 +26,7 @@ from mlstrat.mismatch.models import (
     SynthesisRecipe,
 )
 from mlstrat.mismatch.transforms import MATCH, SPECS
+from mlstrat.web.params import id_from
 from mlstrat.web.views.projects import project_for
 
 
@@ -72,8 +73,8 @@ def dataset_mismatch(request, slug, dataset_pk):
     runs = list(runs_for_dataset(dataset=dataset))
     run = None
     wanted = request.GET.get("run", "")
-    if wanted.isdigit():
-        run = next((r for r in runs if r.pk == int(wanted)), None)
+    if id_from(wanted):
+        run = next((r for r in runs if r.pk == id_from(wanted)), None)
     run = run or (runs[-1] if runs else None)
     comparison = selectors.characteristics_comparison(dataset=dataset)
     is_lead = has_role(user=request.user, project=project, role=Role.LEAD)
@@ -292,7 +293,7 @@ def _recipe_fields(post) -> dict:
 def _overlay_for(dataset, value):
     if not value:
         return None
-    return get_object_or_404(OverlaySet, pk=int(value), dataset=dataset)
+    return get_object_or_404(OverlaySet, pk=id_from(value), dataset=dataset)
 
 
 @login_required

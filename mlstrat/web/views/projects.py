@@ -44,8 +44,12 @@ def project_list(request):
         if not name:
             messages.error(request, "A project needs a name.")
         else:
-            project = services.project_create(name=name[:200], owner=request.user)
-            return redirect("project-home", slug=project.slug)
+            try:
+                project = services.project_create(name=name, owner=request.user)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
+                return redirect("project-home", slug=project.slug)
     projects = selectors.projects_for_user(user=request.user)
     return render(request, "web/project_list.html", {"projects": projects})
 
@@ -75,11 +79,9 @@ def members(request, slug):
         require_member(user=request.user, project=project, role=Role.ADMIN)
         username = request.POST.get("username", "").strip()
         role = request.POST.get("role", Role.ANNOTATOR)
-        user = User.objects.filter(username=username).first()
+        user = selectors.visible_users(user=request.user).filter(username=username).first()
         if user is None:
-            messages.error(
-                request, f"No account named “{username}”. Ask a site admin to invite them."
-            )
+            messages.error(request, selectors.no_account_message(username))
         elif role not in Role.values:
             messages.error(request, "Pick a role: admin, lead or annotator.")
         else:

@@ -15,6 +15,7 @@ from mlstrat.analytics.selectors import default_reference, team_rule_for
 from mlstrat.datasets.models import Split
 from mlstrat.review import selectors, services
 from mlstrat.review.models import AssignmentMode, ReferenceReview, Review, SavedView
+from mlstrat.web.params import id_from
 from mlstrat.web.views.projects import run_for
 
 
@@ -23,6 +24,7 @@ def _review_form_values(post):
     return {
         "name": post.get("name", "").strip(),
         "split": post.get("split", Split.DEV),
+        "task": post.get("task", ""),
         "sample_size": None if post.get("all_errors") else size,
         "seed": post.get("seed", "").strip(),
         "assignment": post.get("assignment", AssignmentMode.EVERYONE),
@@ -55,12 +57,37 @@ def _create_review(request, run, project):
         created_by=request.user,
         name=values["name"],
         split=values["split"],
+        task=values["task"],
         sample_size=sample_size,
         seed=seed,
         filters=filters,
         assignment=values["assignment"],
         annotators=annotators,
     )
+
+
+def _references(*, reviews, chosen: int | None) -> set[int]:
+    """The reviews that drive the run's headlines: the one a lead chose (for its task),
+    else by default per task of a multi-task run (a task's figures follow a review of
+    that task; "" : of all tasks together)."""
+    by_task: dict[str, list] = {}
+    for r in reviews:
+        by_task.setdefault(r.task, []).append(r)
+    references = set()
+    for group in by_task.values():
+        ids = {r.pk for r in group}
+        if chosen in ids:
+            references.add(chosen)
+            continue
+        default = default_reference(
+            [
+                {"id": r.pk, "split": r.split, "filters": r.filters, "reviewed": r.reviewed_count}
+                for r in group
+            ]
+        )
+        if default:
+            references.add(default["id"])
+    return references
 
 
 @login_required
@@ -81,18 +108,11 @@ def review_list(request, slug, run_pk):
     rule = team_rule_for(dataset=run.dataset)
     reviews = selectors.reviews_for_run(run=run, rule=rule)
     chosen = ReferenceReview.objects.filter(run=run).values_list("review_id", flat=True).first()
-    reference = chosen if chosen in {r.pk for r in reviews} else None
-    if reference is None:
-        default = default_reference(
-            [
-                {"id": r.pk, "split": r.split, "filters": r.filters, "reviewed": r.reviewed_count}
-                for r in reviews
-            ]
-        )
-        reference = default["id"] if default else None
+    references = _references(reviews=reviews, chosen=chosen)
     is_lead = has_role(user=request.user, project=project, role=Role.LEAD)
     for review in reviews:
         review.can_delete = is_lead or review.created_by_id == request.user.pk
+        review.is_reference = review.pk in references
     return render(
         request,
         "review/review_list.html",
@@ -102,12 +122,12 @@ def review_list(request, slug, run_pk):
             "run": run,
             "reviews": reviews,
             "rule": rule,
-            "reference": reference,
             "reference_chosen": chosen is not None,
             "is_lead": is_lead,
             "splits": [s for s in Split.choices if s[0] != Split.TRAIN] + [(Split.TRAIN, "train")],
             "members": project.members.order_by("username"),
             "class_names": run.dataset.class_names,
+            "tasks": run.dataset.tasks,
             "saved_views": selectors.saved_views_for_run(run=run, slug=project.slug),
         },
     )
@@ -124,7 +144,7 @@ def review_reference(request, slug, run_pk):
     wanted = request.POST.get("review", "")
     review = None
     if wanted:
-        review = Review.objects.filter(run=run, pk=wanted).first() if wanted.isdigit() else None
+        review = Review.objects.filter(run=run, pk=id_from(wanted)).first()
         if review is None:
             messages.error(request, "No such review of this run.")
             return redirect("review-list", slug=slug, run_pk=run.pk)
@@ -174,7 +194,7 @@ def saved_view_delete(request, slug, run_pk, view_pk):
 
 def _columns(value: str) -> list[int]:
     """?cols=3,1,7: the category columns a view shows, in order (bad ids are ignored)."""
-    return [int(part) for part in value.split(",") if part.strip().isdigit()]
+    return [pk for pk in map(id_from, value.split(",")) if pk is not None]
 
 
 def _sheet(request, *, project, membership, run, review, layout="sheet"):
@@ -205,7 +225,12 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
     rule = team_rule_for(dataset=run.dataset)
     categories = selectors.categories_for(dataset_id=run.dataset_id)
     summary = selectors.sheet_summary(
-        run=run, review=review, rule=rule, split=query.split, categories=categories
+        run=run,
+        review=review,
+        rule=rule,
+        split=query.split,
+        categories=categories,
+        task=query.task,
     )
     reference = None
     if review is not None:
@@ -220,6 +245,11 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
         "split": query.split,
         "dataset": run.dataset_id,
         "classNames": run.dataset.class_names,
+        # A multi-task dataset's tasks ([]: no task UI at all) and each task's classes.
+        "tasks": run.dataset.tasks,
+        "taskClasses": run.dataset.task_class_names if run.dataset.tasks else {},
+        # Where each task's label is corrected (or an unknown one filled in): /0/ → pk.
+        "labelExample": reverse("label-example", args=[project.slug, 0]),
         "users": {str(k): v for k, v in selectors.members_by_id(project=project).items()},
         "categories": categories,
         "rows": page["rows"],
@@ -237,6 +267,7 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
             "label": query.label,
             "prediction": query.prediction,
             "source": query.source,
+            "task": query.task,
             "category": query.category,
             "untagged": query.untagged,
             "assignee": "me" if query.mine_only else "",
@@ -251,7 +282,9 @@ def _sheet(request, *, project, membership, run, review, layout="sheet"):
         "savedViews": selectors.saved_views_for_run(run=run, slug=project.slug),
         "viewParams": [k for k in services.SAVED_VIEW_PARAMS if k != "layout"]
         + selectors.characteristic_params(),
-        "choices": selectors.filter_choices(run=run, review=review, split=query.split),
+        "choices": selectors.filter_choices(
+            run=run, review=review, split=query.split, task=query.task
+        ),
         "api": {
             "base": api,
             "tags": reverse("api-tags", args=[run.pk]),

@@ -14,12 +14,16 @@ class Command(BaseCommand):
             project = demo_load()
         except DemoLoadError as exc:
             raise CommandError(str(exc)) from exc
-        runs = ModelRun.objects.filter(dataset__project=project, status=RunStatus.READY)
-        datasets = Dataset.objects.filter(project=project)
+        datasets = Dataset.objects.filter(project=project).order_by("name")
+        described = []
+        for dataset in datasets:
+            runs = ModelRun.objects.filter(dataset=dataset, status=RunStatus.READY)
+            tasks = f", {len(dataset.tasks)} tasks" if dataset.tasks else ""
+            described.append(f"{dataset.name}{tasks}: {', '.join(run.name for run in runs)}")
         self.stdout.write(
             f"Demo project “{project.name}” (/p/{project.slug}/): "
-            f"{datasets.count()} dataset, {runs.count()} runs "
-            f"({', '.join(run.name for run in runs)})."
+            f"{len(described)} dataset{'s' if len(described) != 1 else ''} "
+            f"({'; '.join(described)})."
         )
         self.stdout.write(self.style.SUCCESS("Demo logins (user / password, role):"))
         for login in demo_logins():
