@@ -6,7 +6,7 @@ Each function returns plain counts; analytics/figures.py turns them into figures
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, Sum
 
-from mlstrat.datasets.models import ModelRun, Prediction
+from mlstrat.datasets.models import SPLIT_ORDER, Example, ModelRun, Prediction
 from mlstrat.labels.models import LabelChange
 from mlstrat.review.models import ErrorCategory, Review
 
@@ -21,6 +21,7 @@ def _in_confidence_bin(b: int) -> Q:
     return at_most if b == 0 else at_most & Q(confidence__gt=CONFIDENCE_EDGES[b])
 
 
+SPLITS = [str(split) for split in SPLIT_ORDER]
 # A prediction whose example's label is unknown (multi-task dumps) is neither right nor
 # wrong: it counts in no numerator and no denominator, only in the coverage.
 KNOWN = Q(is_error__isnull=False)
@@ -103,32 +104,46 @@ def split_counts(*, run: ModelRun, split: str, task: str | None = None) -> dict:
 def image_counts(*, run: ModelRun, tasks: int) -> dict[str, dict]:
     """Per split, a multi-task run's images (an example_id, with one prediction per task
     in the run: the import writes every task of a row) with at least one task wrong, and
-    those whose every label is unknown. Two short reads, not a scan of every prediction:
-    the errors and the unknowns are each a range of the (run, split, is_error) index,
-    joined with their examples only to tell images apart."""
-    table = Prediction._meta.db_table
-    examples = Prediction._meta.get_field("example").related_model._meta.db_table
-    join = f'FROM "{table}" p JOIN "{examples}" e ON e.id = p.example_id WHERE p.run_id = %s'
+    those whose every label is unknown. Two short reads, never a scan of every prediction
+    joined with every example:
+
+    - the errors are a range of the (run, split, is_error) index; each one's image is
+      looked up by the example's primary key (a hash join here scanned every example);
+    - an image's labels are all unknown when its examples all have label "" (what makes
+      a prediction's is_error NULL): a range of the (dataset, label) index, grouped by
+      image, kept when the run has a prediction for it."""
+
+    predictions, examples = Prediction._meta.db_table, Example._meta.db_table
+    splits = ", ".join(["%s"] * len(SPLITS))
     # Plain SQL both PostgreSQL and SQLite (the embedded mode) run.
     wrong_sql = f"""
-        SELECT p.split, count(DISTINCT e.example_id) {join} AND p.is_error = %s
-        GROUP BY p.split
+        SELECT split, count(DISTINCT image) FROM (
+            SELECT p.split,
+                   (SELECT e.example_id FROM "{examples}" e WHERE e.id = p.example_id) AS image
+            FROM "{predictions}" p
+            WHERE p.run_id = %s AND p.split IN ({splits}) AND p.is_error = %s
+        ) AS wrong
+        GROUP BY split
     """
     unknown_sql = f"""
-        SELECT split, count(*) FROM (
-            SELECT p.split, e.example_id {join} AND p.is_error IS NULL
-            GROUP BY p.split, e.example_id HAVING count(*) = %s
-        ) AS unknown_images
-        GROUP BY split
+        SELECT g.split, count(*) FROM (
+            SELECT split, example_id, min(id) AS first_id FROM "{examples}"
+            WHERE dataset_id = %s AND label = ''
+            GROUP BY split, example_id HAVING count(*) = %s
+        ) AS g
+        WHERE EXISTS (
+            SELECT 1 FROM "{predictions}" p WHERE p.example_id = g.first_id AND p.run_id = %s
+        )
+        GROUP BY g.split
     """
     found: dict[str, dict] = {}
     with transaction.atomic():
         _tune_for_one_big_aggregate()
         with connection.cursor() as cursor:
-            cursor.execute(wrong_sql, [run.pk, True])
+            cursor.execute(wrong_sql, [run.pk, *SPLITS, True])
             for split, wrong in cursor.fetchall():
                 found.setdefault(split, {"wrong": 0, "all_unknown": 0})["wrong"] = wrong
-            cursor.execute(unknown_sql, [run.pk, tasks])
+            cursor.execute(unknown_sql, [run.dataset_id, tasks, run.pk])
             for split, unknown in cursor.fetchall():
                 found.setdefault(split, {"wrong": 0, "all_unknown": 0})["all_unknown"] = unknown
     return found
