@@ -200,17 +200,22 @@ def characteristics_backfill(*, dataset: Dataset, inline: bool = False) -> int:
 # ---------------------------------------------------------------- train-vs-dev reviews
 
 
-def _sample_key(seed: int, pk: int) -> bytes:
-    return hashlib.blake2b(f"{seed}:{pk}".encode(), digest_size=8).digest()
+def _sample_key(seed: int, key) -> bytes:
+    return hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
 
 
 def _draw(*, dataset: Dataset, split: str, source: str | None, size: int, seed: int) -> list:
     examples = Example.objects.filter(dataset=dataset, split=split)
     if source is not None:
         examples = examples.filter(source=source)
-    rows = list(examples.values_list("pk", "source"))
-    rows.sort(key=lambda row: _sample_key(seed, row[0]))
-    return [(pk, source_, split) for pk, source_ in rows[:size]]
+    rows = list(examples.values_list("pk", "source", "example_id", "task"))
+    # Keyed by the dump's ids, not database keys: the same seed draws the same examples
+    # from the same data in any database (a re-import, the demo, a test).
+    keyed = [
+        (_sample_key(seed, f"{eid}\x1f{task}"), pk, source_) for pk, source_, eid, task in rows
+    ]
+    keyed.sort()
+    return [(pk, source_, split, key) for key, pk, source_ in keyed[:size]]
 
 
 @transaction.atomic
@@ -258,7 +263,7 @@ def characteristic_review_create(
         # The same number from each side: the smaller side sets it.
         count = min(len(train), len(dev))
         drawn += train[:count] + dev[:count]
-    drawn.sort(key=lambda row: _sample_key(seed + 1, row[0]))
+    drawn.sort(key=lambda row: _sample_key(seed + 1, row[3].hex()))
     review = CharacteristicReview.objects.create(
         dataset=dataset,
         name=name[:200],
@@ -273,7 +278,7 @@ def characteristic_review_create(
             CharacteristicReviewItem(
                 review=review, example_id=pk, position=position, split=split, source=source
             )
-            for position, (pk, source, split) in enumerate(drawn, 1)
+            for position, (pk, source, split, _) in enumerate(drawn, 1)
         ]
     )
     return review

@@ -98,7 +98,9 @@ def test_a_whole_worker_killed_is_noticed_its_files_removed_and_the_import_finis
         assert time.monotonic() < deadline, state
         time.sleep(0.25)
     assert state["status"] == "succeeded", (state["message"], second.output()[-3000:])
-    assert noticed is not None and noticed < 30
+    # Within a minute of the kill, the second worker's start included (the lease is 5 s;
+    # a worker starting on a loaded machine took over 25 s).
+    assert noticed is not None and noticed < 60
     assert (state["attempts"], state["lost_attempts"]) == (2, 1)
     assert packs_of(job, 1) == []
     run = ModelRun.objects.get(status=RunStatus.READY)
