@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -134,6 +135,12 @@ def check_and_pack(dump, name: str, items: list[tuple[int, str]]) -> PackedBatch
     return batch
 
 
+# Held by the import's heartbeat thread while it talks to the database, and while the
+# children are forked: a child forked while that thread held a lock (in libpq, say) would
+# inherit it held and wait on it for ever (seen under load: a child in futex_wait, the
+# attempt alive by its heartbeat and stuck at 0 rows).
+FORK_LOCK = threading.Lock()
+
 # The dump the children read, set in the parent before they are forked.
 _CHILD_DUMP = None
 
@@ -180,7 +187,8 @@ class ImageChecker:
             # with their parent (`_child_start`), so the flag is lifted while they run.
             self._daemon = multiprocessing.current_process()._config.pop("daemon", None)
             context = multiprocessing.get_context("fork")
-            self._pool = context.Pool(processes, initializer=_child_start)
+            with FORK_LOCK:
+                self._pool = context.Pool(processes, initializer=_child_start)
             self._window = 2 * processes
 
     def submit(self, items: list[tuple[int, str]]):

@@ -360,9 +360,10 @@ class Heartbeat:
         try:
             while not self._stop.wait(settings.MLSTRAT_IMPORT_HEARTBEAT_SECONDS):
                 try:
-                    ImportJob.objects.filter(
-                        pk=self.job_id, attempts=self.attempt, status__in=RUNNING
-                    ).update(heartbeat_at=timezone.now())
+                    with packs.FORK_LOCK:  # never mid-query while image checkers fork
+                        ImportJob.objects.filter(
+                            pk=self.job_id, attempts=self.attempt, status__in=RUNNING
+                        ).update(heartbeat_at=timezone.now())
                 except Exception:  # a database gone for a moment: beat again later
                     logger.warning("Import job %s: heartbeat failed", self.job_id, exc_info=True)
                     own.close()
