@@ -228,7 +228,7 @@ def test_two_people_see_each_others_ticks_without_reload(
     carols.keyboard.press("b")
     wait_saved(carols)
     others = cell(bobs, 1, "Blurry").locator(".others")
-    others.wait_for(timeout=8000)
+    others.wait_for(timeout=20000)
     assert others.inner_text() == "+1"
     assert not cell(bobs, 1, "Blurry").locator("input.tick").is_checked()
     # A category bob adds appears on carol's sheet too.
@@ -236,10 +236,10 @@ def test_two_people_see_each_others_ticks_without_reload(
     bobs.fill("#category-form input[name=name]", "Noisy")
     bobs.fill("#category-form input[name=key]", "n")
     bobs.click("#category-save")
-    carols.wait_for_selector("#sheet-head th.col-cat:has-text('Noisy')", timeout=8000)
+    carols.wait_for_selector("#sheet-head th.col-cat:has-text('Noisy')", timeout=20000)
     carols.keyboard.press("n")
     wait_saved(carols)
-    cell(bobs, 1, "Noisy").locator(".others").wait_for(timeout=8000)
+    cell(bobs, 1, "Noisy").locator(".others").wait_for(timeout=20000)
 
 
 def test_ticking_incorrectly_labeled_asks_for_the_label(page, live_server, project, sheet, carol):
