@@ -1,12 +1,15 @@
-"""Time a full recompute of a run's dashboard figures on PostgreSQL.
+"""Time the recompute of a run's dashboard figures on PostgreSQL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mlstrat_bench \
         .venv/bin/python bench/analytics_bench.py [--examples 1000000] [--tags 10000] \
         [--tasks 4]
 
 Loads one dataset with N examples and one run's predictions (COPY via psycopg2),
-100 categories, a dev review and its tags, then times `snapshot_compute` (the work a
-worker does after every burst of changes). The data is deleted afterwards unless --keep.
+100 categories, a dev review and its tags, then times `snapshot_compute`: from scratch
+(`full=True`: every prediction counted again, what an import does once), and the worker's
+path after a label change (`full=False`: the counts the change kept in step, read back),
+and after ticks. The label change itself (`correction_accept`) is timed too, since it
+now moves the kept counts. The data is deleted afterwards unless --keep.
 
 With --tasks N (#15): N binary tasks per image (one example and one prediction per image
 and task, the image's split and source shared), 10% of the labels unknown (label "",
@@ -218,6 +221,34 @@ def cleanup(*, project, run):
     project.delete()
 
 
+def label_changes(run, repeat):
+    """`repeat` label changes of dev examples through the label services (a lead
+    accepting a proposal), each followed by the worker's recompute. Returns the seconds
+    of each change and of each recompute after it."""
+    from mlstrat.labels.services import correction_accept, correction_propose
+
+    lead = User.objects.get_or_create(username="bench-lead")[0]
+    wrong = (
+        Prediction.objects.filter(run=run, split="dev", is_error=True)
+        .select_related("example__dataset")
+        .order_by("id")[:repeat]
+    )
+    changes, recomputes = [], []
+    for prediction in wrong:
+        started = time.perf_counter()
+        proposal = correction_propose(
+            example=prediction.example,
+            proposed_label=prediction.predicted_label,
+            proposed_by=lead,
+        )
+        correction_accept(correction=proposal, reviewer=lead, expected_version=proposal.version)
+        changes.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        snapshot_compute(run=run, full=False)
+        recomputes.append(time.perf_counter() - started)
+    return changes, recomputes
+
+
 def aggregate_floor(run, repeat):
     """The one aggregate as the app runs it (with the confidence columns of the reliability
     diagram), against the same aggregate without them, interleaved in this process so
@@ -293,6 +324,7 @@ def main():
         snap = snapshot_compute(run=run)
         timings.append(time.perf_counter() - started)
     figures = snap.figures
+    changes, after_change = label_changes(run, args.repeat)
     # What a worker does after a burst of ticks: only the reviews are counted again.
     incremental = []
     for _ in range(args.repeat):
@@ -300,8 +332,15 @@ def main():
         snapshot_compute(run=run, full=False)
         incremental.append(time.perf_counter() - started)
     print(
-        f"snapshot_compute: min {min(timings):.3f} s, median {statistics.median(timings):.3f} s, "
-        f"max {max(timings):.3f} s over {args.repeat} runs"
+        f"from scratch (full=True): min {min(timings):.3f} s, "
+        f"median {statistics.median(timings):.3f} s, max {max(timings):.3f} s "
+        f"over {args.repeat} runs"
+    )
+    print(
+        f"a label change (correction_accept, counts moved): median "
+        f"{statistics.median(changes):.3f} s, max {max(changes):.3f} s; "
+        f"the worker's recompute after it (full=False): min {min(after_change):.3f} s, "
+        f"median {statistics.median(after_change):.3f} s, max {max(after_change):.3f} s"
     )
     print(
         f"after ticks (full=False): min {min(incremental):.3f} s, "

@@ -42,16 +42,19 @@ def _confidence_aggregates() -> dict:
     return aggregates
 
 
-def prediction_counts(*, run: ModelRun) -> list[dict]:
+def prediction_counts(*, run: ModelRun, example: Example | None = None) -> list[dict]:
     """One row per (task, split, source, true label, predicted label) of a run, in one
     scan, every task at once: examples whose label is known, those unknown, errors under
     the label in force, examples and errors under the original labels, examples whose
     label was corrected, and per confidence bin the predictions (label known) and the sum
-    of their confidences."""
+    of their confidences. With `example`, the same rows of that example's prediction only
+    (what one label change moves: analytics/counts.py)."""
     original_known = ~Q(example__original_label="")
+    predictions = Prediction.objects.filter(run=run)
+    if example is not None:
+        predictions = predictions.filter(example=example)
     query = (
-        Prediction.objects.filter(run=run)
-        .values("task", "split", "example__source", "example__label", "predicted_label")
+        predictions.values("task", "split", "example__source", "example__label", "predicted_label")
         .annotate(
             examples=Count("id", filter=KNOWN),
             unknown=Count("id", filter=Q(is_error__isnull=True)),
@@ -101,11 +104,12 @@ def split_counts(*, run: ModelRun, split: str, task: str | None = None) -> dict:
     )
 
 
-def image_counts(*, run: ModelRun, tasks: int) -> dict[str, dict]:
+def image_counts(*, run: ModelRun, tasks: int, image: str | None = None) -> dict[str, dict]:
     """Per split, a multi-task run's images (an example_id, with one prediction per task
     in the run: the import writes every task of a row) with at least one task wrong, and
-    those whose every label is unknown. Two short reads, never a scan of every prediction
-    joined with every example:
+    those whose every label is unknown; with `image`, of that one image only (what one
+    label change moves). Two short reads, never a scan of every prediction joined with
+    every example:
 
     - the errors are a range of the (run, split, is_error) index; each one's image is
       looked up by the example's primary key (a hash join here scanned every example);
@@ -115,20 +119,31 @@ def image_counts(*, run: ModelRun, tasks: int) -> dict[str, dict]:
 
     predictions, examples = Prediction._meta.db_table, Example._meta.db_table
     splits = ", ".join(["%s"] * len(SPLITS))
+    one_wrong = one_unknown = ""
+    wrong_params, unknown_params = [run.pk, *SPLITS, True], [run.dataset_id]
+    if image is not None:
+        one_wrong = (
+            f'AND p.example_id IN (SELECT id FROM "{examples}" '
+            "WHERE dataset_id = %s AND example_id = %s)"
+        )
+        wrong_params += [run.dataset_id, image]
+        one_unknown = "AND example_id = %s"
+        unknown_params.append(image)
+    unknown_params += [tasks, run.pk]
     # Plain SQL both PostgreSQL and SQLite (the embedded mode) run.
     wrong_sql = f"""
         SELECT split, count(DISTINCT image) FROM (
             SELECT p.split,
                    (SELECT e.example_id FROM "{examples}" e WHERE e.id = p.example_id) AS image
             FROM "{predictions}" p
-            WHERE p.run_id = %s AND p.split IN ({splits}) AND p.is_error = %s
+            WHERE p.run_id = %s AND p.split IN ({splits}) AND p.is_error = %s {one_wrong}
         ) AS wrong
         GROUP BY split
     """
     unknown_sql = f"""
         SELECT g.split, count(*) FROM (
             SELECT split, example_id, min(id) AS first_id FROM "{examples}"
-            WHERE dataset_id = %s AND label = ''
+            WHERE dataset_id = %s AND label = '' {one_unknown}
             GROUP BY split, example_id HAVING count(*) = %s
         ) AS g
         WHERE EXISTS (
@@ -140,10 +155,10 @@ def image_counts(*, run: ModelRun, tasks: int) -> dict[str, dict]:
     with transaction.atomic():
         _tune_for_one_big_aggregate()
         with connection.cursor() as cursor:
-            cursor.execute(wrong_sql, [run.pk, *SPLITS, True])
+            cursor.execute(wrong_sql, wrong_params)
             for split, wrong in cursor.fetchall():
                 found.setdefault(split, {"wrong": 0, "all_unknown": 0})["wrong"] = wrong
-            cursor.execute(unknown_sql, [run.dataset_id, tasks, run.pk])
+            cursor.execute(unknown_sql, unknown_params)
             for split, unknown in cursor.fetchall():
                 found.setdefault(split, {"wrong": 0, "all_unknown": 0})["all_unknown"] = unknown
     return found
@@ -159,15 +174,21 @@ def _tune_for_one_big_aggregate() -> None:
             cursor.execute("SET LOCAL jit = off")
 
 
-def prediction_fingerprint(*, run: ModelRun) -> list:
+def prediction_fingerprint(*, run: ModelRun, last_change: int | None | bool = False) -> list:
     """Changes when anything prediction_counts reads may have changed: the run's
     predictions (written once, at import) or a label of its dataset (every label change
-    is recorded as a LabelChange). Ticks and comments do not change it."""
-    last_change = LabelChange.objects.filter(example__dataset_id=run.dataset_id).aggregate(
-        last=Max("id")
-    )["last"]
+    is recorded as a LabelChange). Ticks and comments do not change it. `last_change`,
+    when the caller has it: last_label_change of the run's dataset."""
+    if last_change is False:
+        last_change = last_label_change(dataset_id=run.dataset_id)
     imported = run.imported_at.isoformat() if run.imported_at else None
     return [run.pk, imported, last_change]
+
+
+def last_label_change(*, dataset_id: int) -> int | None:
+    return LabelChange.objects.filter(example__dataset_id=dataset_id).aggregate(last=Max("id"))[
+        "last"
+    ]
 
 
 def dataset_categories(*, run: ModelRun) -> list[dict]:

@@ -64,7 +64,9 @@ def snapshot_recompute_if_stale(*, run_id: int) -> bool:
 def snapshot_compute(*, run: ModelRun, full: bool = True) -> AnalysisSnapshot:
     """Compute a run's figures from SQL aggregates and store them with the time the
     computation started (so changes made meanwhile leave the snapshot stale).
-    `full=False` reuses the prediction counts when no prediction or label changed."""
+    `full=True` counts the predictions again from scratch (analytics/counts.py); the
+    worker's `full=False` reads the counts kept in step with the labels, and reuses the
+    snapshot's own when no prediction or label changed."""
     started_at = timezone.now()
     started = time.perf_counter()
     previous = None
@@ -72,7 +74,7 @@ def snapshot_compute(*, run: ModelRun, full: bool = True) -> AnalysisSnapshot:
         previous = (
             AnalysisSnapshot.objects.filter(run=run).values_list("figures", flat=True).first()
         )
-    figures = snapshot.build(run=run, previous=previous)
+    figures = snapshot.build(run=run, previous=previous, rebuild=full)
     seconds = time.perf_counter() - started
     snap, _ = AnalysisSnapshot.objects.update_or_create(
         run=run,

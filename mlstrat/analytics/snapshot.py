@@ -8,7 +8,7 @@ them shows at once.
 from mlstrat.datasets.models import SPLIT_ORDER, ModelRun
 from mlstrat.review.selectors import review_patterns
 
-from . import queries
+from . import counts, queries
 from .figures import CONFIDENCE_BINS
 
 # 2: reviews store reviewed patterns (explicit reviewed marks), categories once.
@@ -80,11 +80,14 @@ def task_counts(rows: list[dict], class_names: list[str]) -> dict:
     }
 
 
-def run_counts(*, run: ModelRun) -> dict:
-    """The run's counts from one scan of its predictions, every task at once. A
-    multi-task run keeps each task's counts under "by_task" (the first task's also at the
-    top level, where single-task readers look) and its images per split."""
-    rows = queries.prediction_counts(run=run)
+def run_counts(*, run: ModelRun, rebuild: bool = False) -> dict:
+    """The run's counts, every task at once, from the counts kept in step with its labels
+    (analytics/counts.py; `rebuild`: counted again from scratch first). A multi-task run
+    keeps each task's counts under "by_task" (the first task's also at the top level,
+    where single-task readers look) and its images per split."""
+    if rebuild:
+        counts.counts_rebuild(run=run)
+    rows, images = counts.counts_read(run=run)
     dataset = run.dataset
     tasks = list(dataset.tasks or [])
     if not tasks:
@@ -102,14 +105,14 @@ def run_counts(*, run: ModelRun) -> dict:
         "by_task": by_task,
         # Each task's split counts alone: the project page reads these, not by_task.
         "task_splits": {task: counts["splits"] for task, counts in by_task.items()},
-        "images": _images(run=run, tasks=tasks, first=by_task[tasks[0]]),
+        "images": _images(counted=images, first=by_task[tasks[0]]),
     }
 
 
-def _images(*, run: ModelRun, tasks: list[str], first: dict) -> dict[str, dict]:
+def _images(*, counted: dict, first: dict) -> dict[str, dict]:
     """Per split: the images (as many as the first task's examples: each image has one
-    per task), those with at least one known label, and those with a task wrong."""
-    counted = queries.image_counts(run=run, tasks=len(tasks))
+    per task), those with at least one known label, and those with a task wrong
+    (`counted`: queries.image_counts)."""
     images = {}
     for split, c in first["splits"].items():
         total = c.get("examples", 0) + c.get("unknown", 0)
@@ -158,20 +161,23 @@ COUNT_KEYS = (
 )
 
 
-def build(*, run: ModelRun, previous: dict | None = None) -> dict:
+def build(*, run: ModelRun, previous: dict | None = None, rebuild: bool = False) -> dict:
     """The snapshot's counts. After a burst of ticks only the reviews are counted again:
-    the prediction counts of `previous` are reused while their fingerprint holds."""
+    the prediction counts of `previous` are reused while their fingerprint holds.
+    `rebuild`: the prediction counts are counted again from scratch."""
     fingerprint = queries.prediction_fingerprint(run=run)
     reusable = (
         previous and previous.get("schema") == SCHEMA and previous.get("fingerprint") == fingerprint
     )
-    counts = (
-        {k: previous[k] for k in COUNT_KEYS if k in previous} if reusable else run_counts(run=run)
+    kept = (
+        {k: previous[k] for k in COUNT_KEYS if k in previous}
+        if reusable
+        else run_counts(run=run, rebuild=rebuild)
     )
     return {
         "schema": SCHEMA,
         "fingerprint": fingerprint,
-        **counts,
+        **kept,
         "categories": queries.dataset_categories(run=run),
         "reviews": review_counts(run=run),
     }

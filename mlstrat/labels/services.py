@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, Case, F, Value, When
 from django.utils import timezone
 
+from mlstrat.analytics.counts import following_label_change
 from mlstrat.datasets.models import Example, ModelRun, Prediction
 from mlstrat.datasets.staleness import dataset_figures_stale
 
@@ -115,20 +116,21 @@ def _label_set(
     correction: LabelCorrection | None = None,
     reverts: LabelChange | None = None,
 ) -> LabelChange:
-    """Change the label in force, keep every run's errors in step, log it, and ask for
-    fresh figures. The caller holds the example's row lock."""
-    change = LabelChange.objects.create(
-        example=example,
-        from_label=example.label,
-        to_label=to_label,
-        reason=(reason or "")[:2000],
-        correction=correction,
-        reverts=reverts,
-        changed_by=by,
-    )
-    Example.objects.filter(pk=example.pk).update(label=to_label)
-    example.label = to_label
-    predictions_is_error_sync(example=example)
+    """Change the label in force, keep every run's errors and counts in step, log it, and
+    ask for fresh figures. The caller holds the example's row lock."""
+    with following_label_change(example=example):
+        change = LabelChange.objects.create(
+            example=example,
+            from_label=example.label,
+            to_label=to_label,
+            reason=(reason or "")[:2000],
+            correction=correction,
+            reverts=reverts,
+            changed_by=by,
+        )
+        Example.objects.filter(pk=example.pk).update(label=to_label)
+        example.label = to_label
+        predictions_is_error_sync(example=example)
     _rescore_example(example=example)
     dataset_figures_stale(dataset=example.dataset_id)
     return change

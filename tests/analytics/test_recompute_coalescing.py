@@ -51,10 +51,10 @@ def test_a_change_during_a_recompute_leaves_it_stale_and_queues_another(
         staleness.figures_stale(run=run)
     real_build = snapshot.build
 
-    def build_while_someone_ticks(*, run, previous=None):
+    def build_while_someone_ticks(*, run, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
             staleness.figures_stale(run=run)
-        return real_build(run=run, previous=previous)
+        return real_build(run=run, **kwargs)
 
     with mock.patch.object(snapshot, "build", side_effect=build_while_someone_ticks):
         recompute_snapshot.run(run.pk)
