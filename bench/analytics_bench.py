@@ -31,7 +31,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from copyload import EXAMPLE_COLUMNS, copy  # noqa: E402
+from copyload import EXAMPLE_COLUMNS, UNKNOWN_SHARE, copy, copy_multitask  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -128,9 +128,6 @@ def load(n_examples, n_tags, seed=7):
     return project, run
 
 
-UNKNOWN_SHARE = 0.10
-
-
 def load_multitask(n_images, n_tasks, seed=7):
     """A multi-task run: n_images x n_tasks examples and predictions, loaded by COPY."""
     rng = random.Random(seed)
@@ -146,59 +143,22 @@ def load_multitask(n_images, n_tasks, seed=7):
     run = ModelRun.objects.create(
         dataset=dataset, name="bench-run", status=RunStatus.READY, imported_at=timezone.now()
     )
-    now = timezone.now().isoformat()
-    example_rows, prediction_rows = [], []
-    i = 0
-    for split, fraction, error_rate in SPLITS:
-        for _ in range(int(n_images * fraction)):
-            source = (
-                "general" if split in ("train", "train_dev") or rng.random() < 0.2 else "target"
-            )
-            example_id = f"e{i:07d}"
-            for task in tasks:
-                label = "" if rng.random() < UNKNOWN_SHARE else rng.choice("01")
-                truth = label or rng.choice("01")
-                predicted = ("1" if truth == "0" else "0") if rng.random() < error_rate else truth
-                example_rows.append(
-                    (
-                        dataset.pk,
-                        example_id,
-                        task,
-                        label,
-                        label,
-                        split,
-                        source,
-                        "{}",
-                        "x.png",
-                        "",
-                        now,
-                    )
-                )
-                prediction_rows.append((example_id, task, predicted, round(rng.random(), 3)))
-            i += 1
+
+    def image(rng, split):
+        source = "general" if split in ("train", "train_dev") or rng.random() < 0.2 else "target"
+        return source, "{}"
+
     with transaction.atomic(), connection.cursor() as cursor:
-        raw = cursor.cursor
-        copy(
-            raw,
-            Example._meta.db_table,
-            [*EXAMPLE_COLUMNS[:2], "task", *EXAMPLE_COLUMNS[2:]],
-            example_rows,
+        copy_multitask(
+            cursor.cursor,
+            dataset_id=dataset.pk,
+            run_ids=[run.pk],
+            n_images=n_images,
+            tasks=tasks,
+            splits=SPLITS,
+            rng=rng,
+            image=image,
         )
-        cursor.execute(
-            "CREATE TEMP TABLE bench_pred (example_id text, task text, predicted text, conf float)"
-        )
-        copy(raw, "bench_pred", ["example_id", "task", "predicted", "conf"], prediction_rows)
-        cursor.execute(
-            f"""INSERT INTO {Prediction._meta.db_table}
-                (run_id, example_id, split, task, predicted_label, confidence, is_error)
-            SELECT %s, e.id, e.split, e.task, p.predicted, p.conf,
-                   CASE WHEN e.label = '' THEN NULL ELSE p.predicted <> e.label END
-            FROM {Example._meta.db_table} e
-            JOIN bench_pred p ON p.example_id = e.example_id AND p.task = e.task
-            WHERE e.dataset_id = %s""",
-            [run.pk, dataset.pk],
-        )
-        cursor.execute("DROP TABLE bench_pred")
         cursor.execute("ANALYZE")
     return project, run
 

@@ -1,7 +1,8 @@
 """Time the error-analysis sheet and a tag toggle with a million examples in PostgreSQL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/mlstrat_sheet_bench \
-        .venv/bin/python bench/sheet_bench.py [--examples 1000000] [--repeat 30] [--keep]
+        .venv/bin/python bench/sheet_bench.py [--examples 1000000] [--tasks 4] [--repeat 30] \
+        [--keep | --reuse]
 
 Loads one dataset with N examples and one run's predictions with probabilities (COPY
 via psycopg2), an earlier run's tags for suggestions, 12 categories and a few thousand
@@ -10,6 +11,13 @@ starting a review, the review's sheet page, the all-errors sheet with filters, s
 and the next keyset page, the rows API, a tag set/clear, and the live-updates poll.
 Prints medians and p95 in milliseconds and the SQL queries per request. The database
 must be a scratch one (its name contains "bench"): it is emptied afterwards unless --keep.
+
+With --tasks N (#15): N binary tasks per image, one example and one prediction per image
+and task in each run (bench/copyload.py's copy_multitask, as the analytics bench loads
+them: the image's split and source shared, 10% of the labels unknown), so --examples
+1000000 --tasks 4 is 4M examples and 2 x 4M predictions. The same pages are timed, plus
+the review of one task and the run's sheet of one task (?task=); then each page is checked
+to render its rows with every task's label.
 """
 
 import argparse
@@ -31,7 +39,13 @@ import django  # noqa: E402
 
 django.setup()
 
-from copyload import EXAMPLE_COLUMNS, copy, scratch_database  # noqa: E402
+from copyload import (  # noqa: E402
+    EXAMPLE_COLUMNS,
+    UNKNOWN_SHARE,
+    copy,
+    copy_multitask,
+    scratch_database,
+)
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, reset_queries, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -50,13 +64,14 @@ SPLITS = [
 ]
 CLASSES = [str(d) for d in range(10)]
 SOURCES = ["phone", "scanner", "web"]
+DISTORTIONS = ["blurry", "noisy", "clean"]
 
 
-def load(n_examples, seed=7):
-    rng = random.Random(seed)
-    stamp = int(time.time())
-    project = Project.objects.create(name="sheet bench", slug=f"sheet-bench-{stamp}")
-    dataset = Dataset.objects.create(project=project, name="bench", class_names=CLASSES)
+def _setup(*, slug, **dataset_fields):
+    """The project, its dataset, two runs (an earlier one for suggestions), a lead and two
+    annotators, and 12 categories besides the built-in ones."""
+    project = Project.objects.create(name="sheet bench", slug=f"{slug}-{int(time.time())}")
+    dataset = Dataset.objects.create(project=project, name="bench", **dataset_fields)
     category_ensure_builtins(dataset=dataset)
     earlier = ModelRun.objects.create(
         dataset=dataset, name="earlier", status=RunStatus.READY, imported_at=timezone.now()
@@ -75,6 +90,29 @@ def load(n_examples, seed=7):
         )
         for k in "bdefghimnopq"
     ]
+    return project, earlier, run, users, categories
+
+
+def _copy_tags(raw, *, rng, runs, dev_errors, categories, users, now):
+    """Ticks on dev errors: 3,000 in the earlier run (the suggestions), 5,000 in the timed
+    one. Returns how many."""
+    tags = []
+    for target, count in zip(runs, (3000, 5000), strict=True):
+        for pk in rng.sample(dev_errors, min(count, len(dev_errors) // 2)):
+            tags.append((target.pk, pk, rng.choice(categories).pk, rng.choice(users).pk, now))
+    copy(
+        raw,
+        "review_tag",
+        ["run_id", "example_id", "category_id", "user_id", "created_at"],
+        set(tags),
+    )
+    return len(set(tags))
+
+
+def load(n_examples, seed=7):
+    rng = random.Random(seed)
+    project, earlier, run, users, categories = _setup(slug="sheet-bench", class_names=CLASSES)
+    dataset = run.dataset
     now = timezone.now().isoformat()
     started = time.perf_counter()
     examples, predictions = [], []
@@ -87,7 +125,7 @@ def load(n_examples, seed=7):
             confidence = round(0.3 + 0.7 * rng.random(), 4)
             rest = (1 - confidence) / 9
             probabilities = {c: round(confidence if c == predicted else rest, 4) for c in CLASSES}
-            metadata = {"distortion": rng.choice(["blurry", "noisy", "clean"])}
+            metadata = {"distortion": rng.choice(DISTORTIONS)}
             examples.append(
                 (
                     dataset.pk,
@@ -141,21 +179,75 @@ def load(n_examples, seed=7):
             for pk, (split, *_rest, wrong) in zip(ids, predictions, strict=True)
             if split == "dev" and wrong
         ]
-        tags = []
-        for target, count in ((earlier, 3000), (run, 5000)):
-            for pk in rng.sample(dev_errors, min(count, len(dev_errors) // 2)):
-                tags.append((target.pk, pk, rng.choice(categories).pk, rng.choice(users).pk, now))
-        copy(
+        tags = _copy_tags(
             raw,
-            "review_tag",
-            ["run_id", "example_id", "category_id", "user_id", "created_at"],
-            set(tags),
+            rng=rng,
+            runs=(earlier, run),
+            dev_errors=dev_errors,
+            categories=categories,
+            users=users,
+            now=now,
         )
         raw.execute("ANALYZE datasets_example; ANALYZE datasets_prediction; ANALYZE review_tag")
     print(
         f"loaded {len(examples):,} examples, {2 * len(examples):,} predictions "
-        f"({len(dev_errors):,} dev errors), {len(set(tags)):,} tags "
+        f"({len(dev_errors):,} dev errors), {tags:,} tags "
         f"in {time.perf_counter() - started:.1f} s"
+    )
+    return project, run, users, categories, dev_errors
+
+
+def load_multitask(n_images, n_tasks, seed=7):
+    """The multi-task shape (#15): n_tasks binary tasks per image, one example and one
+    prediction per image and task in each run (copyload.copy_multitask: the image's split
+    and source shared, 10% of the labels unknown), otherwise as `load`."""
+    rng = random.Random(seed)
+    tasks = [f"task{t}" for t in range(n_tasks)]
+    project, earlier, run, users, categories = _setup(
+        slug="sheet-bench-mt",
+        class_names=["0", "1"],
+        tasks=tasks,
+        task_class_names={t: ["0", "1"] for t in tasks},
+    )
+    now = timezone.now().isoformat()
+    started = time.perf_counter()
+
+    def image(rng, split):
+        return rng.choice(SOURCES), json.dumps({"distortion": rng.choice(DISTORTIONS)})
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        count = copy_multitask(
+            raw,
+            dataset_id=run.dataset_id,
+            run_ids=[earlier.pk, run.pk],
+            n_images=n_images,
+            tasks=tasks,
+            splits=SPLITS,
+            rng=rng,
+            image=image,
+            probabilities=True,
+        )
+        raw.execute(
+            "SELECT example_id FROM datasets_prediction "
+            "WHERE run_id = %s AND split = 'dev' AND is_error ORDER BY id",
+            [run.pk],
+        )
+        dev_errors = [row[0] for row in raw.fetchall()]
+        tags = _copy_tags(
+            raw,
+            rng=rng,
+            runs=(earlier, run),
+            dev_errors=dev_errors,
+            categories=categories,
+            users=users,
+            now=now,
+        )
+        raw.execute("ANALYZE datasets_example; ANALYZE datasets_prediction; ANALYZE review_tag")
+    print(
+        f"loaded {count // n_tasks:,} images x {n_tasks} tasks = {count:,} examples, "
+        f"{2 * count:,} predictions ({UNKNOWN_SHARE:.0%} labels unknown; "
+        f"{len(dev_errors):,} dev errors), {tags:,} tags in {time.perf_counter() - started:.1f} s"
     )
     return project, run, users, categories, dev_errors
 
@@ -193,9 +285,52 @@ def ok(response):
     return response
 
 
+def sheet_rows_of(response):
+    """The rows a sheet page hands its script (the page's JSON config), or the API's."""
+    if response["Content-Type"].startswith("application/json"):
+        return response.json()["rows"], None
+    html = response.content.decode()
+    marker = '<script id="sheet-config" type="application/json">'
+    start = html.index(marker) + len(marker)
+    config = json.loads(html[start : html.index("</script>", start)])
+    return config["rows"], config
+
+
+def check_multitask(label, response, *, tasks, task=""):
+    """A multi-task page renders its rows: each one task's error (of `task` if given) with
+    every task's label and prediction for the image; a page of one task says which.
+    Returns the rows and how many task labels on them are unknown."""
+    rows, config = sheet_rows_of(response)
+    problems = []
+    if not rows:
+        problems.append("no rows")
+    if config is not None and config["tasks"] != tasks:
+        problems.append(f"config tasks {config['tasks']}")
+    if task and config is not None and f"{task}</span>" not in response.content.decode():
+        problems.append(f"no badge for task {task}")
+    unknown = 0
+    for row in rows:
+        mine = {t["task"]: t for t in row["tasks"]}
+        if row["task"] not in tasks or (task and row["task"] != task):
+            problems.append(f"row {row['example']} of task {row['task']!r}")
+        elif [t["task"] for t in row["tasks"]] != tasks or any(
+            "missing" in t for t in row["tasks"]
+        ):
+            problems.append(f"row {row['example']}: tasks {row['tasks']}")
+        elif mine[row["task"]]["label"] != row["label"] or not mine[row["task"]]["is_error"]:
+            problems.append(f"row {row['example']}: its own task {mine[row['task']]}")
+        unknown += sum(t["label"] == "" for t in row["tasks"])
+    if problems:
+        raise SystemExit(f"{label}: {'; '.join(problems[:5])}")
+    return len(rows), unknown
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--examples", type=int, default=1_000_000)
+    parser.add_argument("--examples", type=int, default=1_000_000, help="images (x --tasks)")
+    parser.add_argument(
+        "--tasks", type=int, default=0, help="a multi-task run: this many tasks per image (#15)"
+    )
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="leave the data for --reuse")
     parser.add_argument("--reuse", action="store_true", help="time the data a --keep run left")
@@ -204,8 +339,11 @@ def main():
     existing = Project.objects.filter(slug__startswith="sheet-bench-").order_by("-pk").first()
     if args.reuse and existing:
         project, run, users, categories, dev_errors = reuse(existing)
+    elif args.tasks:
+        project, run, users, categories, dev_errors = load_multitask(args.examples, args.tasks)
     else:
         project, run, users, categories, dev_errors = load(args.examples)
+    tasks = run.dataset.tasks
     try:
         started = time.perf_counter()
         review = review_create(run=run, created_by=users[0], name="bench", sample_size=100, seed=1)
@@ -213,50 +351,65 @@ def main():
             f"review_create (100 of {len(dev_errors):,} dev errors): "
             f"{(time.perf_counter() - started) * 1000:.0f} ms"
         )
+        task_review = None
+        if tasks:
+            started = time.perf_counter()
+            task_review = review_create(
+                run=run, created_by=users[0], name="bench", task=tasks[0], sample_size=100, seed=1
+            )
+            print(
+                f"review_create of task {tasks[0]} (100 of its dev errors): "
+                f"{(time.perf_counter() - started) * 1000:.0f} ms"
+            )
         client = Client()
         client.force_login(users[1])
         base = f"/p/{project.slug}/runs/{run.pk}"
         sheet = f"{base}/reviews/{review.pk}/"
         all_errors = f"{base}/sheet/"
         first = ok(client.get(f"/api/v1/runs/{run.pk}/sheet/")).json()
-        results = [
-            measure("review sheet page, 100 rows", lambda: ok(client.get(sheet)), args.repeat),
-            measure(
+        # Binary tasks have no class 3 or 5: the same filter on their classes.
+        label, prediction = ("1", "0") if tasks else ("3", "5")
+        pages = [
+            ("review sheet page, 100 rows", sheet),
+            (
                 "review sheet, untagged only, sort -confidence",
-                lambda: ok(client.get(f"{sheet}?untagged=1&sort=-confidence")),
-                args.repeat,
+                f"{sheet}?untagged=1&sort=-confidence",
             ),
-            measure(
-                "all dev errors sheet page, 100 rows",
-                lambda: ok(client.get(all_errors)),
-                args.repeat,
+            ("all dev errors sheet page, 100 rows", all_errors),
+            (
+                f"all dev errors, label={label}&prediction={prediction}",
+                f"{all_errors}?label={label}&prediction={prediction}",
             ),
-            measure(
-                "all dev errors, label=3&prediction=5",
-                lambda: ok(client.get(f"{all_errors}?label=3&prediction=5")),
-                args.repeat,
-            ),
-            measure(
+            (
                 "all dev errors, source=phone, sort=confidence",
-                lambda: ok(client.get(f"{all_errors}?source=phone&sort=confidence")),
-                args.repeat,
+                f"{all_errors}?source=phone&sort=confidence",
             ),
-            measure(
+            (
                 f"all dev errors, category={categories[0].pk}",
-                lambda: ok(client.get(f"{all_errors}?category={categories[0].pk}")),
-                args.repeat,
+                f"{all_errors}?category={categories[0].pk}",
             ),
-            measure(
-                "all dev errors, next page (keyset cursor)",
-                lambda: ok(client.get(f"{all_errors}?after={first['next']}")),
-                args.repeat,
-            ),
-            measure(
-                "rows API, review, 100 rows",
-                lambda: ok(client.get(f"/api/v1/reviews/{review.pk}/rows/")),
-                args.repeat,
-            ),
+            ("all dev errors, next page (keyset cursor)", f"{all_errors}?after={first['next']}"),
+            ("rows API, review, 100 rows", f"/api/v1/reviews/{review.pk}/rows/"),
         ]
+        if tasks:
+            # The multi-task pages (#15): one task's review, the run's sheet of one task.
+            one = tasks[0]
+            pages[1:1] = [
+                (f"review of task {one}, sheet page, 100 rows", f"{base}/reviews/{task_review.pk}/")
+            ]
+            pages[4:4] = [(f"all dev errors, task={one}", f"{all_errors}?task={one}")]
+        results = [
+            measure(name, lambda url=url: ok(client.get(url)), args.repeat) for name, url in pages
+        ]
+        if tasks:
+            # After the timing, so that the first timed request finds the caches as cold
+            # as on a single-task run.
+            for name, url in pages:
+                task = one if name in (pages[1][0], pages[4][0]) else ""
+                rows, unknown = check_multitask(name, ok(client.get(url)), tasks=tasks, task=task)
+                print(
+                    f"  {name}: {rows} rows, {unknown} of {rows * len(tasks)} task labels unknown"
+                )
         example = review.items.order_by("position").first().example_id
         state = {"set": True}
 
