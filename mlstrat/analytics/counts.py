@@ -18,7 +18,7 @@ rebuild of the same run never interleave, and neither waits for the other for lo
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from mlstrat.datasets.models import Example, ModelRun
 
@@ -27,7 +27,7 @@ from .figures import CONFIDENCE_BINS
 from .models import CountRow, RunCounts
 
 GROUP = ("task", "split", "source", "label", "predicted_label")
-SUMMED = ("examples", "unknown", "errors", "original_examples", "original_errors", "corrected")
+SUMMED = queries.COUNT_FIELDS
 
 
 def _key(row: dict) -> tuple:
@@ -57,13 +57,17 @@ def counts_rebuild(*, run: ModelRun) -> RunCounts:
 
 def _rebuild(*, run: ModelRun, header: RunCounts) -> RunCounts:
     fingerprint = queries.prediction_fingerprint(run=run)
-    rows = queries.prediction_counts(run=run)
     tasks = _tasks(run)
     header.images = queries.image_counts(run=run, tasks=tasks) if tasks else {}
     header.fingerprint = fingerprint
     header.save(update_fields=["images", "fingerprint"])
     CountRow.objects.filter(run=run).delete()
-    CountRow.objects.bulk_create([CountRow(run=run, **row) for row in rows], batch_size=2000)
+    rows = queries.prediction_counts(run=run)
+    if connection.vendor == "postgresql":
+        columns = ["run_id", *GROUP, *SUMMED, "confidence_bins", "confidence_sums"]
+        queries.count_rows_copy(run=run, rows=rows, table=CountRow._meta.db_table, columns=columns)
+    else:
+        CountRow.objects.bulk_create([CountRow(run=run, **row) for row in rows], batch_size=500)
     return header
 
 
@@ -75,9 +79,11 @@ def counts_read(*, run: ModelRun) -> tuple[list[dict], dict]:
         if header.fingerprint != queries.prediction_fingerprint(run=run):
             header = _rebuild(run=run, header=header)
         rows = list(
-            CountRow.objects.filter(run=run).values(
-                *GROUP, *SUMMED, "confidence_bins", "confidence_sums"
-            )
+            # In group order: the snapshot's lists (confusion cells) come out the same
+            # however the rows were last written.
+            CountRow.objects.filter(run=run)
+            .order_by(*GROUP)
+            .values(*GROUP, *SUMMED, "confidence_bins", "confidence_sums")
         )
     return rows, header.images
 

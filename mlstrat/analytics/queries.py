@@ -3,6 +3,10 @@
 Each function returns plain counts; analytics/figures.py turns them into figures.
 """
 
+import csv
+import io
+import json
+
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, Sum
 
@@ -42,19 +46,24 @@ def _confidence_aggregates() -> dict:
     return aggregates
 
 
-def prediction_counts(*, run: ModelRun, example: Example | None = None) -> list[dict]:
-    """One row per (task, split, source, true label, predicted label) of a run, in one
-    scan, every task at once: examples whose label is known, those unknown, errors under
-    the label in force, examples and errors under the original labels, examples whose
-    label was corrected, and per confidence bin the predictions (label known) and the sum
-    of their confidences. With `example`, the same rows of that example's prediction only
-    (what one label change moves: analytics/counts.py)."""
+GROUP_FIELDS = ("task", "split", "example__source", "example__label", "predicted_label")
+COUNT_FIELDS = (
+    "examples",
+    "unknown",
+    "errors",
+    "original_examples",
+    "original_errors",
+    "corrected",
+)
+
+
+def _prediction_count_query(*, run: ModelRun, example: Example | None = None):
     original_known = ~Q(example__original_label="")
     predictions = Prediction.objects.filter(run=run)
     if example is not None:
         predictions = predictions.filter(example=example)
-    query = (
-        predictions.values("task", "split", "example__source", "example__label", "predicted_label")
+    return (
+        predictions.values(*GROUP_FIELDS)
         .annotate(
             examples=Count("id", filter=KNOWN),
             unknown=Count("id", filter=Q(is_error__isnull=True)),
@@ -69,6 +78,16 @@ def prediction_counts(*, run: ModelRun, example: Example | None = None) -> list[
         )
         .order_by()
     )
+
+
+def prediction_counts(*, run: ModelRun, example: Example | None = None) -> list[dict]:
+    """One row per (task, split, source, true label, predicted label) of a run, in one
+    scan, every task at once: examples whose label is known, those unknown, errors under
+    the label in force, examples and errors under the original labels, examples whose
+    label was corrected, and per confidence bin the predictions (label known) and the sum
+    of their confidences. With `example`, the same rows of that example's prediction only
+    (what one label change moves: analytics/counts.py)."""
+    query = _prediction_count_query(run=run, example=example)
     with transaction.atomic():
         _tune_for_one_big_aggregate()
         rows = list(query)
@@ -80,17 +99,34 @@ def prediction_counts(*, run: ModelRun, example: Example | None = None) -> list[
             "source": row["example__source"],
             "label": row["example__label"],
             "predicted_label": row["predicted_label"],
-            "examples": row["examples"],
-            "unknown": row["unknown"],
-            "errors": row["errors"],
-            "original_examples": row["original_examples"],
-            "original_errors": row["original_errors"],
-            "corrected": row["corrected"],
+            **{field: row[field] for field in COUNT_FIELDS},
             "confidence_bins": [row[f"confidence_n{b}"] for b in bins],
             "confidence_sums": [row[f"confidence_sum{b}"] or 0.0 for b in bins],
         }
         for row in rows
     ]
+
+
+def count_rows_copy(*, run: ModelRun, rows: list[dict], table: str, columns: list[str]) -> None:
+    """prediction_counts rows into `table` (CountRow's) by one COPY: at 100 classes a run
+    has 31,000 groups, which took 2.5 s through the ORM and 0.8 s more as one INSERT …
+    SELECT (PostgreSQL runs those without parallel workers). PostgreSQL only."""
+    buffer = io.StringIO()
+    out = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)  # "" stays "", not NULL
+    for row in rows:
+        out.writerow(
+            [
+                run.pk,
+                *(row[column] for column in columns[1:-2]),
+                json.dumps(row["confidence_bins"]),
+                json.dumps(row["confidence_sums"]),
+            ]
+        )
+    buffer.seek(0)
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert(
+            f'COPY "{table}" ({", ".join(columns)}) FROM STDIN WITH (FORMAT csv)', buffer
+        )
 
 
 def split_counts(*, run: ModelRun, split: str, task: str | None = None) -> dict:

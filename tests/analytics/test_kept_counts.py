@@ -177,9 +177,9 @@ def test_after_a_label_change_the_worker_reads_the_kept_counts(two_runs, bob, mo
     )
     correction_accept(correction=proposal, reviewer=bob, expected_version=proposal.version)
     scans = []
-    original = queries.prediction_counts
+    original = queries._prediction_count_query
     monkeypatch.setattr(
-        queries, "prediction_counts", lambda **kw: scans.append(kw) or original(**kw)
+        queries, "_prediction_count_query", lambda **kw: scans.append(kw) or original(**kw)
     )
     snapshot_compute(run=run, full=False)
     assert scans == []  # no recount: the change moved the kept counts

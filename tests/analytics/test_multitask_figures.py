@@ -166,9 +166,9 @@ def test_calibration_counts_only_known_labels(import_dump):
 
 def test_one_scan_of_the_predictions_makes_every_task(run, monkeypatch):
     calls = []
-    original = queries.prediction_counts
+    original = queries._prediction_count_query
     monkeypatch.setattr(
-        queries, "prediction_counts", lambda **kw: calls.append(1) or original(**kw)
+        queries, "_prediction_count_query", lambda **kw: calls.append(1) or original(**kw)
     )
     snapshot_compute(run=run)
     assert len(calls) == 1
