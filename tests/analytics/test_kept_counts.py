@@ -103,7 +103,14 @@ def multitask_run(project, alice, django_capture_on_commit_callbacks):
     return ModelRun.objects.get(name="v1")
 
 
-def test_the_import_stores_the_counts_a_recount_gives(multitask_run):
+def test_the_import_stores_the_counts_a_recount_gives(multitask_run, monkeypatch):
+    scans = []
+    original = queries._prediction_count_query
+    monkeypatch.setattr(
+        queries, "_prediction_count_query", lambda **kw: scans.append(kw) or original(**kw)
+    )
+    snapshot_compute(run=multitask_run, full=False)
+    assert scans == []  # the worker's first recompute reads what the import stored
     header = RunCounts.objects.get(run=multitask_run)
     assert header.fingerprint == queries.prediction_fingerprint(run=multitask_run)
     # d2, d5, d6, d7, d8 have a task wrong (tests/imports/builders.MULTITASK).
