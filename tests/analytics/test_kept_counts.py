@@ -18,7 +18,7 @@ from django.db import close_old_connections, connection
 from django.test.utils import CaptureQueriesContext
 
 from mlstrat.analytics import counts, queries
-from mlstrat.analytics.models import CountRow, RunCounts
+from mlstrat.analytics.models import AnalysisSnapshot, CountRow, RunCounts
 from mlstrat.analytics.services import snapshot_compute
 from mlstrat.datasets.models import Example, ModelRun, Prediction, Split
 from mlstrat.imports import services as imports
@@ -94,11 +94,12 @@ def multitask_run(project, alice, django_capture_on_commit_callbacks):
         for task in TASKS:
             row[f"prob:{task}"] = f"{rng.random():.3f}"
     upload = SimpleUploadedFile("dump.zip", zip_dump(table).getvalue())
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=False):
         job = imports.import_job_create(
             project=project, user=alice, dataset_name="street", run_name="v1", upload=upload
         )
-    job.refresh_from_db()
+    # Run here, with no recompute after it: what is stored is the import's own doing.
+    job = imports.import_job_run(job_id=job.pk, inline_thumbnails=True)
     assert job.status == JobStatus.SUCCEEDED, job.errors
     return ModelRun.objects.get(name="v1")
 
@@ -109,6 +110,7 @@ def test_the_import_stores_the_counts_a_recount_gives(multitask_run, monkeypatch
     monkeypatch.setattr(
         queries, "_prediction_count_query", lambda **kw: scans.append(kw) or original(**kw)
     )
+    assert not AnalysisSnapshot.objects.filter(run=multitask_run, computed_at__isnull=False)
     snapshot_compute(run=multitask_run, full=False)
     assert scans == []  # the worker's first recompute reads what the import stored
     header = RunCounts.objects.get(run=multitask_run)
