@@ -298,7 +298,7 @@ def _jsonl_rows(lines) -> Iterator[tuple[int, dict | None, str | None]]:
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                obj = json.loads(raw, parse_int=_json_int)
             except json.JSONDecodeError as exc:
                 yield line, None, f"is not valid JSON ({exc.msg})"
                 continue
@@ -340,6 +340,16 @@ def _jsonl_rows(lines) -> Iterator[tuple[int, dict | None, str | None]]:
         raise DumpError(f"The table is not UTF-8 text (after line {line}).") from exc
     except (EOFError, OSError) as exc:
         raise DumpError(f"The table is broken after line {line}: {exc}") from exc
+
+
+def _json_int(text: str) -> int | str:
+    """A JSON integer; one with more digits than Python converts (4300) stays text, for the
+    row checks to refuse where a number belongs (a probability) and to keep as written
+    elsewhere (metadata)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _longest_string_over(obj: dict, limit: int) -> str | None:

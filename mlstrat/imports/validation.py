@@ -36,6 +36,8 @@ MAX_ERRORS_KEPT = 100
 MAX_NAME = 200
 MAX_SOURCE = 100
 MAX_COLUMNS = 1000
+# How much of a value a row error quotes.
+MAX_SHOWN = 60
 
 
 @dataclass
@@ -237,6 +239,12 @@ def _text(value) -> str:
     return str(value).strip()
 
 
+def shown(value) -> str:
+    """A value as a row error quotes it: its repr, cut short (a cell may hold 128 KiB)."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 1]}…"
+
+
 def _probability(value) -> tuple[float | None, str | None]:
     if type(value) is str:
         # The common case first (a CSV cell holding a number), without the checks below.
@@ -250,13 +258,15 @@ def _probability(value) -> tuple[float | None, str | None]:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, None
     if isinstance(value, bool):
-        return None, f"{value!r} is not a number"
+        return None, f"{shown(value)} is not a number"
     try:
         number = float(value)
+    except OverflowError:  # an integer too large for a float (JSON holds any)
+        return None, f"{shown(value)} is outside 0..1"
     except (TypeError, ValueError):
-        return None, f"{value!r} is not a number"
+        return None, f"{shown(value)} is not a number"
     if not math.isfinite(number) or not 0 <= number <= 1:
-        return None, f"{value!r} is outside 0..1"
+        return None, f"{shown(value)} is outside 0..1"
     return number, None
 
 

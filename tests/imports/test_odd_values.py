@@ -1,0 +1,63 @@
+"""Odd values in a row (huge numbers, objects where text belongs, NaN, very long text):
+each is a row error naming its column, never an import stopped on an unexpected error."""
+
+import json
+
+import pytest
+
+from mlstrat.datasets.models import Example
+from mlstrat.imports.models import JobStatus
+
+from .builders import png_bytes, rows, zip_of
+from .test_bad_dumps import assert_nothing_written, messages
+
+
+def jsonl_dump(objects: list[dict], *, raw_lines: dict[int, str] | None = None):
+    """A zip with predictions.jsonl (one line per object; `raw_lines` replaces a line by
+    its index with text json.dumps could not write) and one PNG per row."""
+    lines = [json.dumps(obj) for obj in objects]
+    for index, text in (raw_lines or {}).items():
+        lines[index] = text
+    images = {obj["image"]: png_bytes() for obj in objects if isinstance(obj["image"], str)}
+    return zip_of({"predictions.jsonl": "\n".join(lines) + "\n", **images})
+
+
+def single_rows(n=3):
+    table = rows(n)
+    for row in table:
+        row["confidence"] = 0.75
+        row["probabilities"] = {"cat": 0.75, "dog": 0.25}
+    return table
+
+
+def assert_row_error(job, line, column):
+    assert job.status == JobStatus.FAILED
+    assert "unexpected error" not in job.message, job.message
+    assert [(n, c) for n, c, _ in messages(job)] == [(line, column)], job.errors
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", str(10**30), str(10**400), "9" * 5000])
+@pytest.mark.parametrize("column", ["confidence", "prob_cat"])
+def test_a_huge_number_for_a_probability_is_a_row_error(run_import, number, column):
+    table = single_rows()
+    line = json.dumps(table[1])
+    if column == "confidence":
+        line = line.replace('"confidence": 0.75', f'"confidence": {number}')
+    else:
+        line = line.replace('"cat": 0.75', f'"cat": {number}')
+    job = run_import(jsonl_dump(table, raw_lines={1: line}))
+    assert_row_error(job, 2, column)
+    assert "outside 0..1" in job.errors[0]["message"]
+    assert len(job.errors[0]["message"]) < 300
+
+
+def test_a_huge_integer_in_metadata_is_kept(run_import):
+    """An integer with more digits than Python converts (4300) is kept as its text."""
+    table = single_rows()
+    first = json.dumps(table[0])[:-1] + ', "serial": ' + "9" * 5000 + "}"
+    second = json.dumps(table[1])[:-1] + ', "serial": ' + str(10**400) + "}"
+    job = run_import(jsonl_dump(table, raw_lines={0: first, 1: second}))
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert Example.objects.get(example_id="ex0000").metadata["serial"] == "9" * 5000
+    assert Example.objects.get(example_id="ex0001").metadata["serial"] == 10**400
