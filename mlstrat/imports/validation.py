@@ -233,6 +233,16 @@ def _has_nul(value) -> bool:
     return False
 
 
+TEXT_COLUMNS = frozenset({"example_id", "image", "label", "prediction", "split", "source"})
+
+
+def _is_text_column(column: str, multitask: bool) -> bool:
+    """Whether the column holds a name (which a JSON object or list is not)."""
+    if multitask:
+        return column in TEXT_COLUMNS or column.startswith((LABEL_PREFIX, PREDICTION_PREFIX))
+    return column in TEXT_COLUMNS
+
+
 def _text(value) -> str:
     if value is None:
         return ""
@@ -358,10 +368,13 @@ def clean_row(
     for column in MULTITASK_REQUIRED if multitask else REQUIRED_COLUMNS:
         if column not in row:
             bad(column, "is missing from this row")
-    if _any_nul(row):
+    if _any_nul(row):  # also true of any row not all text (JSON Lines, Parquet)
         for column, value in row.items():
             if _has_nul(value):
                 bad(column, "contains a NUL character")
+            elif isinstance(value, dict | list) and _is_text_column(column, multitask):
+                kind = "an object" if isinstance(value, dict) else "a list"
+                bad(column, f"must be text or a number, not {kind}")
     if errors:
         return None, errors
     example_id = _text(row["example_id"])

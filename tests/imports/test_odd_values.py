@@ -8,7 +8,7 @@ import pytest
 from mlstrat.datasets.models import Example
 from mlstrat.imports.models import JobStatus
 
-from .builders import png_bytes, rows, zip_of
+from .builders import multitask_jsonl, multitask_rows, png_bytes, rows, zip_of
 from .test_bad_dumps import assert_nothing_written, messages
 
 
@@ -61,3 +61,30 @@ def test_a_huge_integer_in_metadata_is_kept(run_import):
     assert job.status == JobStatus.SUCCEEDED, job.message
     assert Example.objects.get(example_id="ex0000").metadata["serial"] == "9" * 5000
     assert Example.objects.get(example_id="ex0001").metadata["serial"] == 10**400
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, [1], ["cat"]])
+@pytest.mark.parametrize(
+    "column", ["example_id", "image", "label", "prediction", "split", "source"]
+)
+def test_an_object_or_list_where_text_belongs_is_a_row_error(run_import, column, value):
+    table = single_rows()
+    table[1][column] = value
+    job = run_import(jsonl_dump(table))
+    assert_row_error(job, 2, column)
+    kind = "an object" if isinstance(value, dict) else "a list"
+    assert job.errors[0]["message"] == f"must be text or a number, not {kind}"
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, ["1"]])
+@pytest.mark.parametrize("objects", ["labels", "predictions"])
+def test_an_object_or_list_for_a_task_label_is_a_row_error(run_import, objects, value):
+    table = multitask_rows()
+    lines = multitask_jsonl(table).splitlines()
+    second = json.loads(lines[1])
+    second[objects]["car"] = value
+    lines[1] = json.dumps(second)
+    images = {row["image"]: png_bytes() for row in table}
+    job = run_import(zip_of({"predictions.jsonl": "\n".join(lines), **images}))
+    column = f"{objects[:-1]}:car"
+    assert_row_error(job, 2, column)
