@@ -226,6 +226,13 @@ def _validate_rows(*, dump, dataset, report, checker, progress, has_examples=Tru
                     f"The table has {len(report.header.columns)} columns; "
                     f"at most {MAX_COLUMNS} are accepted."
                 )
+            twice = report.header.twice()
+            if twice:
+                for column in twice:
+                    report.add(RowError(1, column, "appears twice in the header"))
+                raise ValidationFailed(
+                    report, f"The table names a column twice: {', '.join(twice)}."
+                )
             missing = report.header.missing()
             if missing:
                 for column in missing:

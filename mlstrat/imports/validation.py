@@ -151,6 +151,15 @@ class Header:
             return {NEGATIVE, POSITIVE}
         return {cls for _, cls in columns}
 
+    def twice(self) -> list[str]:
+        """The columns the header names more than once (a row would keep one value)."""
+        seen, twice = set(), []
+        for column in self.columns:
+            if column in seen and column not in twice:
+                twice.append(column)
+            seen.add(column)
+        return twice
+
     def missing(self) -> list[str]:
         if not self.is_multitask:
             return [c for c in REQUIRED_COLUMNS if c not in self.columns]
@@ -188,8 +197,6 @@ class Header:
                 problems.append(
                     (f"{LABEL_PREFIX}{task}", f"the task name is longer than {MAX_TASK} characters")
                 )
-        if len(set(self.tasks)) != len(self.tasks):
-            problems.append(("", "a task's label column appears twice"))
         for column in self.prob_columns:
             problems.append(
                 (column, "prob_<class> columns are for single-task dumps: use prob:<task>:<class>")

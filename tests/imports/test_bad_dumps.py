@@ -30,6 +30,16 @@ def test_a_missing_column_fails_the_job(run_import):
     assert_nothing_written()
 
 
+def test_a_column_named_twice_fails_the_job_on_line_1(run_import):
+    """The second `label` would silently stand for the first."""
+    table = "example_id,image,label,prediction,split, label\na,images/a.png,cat,cat,dev,dog\n"
+    job = run_import(table_only_zip(table.encode()))
+    assert job.status == JobStatus.FAILED
+    assert job.message == "The table names a column twice: label."
+    assert messages(job) == [(1, "label", "appears twice in the header")]
+    assert_nothing_written()
+
+
 def test_an_unknown_split_is_a_row_error(run_import):
     table = rows(4)
     table[2]["split"] = "validation"

@@ -115,6 +115,18 @@ def test_a_missing_required_column_is_reported_on_line_1(run_import):
     assert_nothing_written()
 
 
+def test_a_column_named_twice_is_reported_on_line_1(run_import):
+    table = rows(2)
+    names = [*table[0], "prediction"]
+    arrays = [pa.array([str(row[key]) for row in table]) for key in table[0]]
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_arrays([*arrays, pa.array(["x", "y"])], names=names), buffer)
+    images = {row["image"]: png_bytes() for row in table}
+    job = run_import(zip_of({"predictions.parquet": buffer.getvalue(), **images}))
+    assert messages(job) == [(1, "prediction", "appears twice in the header")]
+    assert_nothing_written()
+
+
 def test_a_file_that_is_not_parquet_is_refused(run_import):
     job = run_import(zip_of({"predictions.parquet": b"PAR1 but not really", **{}}))
     assert job.status == JobStatus.FAILED
