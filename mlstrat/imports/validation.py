@@ -302,15 +302,37 @@ def _task_text(value) -> str:
     return str(value).strip()
 
 
+def _check_stray_columns(*, row: dict, header: Header, bad) -> None:
+    """A row whose labels or probabilities the header (the first row's keys, in JSON
+    Lines) has no column for: refused, rather than dropped without a word."""
+    for column in row.keys() - header.column_set:
+        if not header.is_multitask:
+            if column.startswith(PROB_PREFIX):
+                bad(column, "names a class the dump's first row gives no probability for")
+        elif column.startswith((LABEL_PREFIX, PREDICTION_PREFIX)):
+            bad(column, "names a task the dump's first row does not have")
+        elif column.startswith(TASK_PROB_PREFIX):
+            task = column[len(TASK_PROB_PREFIX) :].partition(":")[0]
+            if task not in header.tasks:
+                bad(column, "names a task the dump's first row does not have")
+                continue
+            columns = [name for name, _ in header.task_prob_columns.get(task, ())]
+            if columns:
+                bad(
+                    column,
+                    f"is not one of task {task!r}'s probabilities in the dump's first row "
+                    f"({', '.join(columns)})",
+                )
+            else:
+                bad(column, f"the dump's first row gives task {task!r} no probabilities")
+
+
 def _clean_tasks(
     *, row: dict, header: Header, task_classes: dict[str, set[str] | None], bad
 ) -> list[TaskValue]:
     """The tasks of a multi-task row: a label "" or "?" is unknown (stored as ""), a
     prediction is required; probabilities per task, the confidence is the predicted
     class's probability."""
-    for column in row.keys() - header.column_set:
-        if column.startswith((LABEL_PREFIX, PREDICTION_PREFIX)):
-            bad(column, "names a task the dump's first row does not have")
     values = []
     for task in header.tasks:
         label_column = f"{LABEL_PREFIX}{task}"
@@ -426,6 +448,8 @@ def clean_row(
             bad("label", f"{label!r} is not one of the dataset's classes")
         if prediction and prediction not in classes:
             bad("prediction", f"{prediction!r} is not one of the dataset's classes")
+    if row.keys() != header.column_set:  # JSON Lines, Parquet maps: keys vary by row
+        _check_stray_columns(row=row, header=header, bad=bad)
     tasks = None
     if multitask:
         tasks = _clean_tasks(row=row, header=header, task_classes=task_classes or {}, bad=bad)

@@ -88,3 +88,51 @@ def test_an_object_or_list_for_a_task_label_is_a_row_error(run_import, objects, 
     job = run_import(zip_of({"predictions.jsonl": "\n".join(lines), **images}))
     column = f"{objects[:-1]}:car"
     assert_row_error(job, 2, column)
+
+
+def multitask_lines_with_probabilities():
+    """The worked multi-task table as JSON Lines, task car with probabilities per class."""
+    table = [{**row, "prob:car:0": "0.4", "prob:car:1": "0.6"} for row in multitask_rows()]
+    images = {row["image"]: png_bytes() for row in table}
+    return [json.loads(line) for line in multitask_jsonl(table).splitlines()], images
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "column"),
+    [
+        ({"car": {"0": 0.4, "1": 0.6}, "bus": 0.5}, "prob:bus"),
+        ({"car": {"0": 0.4, "1": 0.6}, "bus": {"a": 0.5}}, "prob:bus:a"),
+        ({"car": {"0": 0.2, "1": 0.3, "2": 0.5}}, "prob:car:2"),
+        ({"car": 0.5}, "prob:car"),
+        ({"car": {"0": 0.4, "1": 0.6}, "pedestrian": 0.5}, "prob:pedestrian"),
+    ],
+    ids=["unknown-task", "unknown-task-class", "unknown-class", "binary-for-classes", "new"],
+)
+def test_task_probabilities_the_first_row_does_not_have_are_a_row_error(
+    run_import, probabilities, column
+):
+    objects, images = multitask_lines_with_probabilities()
+    objects[2]["probabilities"] = probabilities
+    text = "\n".join(json.dumps(obj) for obj in objects)
+    job = run_import(zip_of({"predictions.jsonl": text, **images}))
+    assert_row_error(job, 3, column)
+    if column == "prob:car:2":
+        assert job.errors[0]["message"] == (
+            "is not one of task 'car''s probabilities in the dump's first row "
+            "(prob:car:0, prob:car:1)"
+        )
+
+
+def test_task_probabilities_naming_no_task_on_the_first_row_fail_the_job(run_import):
+    objects, images = multitask_lines_with_probabilities()
+    objects[0]["probabilities"]["bus"] = 0.5
+    text = "\n".join(json.dumps(obj) for obj in objects)
+    job = run_import(zip_of({"predictions.jsonl": text, **images}))
+    assert_row_error(job, 1, "prob:bus")
+
+
+def test_a_class_probability_the_first_row_does_not_have_is_a_row_error(run_import):
+    table = single_rows()
+    table[2]["probabilities"] = {"cat": 0.5, "dog": 0.3, "bird": 0.2}
+    job = run_import(jsonl_dump(table))
+    assert_row_error(job, 3, "prob_bird")
