@@ -40,6 +40,7 @@ from .validation import (
     Header,
     RowError,
     clean_row,
+    shown,
 )
 
 BATCH_ROWS = 20000
@@ -221,23 +222,7 @@ def _validate_rows(*, dump, dataset, report, checker, progress, has_examples=Tru
         if report.header is None:
             raise DumpError("The table has no header row.")
         if report.rows_total == 0:
-            if len(report.header.columns) > MAX_COLUMNS:
-                raise DumpError(
-                    f"The table has {len(report.header.columns)} columns; "
-                    f"at most {MAX_COLUMNS} are accepted."
-                )
-            twice = report.header.twice()
-            if twice:
-                for column in twice:
-                    report.add(RowError(1, column, "appears twice in the header"))
-                raise ValidationFailed(
-                    report, f"The table names a column twice: {', '.join(twice)}."
-                )
-            missing = report.header.missing()
-            if missing:
-                for column in missing:
-                    report.add(RowError(1, column, "required column is missing"))
-                raise ValidationFailed(report, "The table lacks required columns.")
+            _check_header(report=report)
             _check_tasks(report=report, dataset=dataset, has_examples=has_examples)
             classes = _allowed_classes(dataset=dataset, header=report.header)
             task_classes = _allowed_task_classes(dataset=dataset, header=report.header)
@@ -272,6 +257,34 @@ def _validate_rows(*, dump, dataset, report, checker, progress, has_examples=Tru
         raise DumpError("The table has no rows.")
     checker.check(batch, last=True)
     checker.finish()
+
+
+def _check_header(*, report: Report) -> None:
+    """A header that cannot be used refuses the dump (line 1): too many columns, a name
+    PostgreSQL cannot store (it becomes a metadata key), a name given twice (a row would
+    keep one of the values), a required column missing."""
+    if len(report.header.columns) > MAX_COLUMNS:
+        raise DumpError(
+            f"The table has {len(report.header.columns)} columns; "
+            f"at most {MAX_COLUMNS} are accepted."
+        )
+    unstorable = report.header.unstorable()
+    if unstorable:
+        for column, found in unstorable:
+            report.add(RowError(1, shown(column), f"the column's name contains {found}"))
+        raise ValidationFailed(
+            report, "A column's name in the header holds a character no text can store."
+        )
+    twice = report.header.twice()
+    if twice:
+        for column in twice:
+            report.add(RowError(1, column, "appears twice in the header"))
+        raise ValidationFailed(report, f"The table names a column twice: {', '.join(twice)}.")
+    missing = report.header.missing()
+    if missing:
+        for column in missing:
+            report.add(RowError(1, column, "required column is missing"))
+        raise ValidationFailed(report, "The table lacks required columns.")
 
 
 def _check_tasks(*, report: Report, dataset, has_examples: bool) -> None:

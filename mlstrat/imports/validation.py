@@ -6,6 +6,7 @@ checks that need the database (labels already stored) or the images live in pipe
 
 import io
 import math
+import re
 import struct
 import warnings
 import zlib
@@ -160,6 +161,10 @@ class Header:
             seen.add(column)
         return twice
 
+    def unstorable(self) -> list[tuple[str, str]]:
+        """(column, what) for the column names PostgreSQL cannot store (metadata keys)."""
+        return [(c, found) for c in self.columns if (found := _unstorable(c))]
+
     def missing(self) -> list[str]:
         if not self.is_multitask:
             return [c for c in REQUIRED_COLUMNS if c not in self.columns]
@@ -220,24 +225,43 @@ class Header:
 SPLITS = frozenset(Split.values)
 
 
-def _any_nul(row: dict) -> bool:
-    """Whether any value may hold a NUL: one scan of the joined text for a row of strings
-    (a CSV row), the careful walk otherwise."""
+# Half of a UTF-16 surrogate pair: a JSON escape ("\ud800") makes one, no UTF-8 text holds it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> str | None:
+    """What in the text PostgreSQL cannot store, if anything."""
+    if "\x00" in text:
+        return "a NUL character"
+    if not text.isascii() and _SURROGATE.search(text):
+        return "half of a surrogate pair (not Unicode text)"
+    return None
+
+
+def _any_unstorable(row: dict) -> bool:
+    """Whether any key or value may hold what PostgreSQL cannot store: one scan of the
+    joined text for a row of strings (a CSV row), the careful walk otherwise."""
     try:
-        return "\x00" in "".join(row.values()) or "\x00" in "".join(row)
+        return bool(_unstorable("".join(row.values())) or _unstorable("".join(row)))
     except TypeError:  # not all strings (JSON Lines, Parquet)
         return True
 
 
-def _has_nul(value) -> bool:
-    """A NUL anywhere in the value, nested JSON included (PostgreSQL stores none)."""
+def _unstorable_in(value) -> str | None:
+    """What PostgreSQL cannot store anywhere in the value, nested JSON included."""
     if isinstance(value, str):
-        return "\x00" in value
+        return _unstorable(value)
     if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+        for key, item in value.items():
+            found = _unstorable(str(key)) or _unstorable_in(item)
+            if found:
+                return found
     if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+        for item in value:
+            found = _unstorable_in(item)
+            if found:
+                return found
+    return None
 
 
 TEXT_COLUMNS = frozenset({"example_id", "image", "label", "prediction", "split", "source"})
@@ -397,10 +421,12 @@ def clean_row(
     for column in MULTITASK_REQUIRED if multitask else REQUIRED_COLUMNS:
         if column not in row:
             bad(column, "is missing from this row")
-    if _any_nul(row):  # also true of any row not all text (JSON Lines, Parquet)
+    if _any_unstorable(row):  # also true of any row not all text (JSON Lines, Parquet)
         for column, value in row.items():
-            if _has_nul(value):
-                bad(column, "contains a NUL character")
+            if found := _unstorable(column):
+                bad(shown(column), f"the column's name contains {found}")
+            elif found := _unstorable_in(value):
+                bad(column, f"contains {found}")
             elif isinstance(value, dict | list) and _is_text_column(column, multitask):
                 kind = "an object" if isinstance(value, dict) else "a list"
                 bad(column, f"must be text or a number, not {kind}")

@@ -136,3 +136,61 @@ def test_a_class_probability_the_first_row_does_not_have_is_a_row_error(run_impo
     table[2]["probabilities"] = {"cat": 0.5, "dog": 0.3, "bird": 0.2}
     job = run_import(jsonl_dump(table))
     assert_row_error(job, 3, "prob_bird")
+
+
+UNSTORABLE = {"nul": ("\\u0000", "contains a NUL character"), "surrogate": ("\\ud800", None)}
+
+
+@pytest.mark.parametrize("char", UNSTORABLE)
+@pytest.mark.parametrize(
+    "column", ["example_id", "image", "label", "prediction", "split", "source", "camera"]
+)
+def test_text_postgresql_cannot_store_is_a_row_error(run_import, column, char):
+    """A NUL, or half of a surrogate pair (a JSON escape no UTF-8 text holds)."""
+    table = [{**row, "camera": "pixel", "confidence": "0.75"} for row in rows(3)]
+    escape, message = UNSTORABLE[char]
+    value = table[1][column]
+    table[1][column] = f"{value}@"  # every value is text: a row as a CSV would give
+    line = json.dumps(table[1]).replace(f'"{value}@"', f'"{value}{escape}"')
+    job = run_import(jsonl_dump(table, raw_lines={1: line}))
+    assert_row_error(job, 2, column)
+    if message:
+        assert job.errors[0]["message"] == message
+
+
+@pytest.mark.parametrize("char", UNSTORABLE)
+def test_text_postgresql_cannot_store_in_nested_metadata_is_a_row_error(run_import, char):
+    table = single_rows()
+    escape, _ = UNSTORABLE[char]
+    line = json.dumps(table[1])[:-1] + f', "camera": {{"model{escape}": ["x"]}}}}'
+    job = run_import(jsonl_dump(table, raw_lines={1: line}))
+    assert_row_error(job, 2, "camera")
+
+
+@pytest.mark.parametrize("char", UNSTORABLE)
+def test_a_column_name_postgresql_cannot_store_fails_the_job_on_line_1(run_import, char):
+    table = single_rows()
+    escape, _ = UNSTORABLE[char]
+    line = json.dumps(table[0])[:-1] + f', "cam{escape}era": "pixel"}}'
+    job = run_import(jsonl_dump(table, raw_lines={0: line}))
+    assert job.status == JobStatus.FAILED
+    assert "unexpected error" not in job.message, job.message
+    assert [(n, c) for n, c, _ in messages(job)] == [(1, repr(json.loads(f'"cam{escape}era"')))]
+    assert_nothing_written()
+
+
+def test_a_csv_column_name_with_a_nul_fails_the_job_on_line_1(run_import):
+    table = "example_id,image,label,prediction,split,cam\x00era\na,images/a.png,cat,dog,dev,x\n"
+    job = run_import(zip_of({"predictions.csv": table, "images/a.png": png_bytes()}))
+    assert messages(job) == [(1, "'cam\\x00era'", "the column's name contains a NUL character")]
+    assert job.message == "A column's name in the header holds a character no text can store."
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize("char", UNSTORABLE)
+def test_a_later_row_naming_a_class_postgresql_cannot_store_is_a_row_error(run_import, char):
+    table = single_rows()
+    escape, _ = UNSTORABLE[char]
+    line = json.dumps(table[1]).replace('"dog": 0.25', f'"dog{escape}": 0.25')
+    job = run_import(jsonl_dump(table, raw_lines={1: line}))
+    assert_row_error(job, 2, repr(json.loads(f'"prob_dog{escape}"')))
