@@ -40,6 +40,7 @@ from .validation import (
     Header,
     RowError,
     clean_row,
+    cut,
     shown,
 )
 
@@ -421,7 +422,7 @@ class _Checks:
         for line, problem, offset, size in packed.results:
             row = self._waiting.pop(line)
             if problem:
-                self.report.add(RowError(line, "image", f"{row.image}: {problem}"))
+                self.report.add(RowError(line, "image", f"{cut(row.image)}: {problem}"))
                 continue
             row.stored = (packed.pack, offset, size)
             self._accept(row)

@@ -197,7 +197,7 @@ class Header:
                     (f"{LABEL_PREFIX}{task}", "a task needs a name (no spaces around it)")
                 )
             elif ":" in task:
-                problems.append((f"{LABEL_PREFIX}{task}", f"the task name {task!r} holds ':'"))
+                problems.append((f"{LABEL_PREFIX}{task}", f"the task name {shown(task)} holds ':'"))
             elif len(task) > MAX_TASK:
                 problems.append(
                     (f"{LABEL_PREFIX}{task}", f"the task name is longer than {MAX_TASK} characters")
@@ -280,10 +280,14 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def shown(value) -> str:
-    """A value as a row error quotes it: its repr, cut short (a cell may hold 128 KiB)."""
-    text = repr(value)
+def cut(text: str) -> str:
+    """Text from the dump as a row error quotes it: cut short (a cell may hold 128 KiB)."""
     return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 1]}…"
+
+
+def shown(value) -> str:
+    """A value as a row error quotes it: its repr, cut short."""
+    return cut(repr(value))
 
 
 def _probability(value) -> tuple[float | None, str | None]:
@@ -389,13 +393,13 @@ def _clean_tasks(
             if label and label not in classes:
                 bad(
                     label_column,
-                    f"{label!r} is not one of task {task!r}'s classes ({named}); "
+                    f"{shown(label)} is not one of task {task!r}'s classes ({named}); "
                     "an unknown label is left empty or written '?'",
                 )
             if prediction and prediction not in classes:
                 bad(
                     prediction_column,
-                    f"{prediction!r} is not one of task {task!r}'s classes ({named})",
+                    f"{shown(prediction)} is not one of task {task!r}'s classes ({named})",
                 )
         confidence = probabilities.get(prediction) if probabilities else None
         values.append(TaskValue(task, label, prediction, confidence, probabilities or None))
@@ -453,10 +457,10 @@ def clean_row(
     elif clean_member_path(image) is None:
         bad(
             "image",
-            f"{image!r} must be a relative path inside the dump (no absolute path, no '..')",
+            f"{shown(image)} must be a relative path inside the dump (no absolute path, no '..')",
         )
     if split not in SPLITS:
-        bad("split", f"unknown split {split!r}: use train, train_dev, dev or test")
+        bad("split", f"unknown split {shown(split)}: use train, train_dev, dev or test")
     if len(source) > MAX_SOURCE:
         bad("source", f"is longer than {MAX_SOURCE} characters")
     confidence, problem = _probability(row.get("confidence"))
@@ -471,9 +475,9 @@ def clean_row(
             probabilities[cls] = value
     if classes is not None and not multitask:
         if label and label not in classes:
-            bad("label", f"{label!r} is not one of the dataset's classes")
+            bad("label", f"{shown(label)} is not one of the dataset's classes")
         if prediction and prediction not in classes:
-            bad("prediction", f"{prediction!r} is not one of the dataset's classes")
+            bad("prediction", f"{shown(prediction)} is not one of the dataset's classes")
     if row.keys() != header.column_set:  # JSON Lines, Parquet maps: keys vary by row
         _check_stray_columns(row=row, header=header, bad=bad)
     tasks = None

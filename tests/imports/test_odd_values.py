@@ -2,13 +2,14 @@
 each is a row error naming its column, never an import stopped on an unexpected error."""
 
 import json
+import secrets
 
 import pytest
 
 from mlstrat.datasets.models import Example
 from mlstrat.imports.models import JobStatus
 
-from .builders import multitask_jsonl, multitask_rows, png_bytes, rows, zip_of
+from .builders import multitask_jsonl, multitask_rows, png_bytes, rows, zip_dump, zip_of
 from .test_bad_dumps import assert_nothing_written, messages
 
 
@@ -194,3 +195,26 @@ def test_a_later_row_naming_a_class_postgresql_cannot_store_is_a_row_error(run_i
     line = json.dumps(table[1]).replace('"dog": 0.25', f'"dog{escape}": 0.25')
     job = run_import(jsonl_dump(table, raw_lines={1: line}))
     assert_row_error(job, 2, repr(json.loads(f'"prob_dog{escape}"')))
+
+
+@pytest.mark.parametrize(
+    "column", ["example_id", "image", "label", "prediction", "split", "confidence", "prob_cat"]
+)
+def test_a_row_error_quotes_a_very_long_value_cut_short(run_import, column):
+    """A cell may hold 128 KiB: the job keeps 100 errors, not 100 copies of it."""
+    table = [{**row, "prob_cat": "0.5", "prob_dog": "0.5"} for row in rows(3)]
+    table[1][column] = secrets.token_hex(50_000)  # 100,000 characters, not compressible
+    images = {row["image"]: png_bytes() for row in table if len(row["image"]) < 100}
+    job = run_import(zip_dump(table, images=images))
+    assert job.status == JobStatus.FAILED
+    assert {c for _, c, _ in messages(job)} == {column}
+    assert all(len(message) < 200 for _, _, message in messages(job)), job.errors
+
+
+def test_a_multitask_row_error_quotes_a_very_long_label_cut_short(run_import):
+    table = [{**row, "prob:car": "0.5"} for row in multitask_rows()]
+    table[1]["label:car"] = table[2]["prediction:car"] = secrets.token_hex(50_000)
+    job = run_import(zip_dump(table))
+    assert job.status == JobStatus.FAILED
+    assert {c for _, c, _ in messages(job)} == {"label:car", "prediction:car"}
+    assert all(len(message) < 200 for _, _, message in messages(job)), job.errors
