@@ -22,13 +22,6 @@ MAX_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _int(text: str) -> int:
-    value = int(text)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise ParseError(f"JSON parse error - the integer {text[:30]} is outside 64 bits.")
-    return value
-
-
 def _float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
@@ -41,23 +34,30 @@ def _constant(name: str):
 
 
 def check_json_value(value) -> None:
-    """Raise ParseError if `value` nests deeper than MAX_DEPTH or holds a control character."""
-    stack = [(value, 1)]
+    """Raise ParseError if `value` nests deeper than MAX_DEPTH, holds a control character
+    or an integer outside 64 bits (named by its path, e.g. `seed` or `filters.label[0]`)."""
+    stack = [(value, 1, "")]
     while stack:
-        item, depth = stack.pop()
+        item, depth, path = stack.pop()
         if isinstance(item, str):
             if has_control_characters(item):
                 raise ParseError("JSON parse error - a string holds a control character (NUL).")
             continue
+        if isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX:
+            where = f"{path[:100]}: " if path else ""
+            raise ParseError(
+                f"JSON parse error - {where}the integer {str(item)[:30]} is outside 64 bits."
+            )
         if not isinstance(item, (dict, list)):
             continue
         if depth > MAX_DEPTH:
             raise ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels.")
         if isinstance(item, dict):
-            stack.extend((key, depth) for key in item)
-            stack.extend((child, depth + 1) for child in item.values())
+            for key, child in item.items():
+                stack.append((key, depth, path))
+                stack.append((child, depth + 1, f"{path}.{key}" if path else key))
         else:
-            stack.extend((child, depth + 1) for child in item)
+            stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
 
 
 class StrictJSONParser(JSONParser):
@@ -66,7 +66,7 @@ class StrictJSONParser(JSONParser):
         encoding = parser_context.get("encoding", "utf-8")
         try:
             text = codecs.getreader(encoding)(stream).read()
-            data = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+            data = json.loads(text, parse_float=_float, parse_constant=_constant)
         except RecursionError:
             raise ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels.") from None
         except ValueError as exc:
