@@ -294,7 +294,7 @@ class ReviewViewSet(
             task=data.get("task", ""),
             sample_size=data.get("sample_size"),
             seed=data.get("seed"),
-            filters=data.get("filters") or {},
+            filters=data.get("filters"),
             assignment=data["assignment"],
             annotators=data.get("annotators", []),
         )

@@ -79,6 +79,10 @@ def retry_on_conflict(func, attempts=4):
 
 def clean_filters(filters) -> dict:
     """Validate a review or sheet filter; raise ValidationError with a reason."""
+    if filters is not None and not isinstance(filters, dict):
+        raise ValidationError(
+            {"filters": 'Filters are an object of filter to values, e.g. {"label": ["cat"]}.'}
+        )
     filters = dict(filters or {})
     unknown = set(filters) - FILTER_KEYS
     if unknown:

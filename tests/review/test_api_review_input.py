@@ -39,3 +39,21 @@ def test_the_largest_seed_and_sample_size_are_taken(api, carol, run, errors, fmt
     assert response.status_code == 201, response.content
     review = Review.objects.get()
     assert review.seed == 2**63 - 1 and review.items.count() == 12
+
+
+@pytest.mark.parametrize(
+    "value", [["label", "cat"], [["label", "cat"]], [], "label", "", 5, 0, True, False]
+)
+def test_filters_that_are_not_an_object_are_a_400(api, carol, run, errors, value):
+    response = start(api, carol, run, filters=value)
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["filters"]
+    assert not Review.objects.exists()
+
+
+@pytest.mark.parametrize("value", ['["label"]', '"label"', "5", "not json"])
+def test_filters_in_a_form_that_are_not_an_object_are_a_400(api, carol, run, errors, value):
+    response = start(api, carol, run, "multipart", filters=value)
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["filters"]
+    assert not Review.objects.exists()
