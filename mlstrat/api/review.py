@@ -158,19 +158,19 @@ SHEET_PARAMETERS = [
 
 # ---------------------------------------------------------------- reviews
 
-# What the review's columns hold (a positive integer; a bigint): beyond, a 400, not a 500.
-MAX_SAMPLE_SIZE = 2**31 - 1
-MAX_SEED = 2**63 - 1
-
 
 class ReviewSerializer(ScopedModelSerializer):
     annotators = VisibleUserField(many=True, required=False)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     sample_size = serializers.IntegerField(
-        min_value=1, max_value=MAX_SAMPLE_SIZE, allow_null=True, required=False, default=100
+        min_value=1,
+        max_value=services.MAX_SAMPLE_SIZE,
+        allow_null=True,
+        required=False,
+        default=100,
     )
     seed = serializers.IntegerField(
-        min_value=0, max_value=MAX_SEED, allow_null=True, required=False, default=None
+        min_value=0, max_value=services.MAX_SEED, allow_null=True, required=False, default=None
     )
     filters = serializers.JSONField(required=False, default=dict)
     split = serializers.ChoiceField(choices=Split.choices, default=Split.DEV)

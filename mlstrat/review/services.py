@@ -198,6 +198,11 @@ def _add_items(*, review: Review, count: int | None) -> int:
     return len(items)
 
 
+# What a review's columns hold (a positive integer, a bigint).
+MAX_SAMPLE_SIZE = 2**31 - 1
+MAX_SEED = 2**63 - 1
+
+
 @transaction.atomic
 def review_create(
     *,
@@ -222,8 +227,15 @@ def review_create(
     if split not in Split.values:
         raise ValidationError({"split": f"Pick one of {', '.join(Split.values)}."})
     task = clean_task(dataset=run.dataset, task=task)
-    if sample_size is not None and sample_size < 1:
-        raise ValidationError({"sample_size": "At least one example (or none for all errors)."})
+    if sample_size is not None and not 1 <= sample_size <= MAX_SAMPLE_SIZE:
+        raise ValidationError(
+            {
+                "sample_size": f"At least one example, at most {MAX_SAMPLE_SIZE} "
+                "(or none for all errors)."
+            }
+        )
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ValidationError({"seed": f"A whole number from 0 to {MAX_SEED}."})
     if assignment not in AssignmentMode.values:
         raise ValidationError({"assignment": "Either everyone or split."})
     annotators = list(annotators)

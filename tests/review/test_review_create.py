@@ -125,3 +125,17 @@ def test_an_empty_review_is_refused(run, alice, errors):
     with pytest.raises(ValidationError, match="nothing to review"):
         review_create(run=run, created_by=alice, name="x", filters={"label": "bird"})
     assert not run.reviews.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"sample_size": 2**31}, "sample_size"),
+        ({"seed": 2**63}, "seed"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_a_size_or_seed_beyond_its_column_is_refused(run, alice, errors, fields, field):
+    with pytest.raises(ValidationError) as caught:
+        review_create(run=run, created_by=alice, name="x", **fields)
+    assert list(caught.value.message_dict) == [field]

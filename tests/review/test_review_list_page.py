@@ -1,3 +1,5 @@
+import pytest
+
 from mlstrat.review.models import Review
 from mlstrat.review.services import review_create, tag_set
 
@@ -64,3 +66,23 @@ def test_a_bad_form_is_explained(as_user, project, carol, run, errors):
 def test_the_project_home_links_to_the_reviews(as_user, project, carol, run):
     html = as_user(carol).get(f"/p/{project.slug}/").content.decode()
     assert url(project, run) in html
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("sample_size", str(2**31), "at most 2147483647"),
+        ("sample_size", str(10**30), "at most 2147483647"),
+        ("seed", str(2**63), "from 0 to 9223372036854775807"),
+        ("seed", "-1", "from 0 to 9223372036854775807"),
+    ],
+)
+def test_a_size_or_seed_beyond_range_is_explained(
+    as_user, project, carol, run, errors, field, value, reason
+):
+    response = as_user(carol).post(
+        url(project, run), {"name": "x", "split": "dev", field: value}, follow=True
+    )
+    assert response.status_code == 200
+    assert reason in response.content.decode()
+    assert not Review.objects.exists()
