@@ -79,3 +79,57 @@ def test_an_outsider_cannot_export_a_task(api, mallory, mt):
     api.force_authenticate(mallory)
     response = api.get(f"/api/v1/analytics/runs/{run.pk}/export/sheet.csv?task=even")
     assert response.status_code in (403, 404)
+
+
+def summary_rows(response) -> dict:
+    """(section, item, split) -> (value, k, n) of a summary CSV export."""
+    header, *rows = read_csv(response)
+    return {tuple(r[:3]): (r[3], r[6], r[7]) for r in rows}
+
+
+def cells(r) -> tuple:
+    return tuple("" if r[key] is None else str(r[key]) for key in ("rate", "k", "n"))
+
+
+def figures_rows(figures) -> dict:
+    """The same keys and values, from the figures API's JSON (null: an empty cell)."""
+    rows = {}
+    for row in figures["splits"]:
+        for item, key in (("labels in force", "error"), ("original labels", "original_error")):
+            rows[("split error", item, row["split"])] = cells(row[key])
+    for part, key in (("error per source", "by_source"), ("error per class", "by_class")):
+        for row in figures[key]:
+            for split, r in row["splits"].items():
+                if r["n"]:
+                    rows[(part, row["key"], split)] = cells(r)
+    return rows
+
+
+@pytest.mark.parametrize("door", ["api", "page"])
+@pytest.mark.parametrize("task", ["even", "big"])
+def test_the_summary_export_is_the_figures_of_the_task_asked(
+    api, as_user, project, carol, mt, door, task
+):
+    run, _ = mt
+    api.force_authenticate(carol)
+    figures = api.get(f"/api/v1/analytics/runs/{run.pk}/?task={task}").json()
+    if door == "api":
+        response = api.get(f"/api/v1/analytics/runs/{run.pk}/export/summary.csv?task={task}")
+    else:
+        page = f"/p/{project.slug}/runs/{run.pk}/export/summary.csv?task={task}"
+        response = as_user(carol).get(page)
+    exported = summary_rows(response)
+    assert exported[("task", task, "")][0] == ""
+    expected = figures_rows(figures)
+    assert expected and {key: exported[key] for key in expected} == expected
+
+
+def test_an_unknown_task_for_the_summary_export_names_the_tasks(api, as_user, project, carol, mt):
+    run, _ = mt
+    api.force_authenticate(carol)
+    for kind in ("summary", "sheet"):
+        response = api.get(f"/api/v1/analytics/runs/{run.pk}/export/{kind}.csv?task=colour")
+        assert response.status_code == 400
+        assert "even, big" in response.json()["task"][0]
+    page = f"/p/{project.slug}/runs/{run.pk}/export/summary.csv?task=colour"
+    assert as_user(carol).get(page).status_code == 404  # as every page of an unknown task

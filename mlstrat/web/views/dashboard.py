@@ -215,13 +215,15 @@ def run_export(request, slug, run_pk, kind, fmt):
         review = Review.objects.filter(run=run, pk=id_from(wanted)).first()
         if review is None:
             raise Http404("No such review of this run.")
+    # The sheet: one task's rows, or ("") every task's; the summary: one task's figures
+    # (by default the first task's, as the dashboard).
     task = request.GET.get("task", "")
-    if task and task not in run.dataset.tasks:
-        raise Http404("No such task in this dataset.")
     figures = None
     if kind == "summary":
         services.snapshot_ensure(run=run)
-        figures = selectors.run_figures(run=run)
+        figures = selectors.run_figures(run=run, task=_task(run.dataset, task))
+    elif task:
+        _task(run.dataset, task)  # 404 for a task the dataset does not have
     return exports.streaming_export(
         kind=kind, fmt=fmt, run=run, figures=figures, review=review, task=task
     )
