@@ -59,6 +59,8 @@ class MembershipSerializer(ScopedModelSerializer):
         model = Membership
         fields = ["id", "username", "role", "created_at"]
         read_only_fields = ["id", "created_at"]
+        # Said, never the model's default: naming an admin again must not demote them.
+        extra_kwargs = {"role": {"required": True}}
 
 
 class ProjectViewSet(
