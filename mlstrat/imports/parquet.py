@@ -60,8 +60,11 @@ def parquet_rows(stream) -> Iterator[tuple[int, dict | None, str | None]]:
         line = 1
         try:
             for batch in table.iter_batches(batch_size=BATCH_ROWS):
-                for values in batch.to_pylist():
+                for values in _batch_rows(batch):
                     line += 1
+                    if values is None:
+                        yield line, None, "holds a date or time outside years 1 to 9999"
+                        continue
                     row, problem = _row(values)
                     if by_row and row is not None:
                         by_row = False
@@ -69,6 +72,20 @@ def parquet_rows(stream) -> Iterator[tuple[int, dict | None, str | None]]:
                     yield line, row, problem
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise DumpError(f"The Parquet table is broken after line {line} ({exc}).") from exc
+
+
+def _batch_rows(batch) -> Iterator[dict | None]:
+    """The batch's rows as dicts; None for a row holding a date or time Python cannot
+    (Arrow's timestamps reach far beyond year 9999)."""
+    try:
+        yield from batch.to_pylist()
+    except OverflowError:
+        for index in range(batch.num_rows):
+            try:
+                [values] = batch.slice(index, 1).to_pylist()
+            except OverflowError:
+                values = None
+            yield values
 
 
 def _check_declared_sizes(table, error) -> None:
@@ -112,9 +129,11 @@ def _row(values: dict) -> tuple[dict | None, str | None]:
 
 def _plain(value):
     """A value as JSON can hold it (metadata is stored as JSON): dates as ISO text,
-    decimals as numbers, non-finite numbers and bytes as text."""
+    durations as seconds, decimals as numbers, non-finite numbers and bytes as text."""
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, float) and not math.isfinite(value):

@@ -162,3 +162,22 @@ def test_a_parquet_table_in_a_server_folder(project, alice, tmp_path):
     job = services.import_job_run(job_id=job.pk, inline_thumbnails=True)
     assert job.status == JobStatus.SUCCEEDED, (job.message, job.errors)
     assert Example.objects.count() == 3
+
+
+def test_a_duration_column_is_kept_as_seconds(run_import):
+    table = rows(2)
+    columns = {**columns_of(table), "exposure": pa.array([1_500, 250], type=pa.duration("ms"))}
+    job = run_import(parquet_dump(columns))
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    exposures = Example.objects.order_by("example_id").values_list("metadata", flat=True)
+    assert [m["exposure"] for m in exposures] == [1.5, 0.25]
+
+
+def test_a_date_beyond_year_9999_is_a_row_error(run_import):
+    table = rows(3)
+    stamps = pa.array([0, 300_000_000_000_000, 0], type=pa.timestamp("ms"))  # year 11476
+    job = run_import(parquet_dump({**columns_of(table), "taken_at": stamps}))
+    assert job.status == JobStatus.FAILED
+    assert "unexpected error" not in job.message, job.message
+    assert messages(job) == [(3, "", "the line holds a date or time outside years 1 to 9999")]
+    assert_nothing_written()
