@@ -42,6 +42,11 @@ class DumpError(Exception):
     """The dump as a whole cannot be imported (not a row-level problem)."""
 
 
+class HeaderRow(list):
+    """The table's column names, which Dump.rows() yields before the data rows: a type of
+    its own, since a data row may hold a column of any name."""
+
+
 class UnreadableMember(Exception):
     """An archive member is listed but cannot be read (damaged data, bad CRC, an
     unsupported or encrypted entry): a row-level problem of the rows that name it."""
@@ -112,7 +117,8 @@ class Dump:
         self._reopen()
 
     def rows(self) -> Iterator[tuple[int, dict | None, str | None]]:
-        """(line number, row, problem) for each row; row is None when the line is broken.
+        """(line number, row, problem) for each row; row is None when the line is broken,
+        a HeaderRow for the header (first; JSON Lines: the first object's keys).
 
         Bounded however the table lies: every byte is counted as it is decompressed (a
         gzip table may expand at most MLSTRAT_IMPORT_MAX_RATIO-fold and to at most
@@ -270,7 +276,7 @@ def _csv_rows(lines) -> Iterator[tuple[int, dict | None, str | None]]:
     except (csv.Error, EOFError, OSError) as exc:
         raise DumpError(f"The table cannot be read: {exc}") from exc
     header = [column.strip() for column in header]
-    yield 1, {"__header__": header}, None
+    yield 1, HeaderRow(header), None
     line = 1
     while True:
         try:
@@ -334,7 +340,7 @@ def _jsonl_rows(lines) -> Iterator[tuple[int, dict | None, str | None]]:
             if not header_sent:
                 # JSON Lines has no header: the first object's keys stand for it.
                 header_sent = True
-                yield 0, {"__header__": list(obj)}, None
+                yield 0, HeaderRow(obj), None
             yield line, obj, None
     except UnicodeDecodeError as exc:
         raise DumpError(f"The table is not UTF-8 text (after line {line}).") from exc

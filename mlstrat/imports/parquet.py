@@ -32,7 +32,7 @@ def parquet_rows(stream) -> Iterator[tuple[int, dict | None, str | None]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .dumps import DumpError
+    from .dumps import DumpError, HeaderRow
 
     with tempfile.TemporaryFile(suffix=".parquet") as spooled:
         shutil.copyfileobj(stream, spooled, 1 << 20)
@@ -56,7 +56,7 @@ def parquet_rows(stream) -> Iterator[tuple[int, dict | None, str | None]]:
                 # A map: as in JSON Lines, the first row's classes stand for the header.
                 by_row = True
         if not by_row:
-            yield 1, {"__header__": header}, None
+            yield 1, HeaderRow(header), None
         line = 1
         try:
             for batch in table.iter_batches(batch_size=BATCH_ROWS):
@@ -68,7 +68,7 @@ def parquet_rows(stream) -> Iterator[tuple[int, dict | None, str | None]]:
                     row, problem = _row(values)
                     if by_row and row is not None:
                         by_row = False
-                        yield 1, {"__header__": list(row)}, None
+                        yield 1, HeaderRow(row), None
                     yield line, row, problem
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise DumpError(f"The Parquet table is broken after line {line} ({exc}).") from exc

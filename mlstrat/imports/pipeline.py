@@ -30,7 +30,7 @@ from mlstrat.datasets.models import (
     is_error,
 )
 
-from .dumps import Dump, DumpError
+from .dumps import Dump, DumpError, HeaderRow
 from .models import ImportJob, JobStatus
 from .packs import PACK_ROWS, ImageChecker
 from .validation import (
@@ -207,9 +207,9 @@ def tasks_problem(*, dataset: Dataset | None, has_examples: bool, header: Header
 def _rows(dump: Dump, report: Report | None = None) -> Iterator[tuple[int, dict | None, str]]:
     """Data rows after the header; sets report.header from the first item."""
     for line, row, problem in dump.rows():
-        if row is not None and "__header__" in row:
+        if isinstance(row, HeaderRow):
             if report is not None:
-                report.header = Header(row["__header__"])
+                report.header = Header(list(row))
             continue
         yield line, row, problem
 

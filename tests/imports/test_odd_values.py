@@ -218,3 +218,15 @@ def test_a_multitask_row_error_quotes_a_very_long_label_cut_short(run_import):
     assert job.status == JobStatus.FAILED
     assert {c for _, c, _ in messages(job)} == {"label:car", "prediction:car"}
     assert all(len(message) < 200 for _, _, message in messages(job)), job.errors
+
+
+def test_a_column_named_like_the_readers_header_marker_is_metadata(run_import):
+    """No name is reserved: "__header__" once stood for the table's header row."""
+    table = [{**row, "__header__": "x"} for row in rows(3)]
+    job = run_import(zip_dump(table))
+    assert job.status == JobStatus.SUCCEEDED, job.message
+    assert Example.objects.first().metadata["__header__"] == "x"
+    objects = single_rows()
+    objects[1]["__header__"] = 5
+    job = run_import(jsonl_dump(objects), dataset="other")
+    assert job.status == JobStatus.SUCCEEDED, job.message
