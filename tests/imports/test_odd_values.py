@@ -53,6 +53,33 @@ def test_a_huge_number_for_a_probability_is_a_row_error(run_import, number, colu
     assert len(job.errors[0]["message"]) < 300
 
 
+OUTSIDE_0_1 = ["NaN", "Infinity", "-Infinity", "-0.5", "1.0000001", '"nan"', '"-1"', "2"]
+
+
+@pytest.mark.parametrize("number", OUTSIDE_0_1)
+@pytest.mark.parametrize("column", ["confidence", "prob_cat"])
+def test_a_probability_outside_0_1_in_json_is_a_row_error(run_import, number, column):
+    table = single_rows()
+    line = json.dumps(table[1])
+    if column == "confidence":
+        line = line.replace('"confidence": 0.75', f'"confidence": {number}')
+    else:
+        line = line.replace('"cat": 0.75', f'"cat": {number}')
+    job = run_import(jsonl_dump(table, raw_lines={1: line}))
+    assert_row_error(job, 2, column)
+    assert job.errors[0]["message"].endswith("is outside 0..1")
+
+
+@pytest.mark.parametrize("number", OUTSIDE_0_1 + ["1e400", str(10**400)])
+def test_a_task_probability_outside_0_1_is_a_row_error(run_import, number):
+    objects, images = multitask_lines_with_probabilities()
+    objects[1]["probabilities"] = {"car": {"0": 0.5, "1": "@"}}
+    lines = [json.dumps(obj) for obj in objects]
+    lines[1] = lines[1].replace('"@"', number)
+    job = run_import(zip_of({"predictions.jsonl": "\n".join(lines), **images}))
+    assert_row_error(job, 2, "prob:car:1")
+
+
 def test_a_huge_integer_in_metadata_is_kept(run_import):
     """An integer with more digits than Python converts (4300) is kept as its text."""
     table = single_rows()
