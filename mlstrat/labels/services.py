@@ -33,6 +33,7 @@ from .models import (
 )
 
 MAX_SAMPLE_SIZE = 10_000
+MAX_SEED = 2**63 - 1  # what the sample's seed column holds
 
 
 class InvalidLabel(ValueError):
@@ -308,6 +309,8 @@ def correct_sample_draw(
         raise InvalidSample(f"Draw between 1 and {MAX_SAMPLE_SIZE} examples.")
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
+    elif not 0 <= seed <= MAX_SEED:
+        raise InvalidSample(f"The seed is a whole number from 0 to {MAX_SEED}.")
     correct = (
         Prediction.objects.filter(run=run, split=split, is_error=False)
         .order_by("example_id")

@@ -58,6 +58,7 @@ MEASURE_CHUNK = 500
 MAX_OUTPUTS = 200_000
 MAX_OVERLAYS = 2000
 CHUNK_SIZE = 200
+MAX_SEED = 2**63 - 1  # what a review's seed column holds
 MAX_POOL = 100_000  # source examples a job draws from at most (a seeded sample beyond)
 FIXED_DATE = (2026, 1, 1, 0, 0, 0)  # zip members carry a fixed date: same bytes every run
 
@@ -236,7 +237,10 @@ def characteristic_review_create(
     name = normalise_name(name, max_length=200)
     if not isinstance(size, int) or not 1 <= size <= 5000:
         raise ValidationError({"size": "Between 1 and 5000 examples from each split."})
-    seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
+    if seed is None:
+        seed = random.SystemRandom().randrange(1, 2**31)
+    elif isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValidationError({"seed": f"A whole number from 0 to {MAX_SEED}."})
     if per_source:
         both = set(
             Example.objects.filter(dataset=dataset, split=Split.TRAIN).values_list(

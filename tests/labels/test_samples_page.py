@@ -58,3 +58,17 @@ def test_a_check_without_a_verdict_is_a_400(as_user, bob, carol, dataset, runs):
     item = CorrectSample.objects.get().items.get()
     url = reverse("label-sample-check", args=["cat-app"])
     assert as_user(carol).post(url, {"item": item.pk, "outcome": "maybe"}).status_code == 400
+
+
+def test_a_seed_beyond_64_bits_is_explained(as_user, bob, dataset, runs):
+    _correct_predictions(runs[1], dataset)
+    response = as_user(bob).post(
+        reverse("label-sample-draw", args=["cat-app"]),
+        {"run": runs[1].pk, "split": "dev", "size": 3, "seed": str(2**63)},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "The seed is a whole number from 0 to 9223372036854775807." in (
+        response.content.decode()
+    )
+    assert not CorrectSample.objects.exists()

@@ -61,3 +61,16 @@ def test_outsiders_get_404_everywhere(as_user, mallory, world):
     base = f"/p/cat-app/datasets/{dataset.pk}/mismatch/"
     for url in (base, f"{base}reviews/{review.pk}/", f"{base}recipes/{recipe.pk}/"):
         assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("seed", [str(2**63), "-1"])
+def test_a_review_seed_out_of_range_is_explained(as_user, bob, world, seed):
+    dataset = world[0]
+    response = as_user(bob).post(
+        f"/p/cat-app/datasets/{dataset.pk}/mismatch/reviews/",
+        {"name": "Again", "size": "5", "seed": seed},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "A whole number from 0 to 9223372036854775807." in response.content.decode()
+    assert not dataset.characteristic_reviews.filter(name="Again").exists()
