@@ -16,6 +16,7 @@ every channel; TemplateTransform blends with img_weight = 1 - template_weight.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -206,10 +207,13 @@ def _clean_value(spec: Spec, param: Param, value):
         or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     ):
         raise RecipeError(f'{spec.name}: {param.name} is a number, a range [low, high] or "match".')
-    low, high = float(value[0]), float(value[1])
+    try:
+        low, high = float(value[0]), float(value[1])
+    except OverflowError:  # an integer beyond any float: beyond the range too
+        low = high = math.inf
     if low > high:
         raise RecipeError(f"{spec.name}: {param.name} has its low end above its high end.")
-    if low < param.low or high > param.high:
+    if not (param.low <= low and high <= param.high):  # NaN included (JSON cannot store it)
         raise RecipeError(
             f"{spec.name}: {param.name} must stay within {param.low:g}..{param.high:g}."
         )

@@ -74,3 +74,25 @@ def test_a_review_seed_out_of_range_is_explained(as_user, bob, world, seed):
     assert response.status_code == 200
     assert "A whole number from 0 to 9223372036854775807." in response.content.decode()
     assert not dataset.characteristic_reviews.filter(name="Again").exists()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"t_GaussianBlur": "on", "GaussianBlur__sigma__low": "nan"},
+        {"transforms_json": '[{"name": "GaussianBlur", "params": {"sigma": [NaN, 1]}}]'},
+        {"transforms_json": '[{"name": "GaussianBlur", "params": {"sigma": [0, 1e999]}}]'},
+        {"transforms_json": '[{"name": "GaussianBlur", "params": {"sigma": 1' + "0" * 400 + "}}]"},
+    ],
+    ids=["nan-in-the-form", "nan-in-json", "infinity-in-json", "huge-integer-in-json"],
+)
+def test_a_recipe_parameter_that_is_not_a_finite_number_is_explained(as_user, bob, world, fields):
+    dataset = world[0]
+    response = as_user(bob).post(
+        f"/p/cat-app/datasets/{dataset.pk}/mismatch/recipes/",
+        {"name": "odd", "count": "10", **fields},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "GaussianBlur: sigma must stay within 0..10." in response.content.decode()
+    assert not dataset.recipes.filter(name="odd").exists()
