@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import require_member
-from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus, Split
+from mlstrat.datasets.models import MAX_SEED, Dataset, Example, ModelRun, RunStatus, Split
 from mlstrat.labels import exports, ranking, selectors, services
 from mlstrat.labels.models import (
     CheckOrigin,
@@ -376,7 +376,7 @@ class DrawSerializer(serializers.Serializer):
     split = serializers.ChoiceField(choices=Split.choices)
     size = serializers.IntegerField(min_value=1, max_value=services.MAX_SAMPLE_SIZE)
     seed = serializers.IntegerField(
-        required=False, allow_null=True, default=None, min_value=0, max_value=2**62
+        required=False, allow_null=True, default=None, min_value=0, max_value=MAX_SEED
     )
 
 

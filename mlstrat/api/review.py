@@ -21,7 +21,7 @@ from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import has_role, require_member
 from mlstrat.analytics.models import TeamRule
 from mlstrat.analytics.selectors import split_error, team_rule_for
-from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus, Split
+from mlstrat.datasets.models import MAX_SEED, Dataset, Example, ModelRun, RunStatus, Split
 from mlstrat.review import selectors, services
 from mlstrat.review.models import (
     AssignmentMode,
@@ -170,7 +170,7 @@ class ReviewSerializer(ScopedModelSerializer):
         default=100,
     )
     seed = serializers.IntegerField(
-        min_value=0, max_value=services.MAX_SEED, allow_null=True, required=False, default=None
+        min_value=0, max_value=MAX_SEED, allow_null=True, required=False, default=None
     )
     filters = serializers.JSONField(required=False, default=dict)
     split = serializers.ChoiceField(choices=Split.choices, default=Split.DEV)

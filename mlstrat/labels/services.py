@@ -16,7 +16,7 @@ from django.db.models import BooleanField, Case, F, Value, When
 from django.utils import timezone
 
 from mlstrat.analytics.counts import following_label_change
-from mlstrat.datasets.models import Example, ModelRun, Prediction
+from mlstrat.datasets.models import MAX_SEED, Example, ModelRun, Prediction
 from mlstrat.datasets.staleness import dataset_figures_stale
 
 from . import ranking
@@ -33,7 +33,6 @@ from .models import (
 )
 
 MAX_SAMPLE_SIZE = 10_000
-MAX_SEED = 2**63 - 1  # what the sample's seed column holds
 
 
 class InvalidLabel(ValueError):

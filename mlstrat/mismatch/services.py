@@ -23,7 +23,7 @@ from django.utils import timezone
 from PIL import Image
 
 from mlstrat.datasets.images import open_image, read_stored
-from mlstrat.datasets.models import Dataset, Example, Split
+from mlstrat.datasets.models import MAX_SEED, Dataset, Example, Split
 from mlstrat.names import normalise_name, refuse_look_alike
 from mlstrat.review.models import ErrorCategory
 
@@ -58,7 +58,6 @@ MEASURE_CHUNK = 500
 MAX_OUTPUTS = 200_000
 MAX_OVERLAYS = 2000
 CHUNK_SIZE = 200
-MAX_SEED = 2**63 - 1  # what a review's seed column holds
 MAX_POOL = 100_000  # source examples a job draws from at most (a seeded sample beyond)
 FIXED_DATE = (2026, 1, 1, 0, 0, 0)  # zip members carry a fixed date: same bytes every run
 

@@ -16,7 +16,15 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from mlstrat.datasets.models import Dataset, Example, ModelRun, Prediction, RunStatus, Split
+from mlstrat.datasets.models import (
+    MAX_SEED,
+    Dataset,
+    Example,
+    ModelRun,
+    Prediction,
+    RunStatus,
+    Split,
+)
 from mlstrat.datasets.staleness import dataset_figures_stale, figures_stale
 from mlstrat.labels.services import InvalidLabel, correction_propose
 from mlstrat.names import clean_text, normalise_name, refuse_look_alike
@@ -200,7 +208,6 @@ def _add_items(*, review: Review, count: int | None) -> int:
 
 # What a review's columns hold (a positive integer, a bigint).
 MAX_SAMPLE_SIZE = 2**31 - 1
-MAX_SEED = 2**63 - 1
 
 
 @transaction.atomic
