@@ -314,9 +314,19 @@ def sheet_summary(
     and the "other" row; on the run's sheet, how many errors (of `task`) carry each
     category."""
     if review is None:
+        total = scope_size(run=run, review=None, split=split, task=task)  # counted once
         return {
-            "footer": {"kind": "run", **run_sheet_counts(run=run, split=split, task=task)},
-            "progress": progress(run=run, review=None, rule=rule, split=split, task=task),
+            "footer": {
+                "kind": "run",
+                **run_sheet_counts(run=run, split=split, task=task, total=total),
+            },
+            "progress": _run_sheet_progress(
+                run=run,
+                split=split,
+                names=members_by_id(project=run.dataset.project_id),
+                task=task,
+                total=total,
+            ),
         }
     tally = review_tally(review=review, rule=rule)
     if categories is None:
@@ -410,7 +420,9 @@ def _touched(*, run: ModelRun, scope) -> dict[int, set]:
     return people
 
 
-def _run_sheet_progress(*, run: ModelRun, split: str, names: dict, task: str = "") -> dict:
+def _run_sheet_progress(
+    *, run: ModelRun, split: str, names: dict, task: str = "", total: int | None = None
+) -> dict:
     scope = scope_example_ids(run=run, review=None, split=split, task=task)
     by_example = _touched(run=run, scope=scope)
     touched: dict[int, set] = {}
@@ -429,7 +441,9 @@ def _run_sheet_progress(*, run: ModelRun, split: str, names: dict, task: str = "
         "kind": "tagged",
         "rule": None,
         "quorum": None,
-        "total": scope_size(run=run, review=None, split=split, task=task),
+        "total": total
+        if total is not None
+        else scope_size(run=run, review=None, split=split, task=task),
         "reviewed": len(overall),
         "by_user": people,
     }
