@@ -292,6 +292,42 @@ def floor_extract(*, dump: Path, folder: bool) -> float:
 # ---------------------------------------------------------------------- the rest
 
 
+class ImportMemory:
+    """Samples, every 0.2 s while the import runs, the resident memory of this process's
+    children alive then (the image-check processes) and the proportional set size of this
+    process and those children together. ru_maxrss of the children cannot tell them from
+    the bench's own children (the zip writer, the (a1) floor), which hold zipfile's index
+    of every member."""
+
+    def __enter__(self):
+        import threading
+
+        import psutil
+
+        self.child_rss = self.total_pss = 0.0
+        self._stop = threading.Event()
+        me = psutil.Process()
+
+        def sample():
+            while not self._stop.wait(0.2):
+                try:
+                    children = me.children(recursive=True)
+                    rss = [c.memory_info().rss for c in children]
+                    pss = sum(p.memory_full_info().pss for p in [me, *children])
+                except psutil.Error:
+                    continue  # a child ended between listing and reading
+                self.child_rss = max(self.child_rss, max(rss, default=0) / 2**20)
+                self.total_pss = max(self.total_pss, pss / 2**20)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def bare_pillow_seconds(examples) -> float:
     """Decode, resize and encode the same images with nothing around it."""
     from PIL import Image
@@ -395,7 +431,8 @@ def main():
     table_s = [in_child(floor_table_copy, dump=dump, folder=folder)]
     cpu_before = cpu_seconds()
     started = time.perf_counter()
-    job = services.import_job_run(job_id=job.pk, inline_thumbnails=False)
+    with ImportMemory() as memory:
+        job = services.import_job_run(job_id=job.pk, inline_thumbnails=False)
     total = time.perf_counter() - started
     cpu_used = cpu_seconds() - cpu_before
     assert job.status != "failed", (job.message, job.errors[:5])
@@ -431,6 +468,11 @@ def main():
     print(f"database part            {db_s:.2f} s ({args.rows / db_s:,.0f} rows/s)")
     print(f"database part / (a2)     {a2 / db_s:.2f}  (target >= 0.5)")
     print(f"peak memory (import)     {peak_import:.0f} MB; largest child {peak_children:.0f} MB")
+    print(
+        f"  sampled during the import: largest image-check child {memory.child_rss:.0f} MB "
+        f"(RSS); the import's processes together {memory.total_pss:.0f} MB (PSS: shared "
+        "pages counted once)"
+    )
     if args.tasks:
         pairs = args.rows * args.tasks
         print(f"tasks                    {args.tasks} per row: {pairs:,} (example, task) pairs")
