@@ -95,7 +95,7 @@ def _setup(*, slug, **dataset_fields):
 
 def _copy_tags(raw, *, rng, runs, dev_errors, categories, users, now):
     """Ticks on dev errors: 3,000 in the earlier run (the suggestions), 5,000 in the timed
-    one. Returns how many."""
+    one; then the planner's statistics of the loaded tables. Returns how many ticks."""
     tags = []
     for target, count in zip(runs, (3000, 5000), strict=True):
         for pk in rng.sample(dev_errors, min(count, len(dev_errors) // 2)):
@@ -106,6 +106,7 @@ def _copy_tags(raw, *, rng, runs, dev_errors, categories, users, now):
         ["run_id", "example_id", "category_id", "user_id", "created_at"],
         set(tags),
     )
+    raw.execute("ANALYZE datasets_example; ANALYZE datasets_prediction; ANALYZE review_tag")
     return len(set(tags))
 
 
@@ -188,7 +189,6 @@ def load(n_examples, seed=7):
             users=users,
             now=now,
         )
-        raw.execute("ANALYZE datasets_example; ANALYZE datasets_prediction; ANALYZE review_tag")
     print(
         f"loaded {len(examples):,} examples, {2 * len(examples):,} predictions "
         f"({len(dev_errors):,} dev errors), {tags:,} tags "
@@ -243,7 +243,6 @@ def load_multitask(n_images, n_tasks, seed=7):
             users=users,
             now=now,
         )
-        raw.execute("ANALYZE datasets_example; ANALYZE datasets_prediction; ANALYZE review_tag")
     print(
         f"loaded {count // n_tasks:,} images x {n_tasks} tasks = {count:,} examples, "
         f"{2 * count:,} predictions ({UNKNOWN_SHARE:.0%} labels unknown; "

@@ -137,8 +137,8 @@ def check_and_pack(dump, name: str, items: list[tuple[int, str]]) -> PackedBatch
 
 # Held by the import's heartbeat thread while it talks to the database, and while the
 # children are forked: a child forked while that thread held a lock (in libpq, say) would
-# inherit it held and wait on it for ever (seen under load: a child in futex_wait, the
-# attempt alive by its heartbeat and stuck at 0 rows).
+# inherit it held. (The hang first blamed on this, a child in futex_wait with the attempt
+# alive by its heartbeat, was the SIGTERM handler the children inherited: _child_start.)
 FORK_LOCK = threading.Lock()
 
 # The dump the children read, set in the parent before they are forked.
@@ -153,6 +153,12 @@ def _child_start() -> None:
     except (OSError, AttributeError):
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Pool.terminate() stops the children with SIGTERM, and a child forked from a Celery
+    # pool process inherits that process's Python handler for it, which does not exit: a
+    # child waiting on the task queue's lock (which terminate() holds) then waited for ever
+    # and the attempt with it, kept alive by its heartbeat (seen: the pool process in
+    # do_wait joining, the child in futex_wait on the queue's SemLock, SIGTERM caught).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Each child reads the archive through its own file: a shared file offset would mix
     # up the reads of several processes.
     _CHILD_DUMP.reopen()
