@@ -22,10 +22,10 @@ from .test_real_worker import big_zip, start
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 ROWS = 12_000
-# Short enough for a test, and meant to be long enough that a live attempt on a loaded CI
-# machine (two test processes on two cores) is not taken for dead: with 5 s the retried
-# import now and then ran past 4 minutes under load (cause not pinned down; the deadline's
-# message below shows the job's status and the worker's log).
+# Short enough for a test, and long enough that a live attempt on a loaded CI machine (two
+# test processes on two cores) is not taken for dead. (The retried import that now and
+# then ran past 4 minutes was a hang, not slowness: an image-checking child that caught
+# SIGTERM kept Pool.terminate() waiting; see imports/packs.py::_child_start.)
 LEASE = {"MLSTRAT_IMPORT_HEARTBEAT_SECONDS": "1", "MLSTRAT_IMPORT_LEASE_SECONDS": "15"}
 
 
