@@ -38,16 +38,22 @@ def assert_row_error(job, line, column):
     assert_nothing_written()
 
 
-@pytest.mark.parametrize("number", ["1e400", "-1e400", str(10**30), str(10**400), "9" * 5000])
-@pytest.mark.parametrize("column", ["confidence", "prob_cat"])
-def test_a_huge_number_for_a_probability_is_a_row_error(run_import, number, column):
+def probability_written_as(column: str, number: str):
+    """A JSON Lines dump whose second row gives `number`, written as is, for `confidence`
+    or for the probability of class cat (`prob_cat`)."""
     table = single_rows()
     line = json.dumps(table[1])
     if column == "confidence":
         line = line.replace('"confidence": 0.75', f'"confidence": {number}')
     else:
         line = line.replace('"cat": 0.75', f'"cat": {number}')
-    job = run_import(jsonl_dump(table, raw_lines={1: line}))
+    return jsonl_dump(table, raw_lines={1: line})
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", str(10**30), str(10**400), "9" * 5000])
+@pytest.mark.parametrize("column", ["confidence", "prob_cat"])
+def test_a_huge_number_for_a_probability_is_a_row_error(run_import, number, column):
+    job = run_import(probability_written_as(column, number))
     assert_row_error(job, 2, column)
     assert "outside 0..1" in job.errors[0]["message"]
     assert len(job.errors[0]["message"]) < 300
@@ -59,13 +65,7 @@ OUTSIDE_0_1 = ["NaN", "Infinity", "-Infinity", "-0.5", "1.0000001", '"nan"', '"-
 @pytest.mark.parametrize("number", OUTSIDE_0_1)
 @pytest.mark.parametrize("column", ["confidence", "prob_cat"])
 def test_a_probability_outside_0_1_in_json_is_a_row_error(run_import, number, column):
-    table = single_rows()
-    line = json.dumps(table[1])
-    if column == "confidence":
-        line = line.replace('"confidence": 0.75', f'"confidence": {number}')
-    else:
-        line = line.replace('"cat": 0.75', f'"cat": {number}')
-    job = run_import(jsonl_dump(table, raw_lines={1: line}))
+    job = run_import(probability_written_as(column, number))
     assert_row_error(job, 2, column)
     assert job.errors[0]["message"].endswith("is outside 0..1")
 
