@@ -88,9 +88,12 @@ def prediction_counts(*, run: ModelRun, example: Example | None = None) -> list[
     of their confidences. With `example`, the same rows of that example's prediction only
     (what one label change moves: analytics/counts.py)."""
     query = _prediction_count_query(run=run, example=example)
-    with transaction.atomic():
-        _tune_for_one_big_aggregate()
-        rows = list(query)
+    if example is not None:
+        rows = list(query)  # one example's prediction: a label change's small read
+    else:
+        with transaction.atomic():
+            _tune_for_one_big_aggregate()
+            rows = list(query)
     bins = range(CONFIDENCE_BINS)
     return [
         {
@@ -189,7 +192,8 @@ def image_counts(*, run: ModelRun, tasks: int, image: str | None = None) -> dict
     """
     found: dict[str, dict] = {}
     with transaction.atomic():
-        _tune_for_one_big_aggregate()
+        if image is None:
+            _tune_for_one_big_aggregate()  # not for one image's small read
         with connection.cursor() as cursor:
             cursor.execute(wrong_sql, wrong_params)
             for split, wrong in cursor.fetchall():
