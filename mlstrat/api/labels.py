@@ -14,7 +14,8 @@ from rest_framework.response import Response
 
 from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import require_member
-from mlstrat.datasets.models import MAX_SEED, Dataset, Example, ModelRun, RunStatus, Split
+from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus, Split
+from mlstrat.datasets.sampling import MAX_SEED
 from mlstrat.labels import exports, ranking, selectors, services
 from mlstrat.labels.models import (
     CheckOrigin,

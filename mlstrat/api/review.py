@@ -21,7 +21,8 @@ from mlstrat.accounts.models import Role
 from mlstrat.accounts.permissions import has_role, require_member
 from mlstrat.analytics.models import TeamRule
 from mlstrat.analytics.selectors import split_error, team_rule_for
-from mlstrat.datasets.models import MAX_SEED, Dataset, Example, ModelRun, RunStatus, Split
+from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus, Split
+from mlstrat.datasets.sampling import MAX_SEED
 from mlstrat.review import selectors, services
 from mlstrat.review.models import (
     AssignmentMode,

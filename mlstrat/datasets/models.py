@@ -6,10 +6,6 @@ from django.db.models.lookups import LessThanOrEqual
 from mlstrat.accounts.models import Project
 from mlstrat.names import TEXT_MAX_LENGTH
 
-# The largest seed of a reproducible sample (reviews, label samples, train-vs-dev
-# reviews): what their bigint seed columns hold.
-MAX_SEED = 2**63 - 1
-
 
 class Split(models.TextChoices):
     TRAIN = "train", "train"

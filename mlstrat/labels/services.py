@@ -16,7 +16,8 @@ from django.db.models import BooleanField, Case, F, Value, When
 from django.utils import timezone
 
 from mlstrat.analytics.counts import following_label_change
-from mlstrat.datasets.models import MAX_SEED, Example, ModelRun, Prediction
+from mlstrat.datasets.models import Example, ModelRun, Prediction
+from mlstrat.datasets.sampling import MAX_SEED, SeedOutOfRange, seed_or_new
 from mlstrat.datasets.staleness import dataset_figures_stale
 
 from . import ranking
@@ -306,10 +307,10 @@ def correct_sample_draw(
         raise InvalidSample("The sample size is a whole number.") from exc
     if not 1 <= size <= MAX_SAMPLE_SIZE:
         raise InvalidSample(f"Draw between 1 and {MAX_SAMPLE_SIZE} examples.")
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
-    elif not 0 <= seed <= MAX_SEED:
-        raise InvalidSample(f"The seed is a whole number from 0 to {MAX_SEED}.")
+    try:
+        seed = seed_or_new(seed)
+    except SeedOutOfRange as exc:
+        raise InvalidSample(f"The seed is a whole number from 0 to {MAX_SEED}.") from exc
     correct = (
         Prediction.objects.filter(run=run, split=split, is_error=False)
         .order_by("example_id")

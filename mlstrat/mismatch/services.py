@@ -4,7 +4,6 @@ their ticks, overlay sets, synthesis recipes and the jobs that write their dumps
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -23,7 +22,8 @@ from django.utils import timezone
 from PIL import Image
 
 from mlstrat.datasets.images import open_image, read_stored
-from mlstrat.datasets.models import MAX_SEED, Dataset, Example, Split
+from mlstrat.datasets.models import Dataset, Example, Split
+from mlstrat.datasets.sampling import SeedOutOfRange, sample_key, seed_or_new
 from mlstrat.names import normalise_name, refuse_look_alike
 from mlstrat.review.models import ErrorCategory
 
@@ -200,10 +200,6 @@ def characteristics_backfill(*, dataset: Dataset, inline: bool = False) -> int:
 # ---------------------------------------------------------------- train-vs-dev reviews
 
 
-def _sample_key(seed: int, key) -> bytes:
-    return hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
-
-
 def _draw(*, dataset: Dataset, split: str, source: str | None, size: int, seed: int) -> list:
     examples = Example.objects.filter(dataset=dataset, split=split)
     if source is not None:
@@ -211,9 +207,7 @@ def _draw(*, dataset: Dataset, split: str, source: str | None, size: int, seed: 
     rows = list(examples.values_list("pk", "source", "example_id", "task"))
     # Keyed by the dump's ids, not database keys: the same seed draws the same examples
     # from the same data in any database (a re-import, the demo, a test).
-    keyed = [
-        (_sample_key(seed, f"{eid}\x1f{task}"), pk, source_) for pk, source_, eid, task in rows
-    ]
+    keyed = [(sample_key(seed, f"{eid}\x1f{task}"), pk, source_) for pk, source_, eid, task in rows]
     keyed.sort()
     return [(pk, source_, split, key) for key, pk, source_ in keyed[:size]]
 
@@ -236,10 +230,10 @@ def characteristic_review_create(
     name = normalise_name(name, max_length=200)
     if not isinstance(size, int) or not 1 <= size <= 5000:
         raise ValidationError({"size": "Between 1 and 5000 examples from each split."})
-    if seed is None:
-        seed = random.SystemRandom().randrange(1, 2**31)
-    elif isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ValidationError({"seed": f"A whole number from 0 to {MAX_SEED}."})
+    try:
+        seed = seed_or_new(seed)
+    except SeedOutOfRange as exc:
+        raise ValidationError({"seed": str(exc)}) from exc
     if per_source:
         both = set(
             Example.objects.filter(dataset=dataset, split=Split.TRAIN).values_list(
@@ -266,7 +260,7 @@ def characteristic_review_create(
         # The same number from each side: the smaller side sets it.
         count = min(len(train), len(dev))
         drawn += train[:count] + dev[:count]
-    drawn.sort(key=lambda row: _sample_key(seed + 1, row[3].hex()))
+    drawn.sort(key=lambda row: sample_key(seed + 1, row[3].hex()))
     review = CharacteristicReview.objects.create(
         dataset=dataset,
         name=name[:200],

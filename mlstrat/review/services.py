@@ -6,8 +6,6 @@ with whether it changed anything.
 """
 
 import functools
-import hashlib
-import random
 import re
 import time
 
@@ -17,7 +15,6 @@ from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from mlstrat.datasets.models import (
-    MAX_SEED,
     Dataset,
     Example,
     ModelRun,
@@ -25,6 +22,7 @@ from mlstrat.datasets.models import (
     RunStatus,
     Split,
 )
+from mlstrat.datasets.sampling import SeedOutOfRange, sample_key, seed_or_new
 from mlstrat.datasets.staleness import dataset_figures_stale, figures_stale
 from mlstrat.labels.services import InvalidLabel, correction_propose
 from mlstrat.names import clean_text, normalise_name, refuse_look_alike
@@ -161,12 +159,6 @@ def _candidate_errors(*, review: Review):
     return predictions
 
 
-def _sample_key(seed: int, pk: int) -> bytes:
-    # A fixed pseudo-random order per seed: the same seed always yields the same sample,
-    # and extending a review continues down the same order.
-    return hashlib.blake2b(f"{seed}:{pk}".encode(), digest_size=8).digest()
-
-
 def _add_items(*, review: Review, count: int | None) -> int:
     taken = set(ReviewItem.objects.filter(review=review).values_list("example_id", flat=True))
     candidates = [
@@ -174,7 +166,8 @@ def _add_items(*, review: Review, count: int | None) -> int:
         for row in _candidate_errors(review=review).values_list("pk", "example_id")
         if row[1] not in taken
     ]
-    candidates.sort(key=lambda row: _sample_key(review.seed, row[0]))
+    # Extending a review continues down the same order.
+    candidates.sort(key=lambda row: sample_key(review.seed, row[0]))
     if count is not None:
         candidates = candidates[:count]
     start = (ReviewItem.objects.filter(review=review).aggregate(m=Max("position"))["m"] or 0) + 1
@@ -241,8 +234,10 @@ def review_create(
                 "(or none for all errors)."
             }
         )
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise ValidationError({"seed": f"A whole number from 0 to {MAX_SEED}."})
+    try:
+        seed = seed_or_new(seed)
+    except SeedOutOfRange as exc:
+        raise ValidationError({"seed": str(exc)}) from exc
     if assignment not in AssignmentMode.values:
         raise ValidationError({"assignment": "Either everyone or split."})
     annotators = list(annotators)
@@ -258,7 +253,7 @@ def review_create(
         split=split,
         task=task,
         sample_size=sample_size,
-        seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
+        seed=seed,
         filters=clean_filters(filters),
         assignment=assignment,
         created_by=created_by,
