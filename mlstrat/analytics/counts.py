@@ -15,6 +15,7 @@ order) before it reads anything; a rebuild locks its run's row. So a change and 
 rebuild of the same run never interleave, and neither waits for the other for long.
 """
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -64,8 +65,21 @@ def _rebuild(*, run: ModelRun, header: RunCounts) -> RunCounts:
     CountRow.objects.filter(run=run).delete()
     rows = queries.prediction_counts(run=run)
     if connection.vendor == "postgresql":
-        columns = ["run_id", *GROUP, *SUMMED, "confidence_bins", "confidence_sums"]
-        queries.count_rows_copy(run=run, rows=rows, table=CountRow._meta.db_table, columns=columns)
+        # One COPY: at 100 classes a run has 31,000 groups, which took 2.5 s through the
+        # ORM and 0.8 s more as one INSERT … SELECT (run without parallel workers).
+        queries.copy_rows(
+            table=CountRow._meta.db_table,
+            columns=["run_id", *GROUP, *SUMMED, "confidence_bins", "confidence_sums"],
+            values=(
+                (
+                    run.pk,
+                    *(row[field] for field in (*GROUP, *SUMMED)),
+                    json.dumps(row["confidence_bins"]),
+                    json.dumps(row["confidence_sums"]),
+                )
+                for row in rows
+            ),
+        )
     else:
         CountRow.objects.bulk_create([CountRow(run=run, **row) for row in rows], batch_size=500)
     return header
