@@ -209,15 +209,34 @@ def label_changes(run, repeat):
     return changes, recomputes
 
 
-def aggregate_floor(run, repeat):
+def stored_groups_floor(run, repeat) -> float:
+    """The least a recompute that reads the kept counts can cost on this machine: the run's
+    stored groups (analytics.CountRow) fetched by one SELECT through the bare psycopg2
+    cursor, rows left as tuples. Median seconds."""
+    from mlstrat.analytics.models import CountRow
+
+    seconds = []
+    with connection.cursor() as cursor:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            cursor.cursor.execute(
+                f"SELECT * FROM {CountRow._meta.db_table} WHERE run_id = %s", [run.pk]
+            )
+            cursor.cursor.fetchall()
+            seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
+
+
+def aggregate_without_confidence(run, repeat):
     """The one aggregate as the app runs it (with the confidence columns of the reliability
     diagram), against the same aggregate without them, interleaved in this process so
-    that both see the same load. Returns the two lists of seconds."""
+    that both see the same load: what the confidence columns cost (an ablation of our own
+    query, not the machine's floor). Returns the two lists of seconds."""
     from django.db.models import Count, F, Q
 
     from mlstrat.analytics import queries
 
-    floor = (
+    bare = (
         Prediction.objects.filter(run=run)
         .values("split", "example__source", "example__label", "predicted_label")
         .annotate(
@@ -236,7 +255,7 @@ def aggregate_floor(run, repeat):
         started = time.perf_counter()
         with transaction.atomic():
             queries._tune_for_one_big_aggregate()
-            list(floor.all())  # a fresh queryset: no result cache
+            list(bare.all())  # a fresh queryset: no result cache
         without.append(time.perf_counter() - started)
     return with_confidence, without
 
@@ -252,7 +271,7 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the data for --reuse")
     parser.add_argument("--reuse", action="store_true", help="time the data of an earlier --keep")
     parser.add_argument(
-        "--floor",
+        "--without-confidence",
         action="store_true",
         help="also time the aggregate with and without its confidence columns, interleaved",
     )
@@ -306,6 +325,12 @@ def main():
         f"after ticks (full=False): min {min(incremental):.3f} s, "
         f"median {statistics.median(incremental):.3f} s over {args.repeat} runs"
     )
+    floor = stored_groups_floor(run, args.repeat)
+    print(
+        f"floor: the stored groups read by one raw SELECT, no ORM, no figures: median "
+        f"{floor:.4f} s; the worker's recompute after a label change / floor "
+        f"{statistics.median(after_change) / floor:.1f}"
+    )
     print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(
         f"  dev: {figures['splits']['dev']}; {len(figures['reviews'])} review(s) stored; "
@@ -328,8 +353,8 @@ def main():
             + ", ".join(f"{n} median {statistics.median(t):.3f} s" for n, (_, t) in parts.items())
         )
         print(f"  images per split: {figures['images']}")
-    if args.floor:
-        with_confidence, without = aggregate_floor(run, args.repeat)
+    if args.without_confidence:
+        with_confidence, without = aggregate_without_confidence(run, args.repeat)
         a, b = statistics.median(with_confidence), statistics.median(without)
         print(
             f"the aggregate alone: median {a:.3f} s with the confidence columns, {b:.3f} s "
