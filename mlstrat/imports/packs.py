@@ -20,6 +20,7 @@ import signal
 import tempfile
 import threading
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -158,10 +159,26 @@ def _child_start() -> None:
     # child waiting on the task queue's lock (which terminate() holds) then waited for ever
     # and the attempt with it, kept alive by its heartbeat (seen: the pool process in
     # do_wait joining, the child in futex_wait on the queue's SemLock, SIGTERM caught).
+    # SIGTERM was blocked across the fork (ImageChecker), so one sent before this line
+    # waits, and is taken as it comes once unblocked.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     # Each child reads the archive through its own file: a shared file offset would mix
     # up the reads of several processes.
     _CHILD_DUMP.reopen()
+
+
+@contextmanager
+def _sigterm_blocked():
+    """SIGTERM held back in this thread while the children are forked: a child inherits
+    the mask, so a SIGTERM reaching it before `_child_start` restored the default action
+    is not lost to the inherited handler (a terminate() right after the pool started).
+    This process gets any it was sent once the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _child_check(name: str, items: list[tuple[int, str]]) -> PackedBatch:
@@ -193,7 +210,7 @@ class ImageChecker:
             # with their parent (`_child_start`), so the flag is lifted while they run.
             self._daemon = multiprocessing.current_process()._config.pop("daemon", None)
             context = multiprocessing.get_context("fork")
-            with FORK_LOCK:
+            with FORK_LOCK, _sigterm_blocked():
                 self._pool = context.Pool(processes, initializer=_child_start)
             self._window = 2 * processes
 

@@ -28,10 +28,11 @@ def _dump_zip(tmp_path, images: int):
     return path
 
 
-def _catches(pid: int, signum: int) -> bool:
-    """Whether the process has a handler of its own for the signal (Linux's SigCgt)."""
+def _catches(pid: int, signum: int, field: str = "SigCgt") -> bool:
+    """Whether the process has a handler of its own for the signal (Linux's SigCgt), or
+    with field="SigBlk" whether its main thread blocks it."""
     with open(f"/proc/{pid}/status") as status:
-        caught = next(line for line in status if line.startswith("SigCgt:")).split()[1]
+        caught = next(line for line in status if line.startswith(f"{field}:")).split()[1]
     return bool(int(caught, 16) >> (signum - 1) & 1)
 
 
@@ -56,6 +57,9 @@ def test_the_children_take_sigterm_as_it_comes_though_the_parent_catches_it(tmp_
                 while any(_catches(c.pid, signal.SIGTERM) for c in children):
                     assert time.monotonic() < deadline, "a child catches SIGTERM"
                     time.sleep(0.02)
+                # SIGTERM is held back only while the children are forked.
+                assert not any(_catches(c.pid, signal.SIGTERM, "SigBlk") for c in children)
+                assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
             finally:
                 _close_within(checker, seconds=20)
     finally:
