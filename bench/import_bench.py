@@ -22,7 +22,8 @@ The floor, each part timed here, on the same server and disk:
   floor = a1 + a2 + b. Printed: import / floor (target <= 2) and the database part's
   rate / (a2)'s rate (target >= 0.5).
 Also: thumbnails/s of the thumbnail service against bare Pillow on the same files, the
-CPU used per wall second (2.0 = both cores busy), peak memory (ru_maxrss of this process
+CPU used per wall second by the import's processes (2.0 = both cores busy) and by the
+whole machine (PostgreSQL included), peak memory (ru_maxrss of this process
 and of its largest child), and with --serve the latency of image and thumbnail requests.
 
 With --tasks N (#15) the table is a multi-task one: per row N binary tasks
@@ -369,6 +370,18 @@ def serve_latencies(*, project, user, count: int) -> dict:
     return found
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores, every process: PostgreSQL's
+    backend doing the COPYs included), from /proc/stat; 0 where there is none."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -430,11 +443,13 @@ def main():
     # this process's peak memory, which is the import's.
     table_s = [in_child(floor_table_copy, dump=dump, folder=folder)]
     cpu_before = cpu_seconds()
+    machine_before = machine_busy_seconds()
     started = time.perf_counter()
     with ImportMemory() as memory:
         job = services.import_job_run(job_id=job.pk, inline_thumbnails=False)
     total = time.perf_counter() - started
     cpu_used = cpu_seconds() - cpu_before
+    machine_used = machine_busy_seconds() - machine_before
     assert job.status != "failed", (job.message, job.errors[:5])
     peak_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -459,6 +474,10 @@ def main():
     )
     print(f"  stages: {stages}")
     print(f"  CPU per wall second    {cpu_used / total:.2f} (2.00 = both cores busy)")
+    print(
+        f"  machine CPU per wall   {machine_used / total:.2f} of {os.cpu_count()} "
+        "(every process: the database's included)"
+    )
     print(f"floor (a1) table COPY    {a1:.2f} s ({args.rows / a1:,.0f} rows/s)")
     print(f"floor (a2) final rows    {a2:.2f} s (examples + predictions from prepared bytes,")
     print(f"  into tables with the real indexes and keys; {bare_rows_s:.2f} s into bare ones)")

@@ -13,7 +13,6 @@ packs, which the next attempt (or the lease check, services.py) removes.
 """
 
 import io
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,21 +29,28 @@ from mlstrat.datasets.models import (
     is_error,
 )
 
+from .checkers import PARALLEL_MIN_ROWS, RowChecker
 from .dumps import Dump, DumpError, HeaderRow
 from .models import ImportJob, JobStatus
-from .packs import PACK_ROWS, ImageChecker
+from .rowchecks import (
+    CHUNK_ROWS,
+    EXAMPLE_ID,
+    EXAMPLE_TAILS,
+    PREDICTION_TAILS,
+    ROW,
+    SPLIT,
+    UNITS,
+    RowContext,
+)
 from .validation import (
     MAX_COLUMNS,
     MAX_ERRORS_KEPT,
-    CleanRow,
     Header,
     RowError,
-    clean_row,
-    cut,
     shown,
+    unstorable,
 )
 
-BATCH_ROWS = 20000
 # Accepted rows are written (COPY) in batches of this many.
 WRITE_ROWS = 10000
 
@@ -214,50 +220,24 @@ def _rows(dump: Dump, report: Report | None = None) -> Iterator[tuple[int, dict 
         yield line, row, problem
 
 
-def _validate_rows(*, dump, dataset, report, checker, progress, has_examples=True) -> None:
-    seen: dict[str, int] = {}
-    batch: list[CleanRow] = []
-    classes = None
-    task_classes = None
+def _validate_rows(*, dump, dataset, report, checks, has_examples=True) -> None:
+    """Read the table once; after the header's checks, every row goes to the checks in
+    line order (parsed here, checked where `checks` runs them)."""
     for line, row, problem in _rows(dump, report):
         if report.header is None:
             raise DumpError("The table has no header row.")
         if report.rows_total == 0:
             _check_header(report=report)
             _check_tasks(report=report, dataset=dataset, has_examples=has_examples)
-            classes = _allowed_classes(dataset=dataset, header=report.header)
-            task_classes = _allowed_task_classes(dataset=dataset, header=report.header)
+            checks.begin(
+                classes=_allowed_classes(dataset=dataset, header=report.header),
+                task_classes=_allowed_task_classes(dataset=dataset, header=report.header),
+            )
         report.rows_total += 1
-        if row is None:
-            report.add(RowError(line, "", f"the line {problem}"))
-            continue
-        clean, errors = clean_row(
-            line=line, row=row, header=report.header, classes=classes, task_classes=task_classes
-        )
-        for error in errors:
-            report.add(error)
-        if clean is None:
-            continue
-        first = seen.get(clean.example_id)
-        if first is not None:
-            report.add(
-                RowError(line, "example_id", f"duplicate example_id (first on line {first})")
-            )
-            continue
-        seen[clean.example_id] = line
-        batch.append(clean)
-        if len(batch) >= BATCH_ROWS:
-            checker.check(batch, last=False)
-            batch = []
-            progress.update(
-                rows_total=report.rows_total,
-                rows_validated=report.rows_total,
-                rows_written=report.rows_written,
-            )
+        checks.add(line, row, problem)
     if report.header is None or report.rows_total == 0:
         raise DumpError("The table has no rows.")
-    checker.check(batch, last=True)
-    checker.finish()
+    checks.finish()
 
 
 def _check_header(*, report: Report) -> None:
@@ -302,18 +282,19 @@ def _check_tasks(*, report: Report, dataset, has_examples: bool) -> None:
 
 
 class _Checks:
-    """The checks of a batch of clean rows that need more than the row: labels already
-    stored for known examples (one query), and the images of new examples, checked and
-    packed by an ImageChecker (in child processes for a big dump) whose results are
-    applied in line order as they come back. Accepted rows go to the writer in batches;
-    once a row is refused (and refused rows are not to be skipped) nothing more is
-    written: the transaction will roll back, the checks go on to list every problem."""
+    """The rows' checks, in line order: each chunk of rows goes to a RowChecker (here, or
+    in child processes for a big dump: checkers.py) with what the dataset already stores
+    for its example ids (one query); the results are applied in line order as they come
+    back. Duplicates are found here, among clean rows. Accepted rows go to the writer in
+    batches; once a row is refused (and refused rows are not to be skipped) nothing more
+    is written: the transaction will roll back, the checks go on to list every problem."""
 
     def __init__(
         self,
         *,
         dump: Dump,
-        dataset: Dataset | None,
+        dataset: Dataset,
+        known_examples: bool,
         report: Report,
         job: ImportJob,
         writer: "Writer",
@@ -322,44 +303,63 @@ class _Checks:
         self.progress = progress
         self.dump = dump
         self.dataset = dataset
+        # Whether the dataset had examples before this import (else none is stored).
+        self.known_examples = known_examples
         self.report = report
         self.job = job
         self.writer = writer
-        self.images: ImageChecker | None = None
-        # Rows whose image is being checked, by line.
-        self._waiting: dict[int, CleanRow] = {}
-        self._ready: list[CleanRow] = []
+        self.context: RowContext | None = None
+        self.checker: RowChecker | None = None
+        self._rows: list = []
+        self._seen: dict[str, int] = {}
+        self._ready: list = []
 
-    def check(self, batch: list[CleanRow], *, last: bool) -> None:
-        stored = self._stored(batch)
-        new = []
-        for row in batch:
-            known = stored.get(row.example_id)
-            if known is None:
-                new.append(row)
-            elif self._labels_agree(row, known):
-                self._accept(row)
-        if not new:
-            return
-        if self.images is None:
-            self.images = ImageChecker(
-                dump=self.dump,
-                job_id=self.job.pk,
-                attempt=self.job.attempts,
-                expected_images=len(new) if last else BATCH_ROWS,
-            )
-        for start in range(0, len(new), PACK_ROWS):
-            items = []
-            for row in new[start : start + PACK_ROWS]:
-                self._waiting[row.line] = row
-                items.append((row.line, row.image))
-            for packed in self.images.submit(items):
-                self._apply(packed)
+    def begin(self, *, classes, task_classes) -> None:
+        self.context = RowContext(
+            header=self.report.header,
+            classes=classes,
+            task_classes=task_classes,
+            dataset_id=self.dataset.pk,
+            copy=self.writer.copy,
+            now=timezone.now().isoformat(),
+        )
+
+    def add(self, line: int, row: dict | None, problem: str | None) -> None:
+        self._rows.append((line, row, problem))
+        if self.checker is None:
+            # Whether to fork is decided on the first rows: a small dump stays here.
+            if len(self._rows) < PARALLEL_MIN_ROWS:
+                return
+            self._start(rows=len(self._rows))
+        if len(self._rows) >= CHUNK_ROWS:
+            self._submit()
 
     def finish(self) -> None:
-        if self.images is not None:
-            for packed in self.images.finish():
-                self._apply(packed)
+        if self.checker is None:
+            self._start(rows=len(self._rows))
+        while self._rows:
+            self._submit()
+        for checked in self.checker.finish():
+            self._apply(checked)
+
+    def _start(self, *, rows: int) -> None:
+        self.checker = RowChecker(
+            dump=self.dump,
+            context=self.context,
+            job_id=self.job.pk,
+            attempt=self.job.attempts,
+            rows=rows,
+        )
+
+    def _submit(self) -> None:
+        chunk, self._rows = self._rows[:CHUNK_ROWS], self._rows[CHUNK_ROWS:]
+        for checked in self.checker.submit(chunk, self._stored(chunk)):
+            self._apply(checked)
+        self.progress.update(
+            rows_total=self.report.rows_total,
+            rows_validated=self.report.rows_total,
+            rows_written=self.report.rows_written,
+        )
 
     def flush(self) -> None:
         """Write the rows accepted and not written yet."""
@@ -374,70 +374,64 @@ class _Checks:
         return self.job.skip_invalid or not self.report.error_count
 
     def close(self) -> None:
-        if self.images is not None:
-            self.images.close()
+        if self.checker is not None:
+            self.checker.close()
 
-    def _stored(self, batch: list[CleanRow]) -> dict:
-        """{example_id: ({task: original label}, split)} of the batch's stored examples."""
-        if self.dataset is None or not batch:
+    def _stored(self, chunk: list) -> dict:
+        """{example_id: ({task: original label}, split)} of the chunk's stored examples."""
+        if not self.known_examples:
             return {}
+        ids = set()
+        for _line, row, _problem in chunk:
+            value = row.get("example_id") if row is not None else None
+            if value is None or isinstance(value, dict | list):
+                continue
+            # As the row's checks read it (validation._text). A value they will refuse
+            # must not reach the query (a NUL, half a surrogate pair).
+            text = str(value).strip()
+            if not unstorable(text):
+                ids.add(text)
         stored: dict = {}
         for example_id, task, label, split in Example.objects.filter(
-            dataset=self.dataset, example_id__in=[row.example_id for row in batch]
+            dataset=self.dataset, example_id__in=ids
         ).values_list("example_id", "task", "original_label", "split"):
             stored.setdefault(example_id, ({}, split))[0][task] = label
         return stored
 
-    def _labels_agree(self, row: CleanRow, known: tuple) -> bool:
-        labels, split = known
-        for unit in row.units():
-            label = labels.get(unit.task, "")
-            # An unknown label (in the dump or as stored) contradicts nothing.
-            if row.tasks is not None and not (label and unit.label):
+    def _apply(self, checked) -> None:
+        report = self.report
+        seen = self._seen
+        _pack, results = checked
+        for line, example_id, errors, row in results:
+            if example_id is not None:
+                first = seen.get(example_id)
+                if first is not None:
+                    # (Its image may have gone into its chunk's pack: never referenced.)
+                    message = f"duplicate example_id (first on line {first})"
+                    report.add(RowError(line, "example_id", message))
+                    continue
+                seen[example_id] = line
+            if errors:
+                for error in errors:
+                    report.add(error)
                 continue
-            if unit.label != label:
-                column = f"label:{unit.task}" if unit.task else "label"
-                self.report.add(
-                    RowError(
-                        row.line,
-                        column,
-                        f"{unit.label!r} contradicts the label {label!r} already stored "
-                        "for this example",
-                    )
-                )
-                return False
-        if row.split != split:
-            self.report.add(
-                RowError(
-                    row.line,
-                    "split",
-                    f"{row.split!r} differs from the split {split!r} already stored "
-                    "for this example",
-                )
-            )
-            return False
-        return True
-
-    def _apply(self, packed) -> None:
-        for line, problem, offset, size in packed.results:
-            row = self._waiting.pop(line)
-            if problem:
-                self.report.add(RowError(line, "image", f"{cut(row.image)}: {problem}"))
-                continue
-            row.stored = (packed.pack, offset, size)
             self._accept(row)
 
-    def _accept(self, row: CleanRow) -> None:
+    def _accept(self, row: tuple) -> None:
         self.report.valid_rows += 1
-        if row.tasks is None:
-            self.report.classes.add(row.label)
-            self.report.classes.add(row.prediction)
+        if self.context.header.is_multitask:
+            task_classes = self.report.task_classes
+            for task, label, prediction in row[UNITS]:
+                seen = task_classes.get(task)
+                if seen is None:
+                    seen = task_classes[task] = set()
+                if label:
+                    seen.add(label)
+                seen.add(prediction)
         else:
-            for unit in row.tasks:
-                seen = self.report.task_classes.setdefault(unit.task, set())
-                if unit.label:
-                    seen.add(unit.label)
-                seen.add(unit.prediction)
+            ((_task, label, prediction),) = row[UNITS]
+            self.report.classes.add(label)
+            self.report.classes.add(prediction)
         if self._writing:
             self._ready.append(row)
             if len(self._ready) >= WRITE_ROWS:
@@ -457,30 +451,31 @@ class Writer:
         # A dataset with no examples yet (the first import): nothing to look up.
         self.had_examples = Example.objects.filter(dataset=dataset).exists()
 
-    def write(self, rows: list[CleanRow]) -> None:
-        """Examples (one per row and task, keyed (example_id, task)) for the rows not
-        stored yet, and one prediction per example."""
+    def write(self, rows: list[tuple]) -> None:
+        """Examples (one per row and task, keyed (example_id, task)) for the accepted rows
+        (rowchecks.accepted) not stored yet, and one prediction per example."""
         with self._timed("lookup_s"):
-            known = self._known([row.example_id for row in rows]) if self.had_examples else {}
-        new_rows = [row for row in rows if (row.example_id, row.units()[0].task) not in known]
+            known = self._known([row[EXAMPLE_ID] for row in rows]) if self.had_examples else {}
+        new_rows = [row for row in rows if (row[EXAMPLE_ID], row[UNITS][0][0]) not in known]
         if new_rows:
             with self._timed("examples_s"):
                 if self.copy:
                     known.update(self._copy_examples(new_rows))
                 else:
-                    self._create_examples(new_rows)
-                    known.update(self._known([row.example_id for row in new_rows]))
-        predictions = [
-            (known[(row.example_id, unit.task)], unit)
-            for row in rows
-            for unit in row.units()
-            if (row.example_id, unit.task) in known
-        ]
+                    self._create_examples([row[ROW] for row in new_rows])
+                    known.update(self._known([row[EXAMPLE_ID] for row in new_rows]))
         with self._timed("predictions_s"):
             if self.copy:
-                self._copy_predictions(predictions)
+                self._copy_predictions(rows, known)
             else:
-                self._create_predictions(predictions)
+                self._create_predictions(
+                    [
+                        (known[(row[EXAMPLE_ID], unit.task)], unit)
+                        for row in rows
+                        for unit in row[ROW].units()
+                        if (row[EXAMPLE_ID], unit.task) in known
+                    ]
+                )
 
     @contextmanager
     def _timed(self, name: str):
@@ -514,7 +509,7 @@ class Writer:
             ).values_list("example_id", "task", "pk", "label", "split")
         }
 
-    def _create_examples(self, rows: list[CleanRow]) -> None:
+    def _create_examples(self, rows: list) -> None:
         Example.objects.bulk_create(
             [
                 Example(
@@ -561,41 +556,27 @@ class Writer:
                 f'COPY "{table}" ({", ".join(columns)}) FROM STDIN', buffer, size=1 << 20
             )
 
-    def _copy_examples(self, rows: list[CleanRow]) -> dict:
+    def _copy_examples(self, rows: list[tuple]) -> dict:
         """COPY new examples with ids drawn from their sequence up front (one round trip),
-        so no lookup is needed afterwards to link the predictions. Each line is one
-        f-string (text escaped for COPY by one `str.translate`): no call per value. The
-        tasks of a multi-task row share its image (the same pack, offset and size) and
-        its metadata, escaped once."""
+        so no lookup is needed afterwards to link the predictions. Each line is its id
+        and the text the row's checks made for it (rowchecks.accepted)."""
         table = Example._meta.db_table
-        units = sum(len(row.units()) for row in rows)
+        units = sum(len(row[UNITS]) for row in rows)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
                 [table, units],
             )
             ids = iter([pk for (pk,) in cursor.fetchall()])
-        now = timezone.now().isoformat()
-        dataset = self.dataset.pk
-        esc = _COPY_ESCAPES
-        dumps = json.dumps
         lines = []
         known = {}
         for row in rows:
-            image, offset, size = row.stored
-            shared = (
-                f"{row.split}\t{row.source.translate(esc)}\t{dumps(row.metadata).translate(esc)}\t"
-                f"{image.translate(esc)}\t{offset}\t{size}\t\t{now}\n"
-            )
-            example_id = row.example_id.translate(esc)
-            for unit in row.units():
+            example_id, split = row[EXAMPLE_ID], row[SPLIT]
+            tails = zip(row[UNITS], row[EXAMPLE_TAILS], strict=True)
+            for (task, label, _prediction), tail in tails:
                 pk = next(ids)
-                label = unit.label.translate(esc)
-                lines.append(
-                    f"{pk}\t{dataset}\t{example_id}\t{unit.task.translate(esc)}\t{label}\t"
-                    f"{label}\t{shared}"
-                )
-                known[(row.example_id, unit.task)] = (pk, unit.label, row.split, unit.task)
+                lines.append(f"{pk}{tail}")
+                known[(example_id, task)] = (pk, label, split, task)
         self._copy(
             table,
             [
@@ -618,22 +599,22 @@ class Writer:
         )
         return known
 
-    def _copy_predictions(self, predictions) -> None:
+    def _copy_predictions(self, rows: list[tuple], known: dict) -> None:
+        """One line per (row, task) whose example is known: the run, the example's id,
+        the text the row's checks made, and the verdict against the label in force
+        (datasets.models.is_error, spelled for COPY: an unknown label has none)."""
         run = self.run.pk
-        esc = _COPY_ESCAPES
-        dumps = json.dumps
         lines = []
-        for (pk, label, split, task), unit in predictions:
-            confidence = "\\N" if unit.confidence is None else repr(unit.confidence)
-            probabilities = (
-                "\\N" if unit.probabilities is None else dumps(unit.probabilities).translate(esc)
-            )
-            # datasets.models.is_error, spelled for COPY: unknown label, no verdict.
-            error = "\\N" if not label else "f" if unit.prediction == label else "t"
-            lines.append(
-                f"{run}\t{pk}\t{split}\t{task.translate(esc)}\t"
-                f"{unit.prediction.translate(esc)}\t{confidence}\t{probabilities}\t{error}\n"
-            )
+        for row in rows:
+            example_id = row[EXAMPLE_ID]
+            tails = zip(row[UNITS], row[PREDICTION_TAILS], strict=True)
+            for (task, _label, prediction), tail in tails:
+                found = known.get((example_id, task))
+                if found is None:
+                    continue
+                pk, label = found[0], found[1]
+                error = "\\N" if not label else "f" if prediction == label else "t"
+                lines.append(f"{run}\t{pk}{tail}{error}\n")
         self._copy(
             Prediction._meta.db_table,
             [
@@ -648,9 +629,6 @@ class Writer:
             ],
             lines,
         )
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def import_dump(
@@ -678,7 +656,8 @@ def import_dump(
         started = time.perf_counter()
         checks = _Checks(
             dump=dump,
-            dataset=None if created else dataset,
+            dataset=dataset,
+            known_examples=writer.had_examples,
             report=report,
             job=job,
             writer=writer,
@@ -689,8 +668,7 @@ def import_dump(
                 dump=dump,
                 dataset=dataset,
                 report=report,
-                checker=checks,
-                progress=progress,
+                checks=checks,
                 has_examples=writer.had_examples,
             )
         finally:

@@ -32,7 +32,7 @@ from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
 from mlstrat.mismatch.services import CharacteristicsRecorder
 from mlstrat.names import normalise_name, refuse_look_alike
 
-from . import packs, pipeline, uploads
+from . import checkers, packs, pipeline, uploads
 from .dumps import DumpError, is_zip, not_a_zip_message, open_dump
 from .models import ImportJob, JobStatus
 
@@ -360,7 +360,7 @@ class Heartbeat:
         try:
             while not self._stop.wait(settings.MLSTRAT_IMPORT_HEARTBEAT_SECONDS):
                 try:
-                    with packs.FORK_LOCK:  # never mid-query while image checkers fork
+                    with checkers.FORK_LOCK:  # never mid-query while the row checkers fork
                         ImportJob.objects.filter(
                             pk=self.job_id, attempts=self.attempt, status__in=RUNNING
                         ).update(heartbeat_at=timezone.now())

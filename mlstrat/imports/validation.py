@@ -163,7 +163,7 @@ class Header:
 
     def unstorable(self) -> list[tuple[str, str]]:
         """(column, what) for the column names PostgreSQL cannot store (metadata keys)."""
-        return [(c, found) for c in self.columns if (found := _unstorable(c))]
+        return [(c, found) for c in self.columns if (found := unstorable(c))]
 
     def missing(self) -> list[str]:
         if not self.is_multitask:
@@ -229,7 +229,7 @@ SPLITS = frozenset(Split.values)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _unstorable(text: str) -> str | None:
+def unstorable(text: str) -> str | None:
     """What in the text PostgreSQL cannot store, if anything."""
     if "\x00" in text:
         return "a NUL character"
@@ -242,7 +242,7 @@ def _any_unstorable(row: dict) -> bool:
     """Whether any key or value may hold what PostgreSQL cannot store: one scan of the
     joined text for a row of strings (a CSV row), the careful walk otherwise."""
     try:
-        return bool(_unstorable("".join(row.values())) or _unstorable("".join(row)))
+        return bool(unstorable("".join(row.values())) or unstorable("".join(row)))
     except TypeError:  # not all strings (JSON Lines, Parquet)
         return True
 
@@ -250,10 +250,10 @@ def _any_unstorable(row: dict) -> bool:
 def _unstorable_in(value) -> str | None:
     """What PostgreSQL cannot store anywhere in the value, nested JSON included."""
     if isinstance(value, str):
-        return _unstorable(value)
+        return unstorable(value)
     if isinstance(value, dict):
         for key, item in value.items():
-            found = _unstorable(str(key)) or _unstorable_in(item)
+            found = unstorable(str(key)) or _unstorable_in(item)
             if found:
                 return found
     if isinstance(value, list):
@@ -427,7 +427,7 @@ def clean_row(
             bad(column, "is missing from this row")
     if _any_unstorable(row):  # also true of any row not all text (JSON Lines, Parquet)
         for column, value in row.items():
-            if found := _unstorable(column):
+            if found := unstorable(column):
                 bad(shown(column), f"the column's name contains {found}")
             elif found := _unstorable_in(value):
                 bad(column, f"contains {found}")

@@ -25,7 +25,7 @@ ROWS = 12_000
 # Short enough for a test, and long enough that a live attempt on a loaded CI machine (two
 # test processes on two cores) is not taken for dead. (The retried import that now and
 # then ran past 4 minutes was a hang, not slowness: an image-checking child that caught
-# SIGTERM kept Pool.terminate() waiting; see imports/packs.py::_child_start.)
+# SIGTERM kept Pool.terminate() waiting; see imports/checkers.py::_child_start.)
 LEASE = {"MLSTRAT_IMPORT_HEARTBEAT_SECONDS": "1", "MLSTRAT_IMPORT_LEASE_SECONDS": "15"}
 
 

@@ -1,4 +1,4 @@
-"""The image-checking children of an import stop when their pool is terminated, whatever
+"""The row-checking children of an import stop when their pool is terminated, whatever
 SIGTERM handler the process that forks them has (a Celery pool process has one that does
 not exit). Before, a child waiting on the task queue's lock, which Pool.terminate() holds,
 caught the SIGTERM, went on waiting, and the import hung for ever in its close()."""
@@ -10,8 +10,10 @@ import zipfile
 
 import pytest
 
-from mlstrat.imports import packs
+from mlstrat.imports import checkers
 from mlstrat.imports.dumps import open_dump
+from mlstrat.imports.rowchecks import RowContext
+from mlstrat.imports.validation import REQUIRED_COLUMNS, Header
 
 from .builders import png_bytes
 
@@ -26,6 +28,27 @@ def _dump_zip(tmp_path, images: int):
         for i in range(images):
             archive.writestr(f"images/{i}.png", png)
     return path
+
+
+def _checker(dump, attempt: int = 1):
+    context = RowContext(
+        header=Header(REQUIRED_COLUMNS),
+        classes=None,
+        task_classes={},
+        dataset_id=1,
+        copy=True,
+        now="2026-11-29T00:00:00+00:00",
+    )
+    return checkers.RowChecker(
+        dump=dump, context=context, job_id=1, attempt=attempt, rows=checkers.PARALLEL_MIN_ROWS
+    )
+
+
+def _rows(count: int) -> list:
+    return [
+        (i, dict(zip(REQUIRED_COLUMNS, [f"e{i}", f"images/{i}.png", "a", "a", "dev"])), None)
+        for i in range(count)
+    ]
 
 
 def _catches(pid: int, signum: int, field: str = "SigCgt") -> bool:
@@ -43,13 +66,12 @@ def test_the_children_take_sigterm_as_it_comes_though_the_parent_catches_it(tmp_
     try:
         assert _catches(os.getpid(), signal.SIGTERM)
         with open_dump(path=str(_dump_zip(tmp_path, 4))) as dump:
-            checker = packs.ImageChecker(
-                dump=dump, job_id=1, attempt=1, expected_images=packs.PARALLEL_MIN_IMAGES
-            )
+            checker = _checker(dump)
             try:
-                results = list(checker.submit([(i, f"images/{i}.png") for i in range(4)]))
+                results = list(checker.submit(_rows(4), {}))
                 results += list(checker.finish())
-                assert [r[0] for b in results for r in b.results] == [0, 1, 2, 3]
+                assert [r[0] for _pack, rows in results for r in rows] == [0, 1, 2, 3]
+                assert all(r[2] == [] for _pack, rows in results for r in rows)
                 children = list(checker._pool._pool)
                 assert len(children) == 2
                 # Once started (their initializer ran), SIGTERM kills them.
@@ -74,13 +96,8 @@ def test_closing_the_checker_never_waits_on_a_child(tmp_path, settings):
     try:
         with open_dump(path=str(_dump_zip(tmp_path, 8))) as dump:
             for attempt in range(15):
-                checker = packs.ImageChecker(
-                    dump=dump,
-                    job_id=1,
-                    attempt=attempt,
-                    expected_images=packs.PARALLEL_MIN_IMAGES,
-                )
-                list(checker.submit([(i, f"images/{i}.png") for i in range(8)]))
+                checker = _checker(dump, attempt)
+                list(checker.submit(_rows(8), {}))
                 list(checker.finish())
                 started = time.monotonic()
                 _close_within(checker, seconds=20)
@@ -102,4 +119,4 @@ def _close_within(checker, *, seconds):
             if child.is_alive():
                 os.kill(child.pid, signal.SIGKILL)
         closer.join(5)
-        pytest.fail("closing the image checker waited on a child that caught SIGTERM")
+        pytest.fail("closing the row checker waited on a child that caught SIGTERM")
