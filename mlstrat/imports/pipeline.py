@@ -652,6 +652,7 @@ def import_dump(
             dataset=dataset, name=job.run_name, status=RunStatus.STAGING, created_by=job.created_by
         )
         writer = Writer(dataset=dataset, run=run)
+        _foreign_keys_checked(immediately=True)
         report = Report()
         started = time.perf_counter()
         checks = _Checks(
@@ -682,6 +683,7 @@ def import_dump(
         progress.update(status=JobStatus.WRITING, force=True)
         finishing = time.perf_counter()
         checks.flush()
+        _foreign_keys_checked(immediately=False)
         progress.update(rows_written=report.rows_written, force=True)
         run.has_probabilities = report.header.has_probabilities
         run.save(update_fields=["has_probabilities"])
@@ -698,6 +700,15 @@ def import_dump(
     writer.db_parts["commit_s"] = time.perf_counter() - commit_started
     writer.timings["write_s"] = time.perf_counter() - finishing
     return report, run, writer
+
+
+def _foreign_keys_checked(*, immediately: bool) -> None:
+    """On PostgreSQL, the rows' foreign keys (deferred to the commit by Django) are checked
+    by each COPY while the rows are written: then the checks overlap the row checks that
+    run in the children, instead of all running at the commit on one core, after them."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET CONSTRAINTS ALL {'IMMEDIATE' if immediately else 'DEFERRED'}")
 
 
 def failed_message(report: Report) -> str:

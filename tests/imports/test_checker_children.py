@@ -46,8 +46,9 @@ def _checker(dump, attempt: int = 1):
 
 def _rows(count: int) -> list:
     return [
-        (i, dict(zip(REQUIRED_COLUMNS, [f"e{i}", f"images/{i}.png", "a", "a", "dev"])), None)
+        (i, dict(zip(REQUIRED_COLUMNS, values, strict=True)), None)
         for i in range(count)
+        for values in [[f"e{i}", f"images/{i}.png", "a", "a", "dev"]]
     ]
 
 
