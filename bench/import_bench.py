@@ -295,7 +295,7 @@ def floor_extract(*, dump: Path, folder: bool) -> float:
 
 class ImportMemory:
     """Samples, every 0.2 s while the import runs, the resident memory of this process's
-    children alive then (the image-check processes) and the proportional set size of this
+    children alive then (the row-check processes) and the proportional set size of this
     process and those children together. ru_maxrss of the children cannot tell them from
     the bench's own children (the zip writer, the (a1) floor), which hold zipfile's index
     of every member."""
@@ -488,7 +488,7 @@ def main():
     print(f"database part / (a2)     {a2 / db_s:.2f}  (target >= 0.5)")
     print(f"peak memory (import)     {peak_import:.0f} MB; largest child {peak_children:.0f} MB")
     print(
-        f"  sampled during the import: largest image-check child {memory.child_rss:.0f} MB "
+        f"  sampled during the import: largest row-check child {memory.child_rss:.0f} MB "
         f"(RSS); the import's processes together {memory.total_pss:.0f} MB (PSS: shared "
         "pages counted once)"
     )

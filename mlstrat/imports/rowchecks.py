@@ -10,7 +10,9 @@ for their example ids, and returns one result per item, in line order, as plain 
     (line, example_id or None, [RowError, ...], accepted or None)
 
 example_id is set once the row is clean, so the import's process can find duplicates
-among clean rows (a duplicate's other problems are not reported, as before). `accepted`
+among clean rows (a duplicate's other problems are not reported, as before). A duplicate
+of an earlier row of the same chunk comes back with no errors and no accepted row: the
+import's process has seen its first row by then. `accepted`
 is what the writer needs (see `Accepted`): the COPY text of the row's examples and
 predictions is made here, all but the parts known only when written (ids, the label in
 force, and so the prediction's verdict).
@@ -60,6 +62,7 @@ def check_rows(*, dump, context: RowContext, pack: str, items: list, stored: dic
     # (index in results, clean row, offset, size): rows whose image went in the pack,
     # made into accepted rows once the pack is stored under its final name.
     packed = []
+    chunk_ids = set()
     try:
         for line, row, problem in items:
             if row is None:
@@ -71,6 +74,12 @@ def check_rows(*, dump, context: RowContext, pack: str, items: list, stored: dic
             if clean is None:
                 results.append((line, None, errors, None))
                 continue
+            if clean.example_id in chunk_ids:
+                # A duplicate of a clean row before it in this chunk: the import's process
+                # refuses it as such; nothing else about it is checked (nor its image).
+                results.append((line, clean.example_id, [], None))
+                continue
+            chunk_ids.add(clean.example_id)
             known = stored.get(clean.example_id)
             if known is not None:
                 error = stored_disagreement(clean, known)
