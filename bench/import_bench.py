@@ -330,19 +330,22 @@ class ImportMemory:
 
 
 def bare_pillow_seconds(examples) -> float:
-    """Decode, resize and encode the same images with nothing around it."""
+    """Decode, resize and encode the same images with nothing around it; the bytes read
+    the fastest way: each pack opened once, a seek and a read per image."""
     from PIL import Image
 
-    from mlstrat.datasets.images import image_bytes
+    from mlstrat.datasets.images import StoredReader
     from mlstrat.imports.services import THUMBNAIL_SIDE
 
     started = time.perf_counter()
-    for example in examples:
-        with Image.open(io.BytesIO(image_bytes(example=example, kind="image"))) as image:
-            image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-            image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-            out = io.BytesIO()
-            image.save(out, "PNG", compress_level=1)
+    with StoredReader() as stored:
+        for example in examples:
+            data = stored.read(example.image.name, example.image_offset, example.image_size)
+            with Image.open(io.BytesIO(data)) as image:
+                image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+                image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+                out = io.BytesIO()
+                image.save(out, "PNG", compress_level=1)
     return time.perf_counter() - started
 
 

@@ -84,6 +84,45 @@ def read_stored(name: str, offset: int | None = None, size: int | None = None) -
     return data
 
 
+class StoredReader:
+    """Reads many stored ranges, as `read_stored` does: on local storage each pack's path
+    is resolved and the file opened once, not once per image (resolving a path costs
+    about as much as decoding a 32 px image). Use as a context manager."""
+
+    MAX_OPEN = 8
+
+    def __init__(self):
+        self.local = storage_is_local()
+        self._handles: dict = {}
+
+    def read(self, name: str, offset: int | None = None, size: int | None = None) -> bytes:
+        if not self.local or offset is None or size is None:
+            return read_stored(name, offset, size)
+        handle = self._handles.get(name)
+        if handle is None:
+            from django.core.files.storage import default_storage
+
+            if len(self._handles) >= self.MAX_OPEN:
+                self.close()
+            handle = self._handles[name] = open(default_storage.path(name), "rb")
+        handle.seek(offset)
+        data = handle.read(size)
+        if len(data) != size:
+            raise FileNotFoundError(f"{name} is shorter than the image it should hold")
+        return data
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def _s3_range(storage, name: str, offset: int, size: int) -> bytes:
     """One ranged GET (django-storages' S3File would fetch the whole pack)."""
     from botocore.exceptions import ClientError

@@ -27,7 +27,7 @@ from django.utils import timezone
 from PIL import Image
 
 from mlstrat.accounts.models import Project
-from mlstrat.datasets.images import open_image, read_stored, storage_is_local
+from mlstrat.datasets.images import StoredReader, open_image, storage_is_local
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
 from mlstrat.mismatch.services import CharacteristicsRecorder
 from mlstrat.names import normalise_name, refuse_look_alike
@@ -644,30 +644,31 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     first_of: dict[tuple, int] = {}
     shared: dict[int, list[int]] = {}
     dataset_of: dict[int, int] = {}
-    for pk, dataset_id, image, offset, size in examples:
-        if offset is not None:
-            first = first_of.setdefault((image, offset, size), pk)
-            dataset_of[pk] = dataset_id
-            if first != pk:
-                shared.setdefault(first, []).append(pk)
-                measured.same_as(pk, first)
+    with StoredReader() as stored:
+        for pk, dataset_id, image, offset, size in examples:
+            if offset is not None:
+                first = first_of.setdefault((image, offset, size), pk)
+                dataset_of[pk] = dataset_id
+                if first != pk:
+                    shared.setdefault(first, []).append(pk)
+                    measured.same_as(pk, first)
+                    continue
+            try:
+                data = thumbnail_for(stored.read(image, offset, size), seen=measured.seen(pk))
+                if data is None:
+                    as_is.append(pk)
+                    continue
+                saved, usual = _thumbnail_save(dataset_id=dataset_id, example_pk=pk, data=data)
+            except Exception:
+                # Checked at import; a file lost or damaged since keeps the full image as the
+                # fallback, and the job counts it as failed, not done.
+                logger.warning("No thumbnail for example %s", pk, exc_info=True)
+                unreadable += 1
                 continue
-        try:
-            data = thumbnail_for(read_stored(image, offset, size), seen=measured.seen(pk))
-            if data is None:
-                as_is.append(pk)
-                continue
-            saved, usual = _thumbnail_save(dataset_id=dataset_id, example_pk=pk, data=data)
-        except Exception:
-            # Checked at import; a file lost or damaged since keeps the full image as the
-            # fallback, and the job counts it as failed, not done.
-            logger.warning("No thumbnail for example %s", pk, exc_info=True)
-            unreadable += 1
-            continue
-        if usual:
-            named.append(pk)
-        else:
-            renamed[pk] = saved
+            if usual:
+                named.append(pk)
+            else:
+                renamed[pk] = saved
     shared_names: dict[str, list[int]] = {}
     made_as_is, made_named = set(as_is), set(named)
     for first, others in shared.items():
