@@ -71,14 +71,21 @@ def read_stored(name: str, offset: int | None = None, size: int | None = None) -
             return handle.read()
     if storage_is_local():
         with open(default_storage.path(name), "rb") as handle:
-            handle.seek(offset)
-            data = handle.read(size)
-    elif hasattr(default_storage, "bucket"):
+            return _range(handle, name, offset, size)
+    if hasattr(default_storage, "bucket"):
         data = _s3_range(default_storage, name, offset, size)
-    else:
-        with default_storage.open(name, "rb") as handle:
-            handle.seek(offset)
-            data = handle.read(size)
+        if len(data) != size:
+            raise FileNotFoundError(f"{name} is shorter than the image it should hold")
+        return data
+    with default_storage.open(name, "rb") as handle:
+        return _range(handle, name, offset, size)
+
+
+def _range(handle, name: str, offset: int, size: int) -> bytes:
+    """`size` bytes at `offset` of an open stored object; FileNotFoundError when it holds
+    fewer."""
+    handle.seek(offset)
+    data = handle.read(size)
     if len(data) != size:
         raise FileNotFoundError(f"{name} is shorter than the image it should hold")
     return data
@@ -105,11 +112,7 @@ class StoredReader:
             if len(self._handles) >= self.MAX_OPEN:
                 self.close()
             handle = self._handles[name] = open(default_storage.path(name), "rb")
-        handle.seek(offset)
-        data = handle.read(size)
-        if len(data) != size:
-            raise FileNotFoundError(f"{name} is shorter than the image it should hold")
-        return data
+        return _range(handle, name, offset, size)
 
     def close(self) -> None:
         for handle in self._handles.values():

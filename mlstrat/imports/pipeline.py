@@ -47,8 +47,8 @@ from .validation import (
     MAX_ERRORS_KEPT,
     Header,
     RowError,
+    example_id_of,
     shown,
-    unstorable,
 )
 
 # Accepted rows are written (COPY) in batches of this many.
@@ -381,16 +381,8 @@ class _Checks:
         """{example_id: ({task: original label}, split)} of the chunk's stored examples."""
         if not self.known_examples:
             return {}
-        ids = set()
-        for _line, row, _problem in chunk:
-            value = row.get("example_id") if row is not None else None
-            if value is None or isinstance(value, dict | list):
-                continue
-            # As the row's checks read it (validation._text). A value they will refuse
-            # must not reach the query (a NUL, half a surrogate pair).
-            text = str(value).strip()
-            if not unstorable(text):
-                ids.add(text)
+        ids = {example_id_of(row) for _line, row, _problem in chunk if row is not None}
+        ids.discard(None)
         stored: dict = {}
         for example_id, task, label, split in Example.objects.filter(
             dataset=self.dataset, example_id__in=ids

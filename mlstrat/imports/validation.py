@@ -280,6 +280,17 @@ def _text(value) -> str:
     return str(value).strip()
 
 
+def example_id_of(row: dict) -> str | None:
+    """The row's example id as its checks read it (`clean_row`), to look it up before
+    they run; None when it is no text the database can be asked for (missing, an object
+    or a list, a NUL, half a surrogate pair): the row's checks refuse it anyway."""
+    value = row.get("example_id")
+    if isinstance(value, dict | list):
+        return None
+    text = _text(value)
+    return text if text and not unstorable(text) else None
+
+
 def cut(text: str) -> str:
     """Text from the dump as a row error quotes it: cut short (a cell may hold 128 KiB)."""
     return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 1]}…"
