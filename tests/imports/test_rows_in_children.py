@@ -184,3 +184,25 @@ def test_a_multitask_dump_with_unknown_labels_comes_out_the_same(both_ways):
     assert written_here == written_children
     assert len(written_here["examples"]) == (len(table) - 1) * len(TASKS)
     assert any(prediction[-1] is None for prediction in written_here["predictions"])
+
+
+def test_a_second_runs_example_ids_that_cannot_be_looked_up_are_row_errors(run_import):
+    """The stored examples are looked up by the rows' ids before the rows are checked:
+    ids no database can be asked for (a NUL, half a surrogate pair, an object, a list)
+    are refused as rows, never sent to the query."""
+    import json
+
+    from .builders import zip_of
+
+    first = rows(2)
+    run_import(zip_dump(first, images=_images(first)), run="v1")
+    good = {k: v for k, v in rows(1)[0].items() if k in ("image", "label", "prediction", "split")}
+    odd = ["a\x00b", "\ud800", {"a": 1}, ["x"], 7, True, first[1]["example_id"]]
+    table = "".join(json.dumps({"example_id": value, **good}) + "\n" for value in odd)
+    dump = zip_of({"predictions.jsonl": table, good["image"]: png_bytes()})
+    job = run_import(dump, run="v2", skip_invalid=True)
+    assert job.status == "succeeded", job.message
+    # Line 7 names a stored example with another label: the lookup found it.
+    assert [(e["line"], e["column"]) for e in job.errors][-1] == (7, "label")
+    assert [e["line"] for e in job.errors] == [1, 2, 3, 4, 7]
+    assert job.rows_written == 2
