@@ -22,8 +22,12 @@ from django.core.files.storage import default_storage
 from mlstrat.datasets.images import storage_is_local
 
 
+def job_prefix(*, job_id: int) -> str:
+    return f"packs/job{job_id}"
+
+
 def attempt_prefix(*, job_id: int, attempt: int) -> str:
-    return f"packs/job{job_id}/a{attempt}"
+    return f"{job_prefix(job_id=job_id)}/a{attempt}"
 
 
 def pack_name(*, job_id: int, attempt: int, number: int) -> str:
@@ -86,3 +90,12 @@ class PackWriter:
             return default_storage.save(self.name, File(self._handle))
         finally:
             self._handle.close()
+
+    def discard(self) -> None:
+        """Drop what was written so far (the pack is not stored)."""
+        self._handle.close()
+        if self._final is not None:
+            try:
+                os.remove(self._path)
+            except FileNotFoundError:
+                pass

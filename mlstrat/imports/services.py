@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import platform
+import secrets
 import shutil
 import tempfile
 import threading
@@ -18,11 +19,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
-from django.db.models import CharField, F, Q, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image
 
@@ -31,6 +30,7 @@ from mlstrat.datasets.images import StoredReader, open_image, storage_is_local
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
 from mlstrat.mismatch.services import CharacteristicsRecorder
 from mlstrat.names import normalise_name, refuse_look_alike
+from mlstrat.sqltext import array_literal
 
 from . import checkers, packs, pipeline, uploads
 from .dumps import DumpError, is_zip, not_a_zip_message, open_dump
@@ -598,101 +598,86 @@ def thumbnail_of(image: Image.Image, seen=None) -> bytes | None:
     return out.getvalue()
 
 
-def thumbnail_name(*, dataset_id: int, example_pk: int) -> str:
-    return f"datasets/{dataset_id}/thumbnails/{example_pk}.png"
-
-
-def _thumbnail_name_sql():
-    """thumbnail_name() in SQL, so a chunk's thumbnails are recorded by one UPDATE."""
-    return Concat(
-        Value("datasets/"),
-        Cast("dataset_id", CharField()),
-        Value("/thumbnails/"),
-        Cast("id", CharField()),
-        Value(".png"),
-        output_field=CharField(),
-    )
-
-
-def _thumbnail_save(*, dataset_id: int, example_pk: int, data: bytes) -> tuple[str, bool]:
-    """Store a thumbnail under its own name; a file left by a killed attempt (never
-    recorded) is replaced. Returns the stored name and whether it is the usual one."""
-    name = thumbnail_name(dataset_id=dataset_id, example_pk=example_pk)
-    default_storage.delete(name)
-    saved = default_storage.save(name, ContentFile(data))
-    return saved, saved == name
+def thumbnail_pack_name(*, job_id: int, first_pk: int) -> str:
+    """Where a chunk's thumbnails are packed: under its job's packs, named after the
+    chunk's first example and a token of its own, so a chunk run again (or twice at once,
+    a task delivered again) never writes over a pack another run recorded."""
+    return f"{packs.job_prefix(job_id=job_id)}/thumbnails/{first_pk}-{secrets.token_hex(4)}.pack"
 
 
 def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     """Make the missing thumbnails of these examples; idempotent. Returns how many it
-    recorded (images that are their own thumbnail included)."""
+    recorded (images that are their own thumbnail included). The chunk's new thumbnails
+    are stored one after the other in one pack (packs.py), each example recording its
+    byte range, as its image does: one object written per chunk, not one file per
+    thumbnail."""
     started = time.perf_counter()
     if _leases_kept():
         ImportJob.objects.filter(pk=job_id, status=JobStatus.THUMBNAILS).update(
             heartbeat_at=timezone.now()
         )
-    as_is, named, renamed = [], [], {}
+    as_is, made = [], {}
     unreadable = 0
     examples = (
         Example.objects.filter(pk__in=example_ids, thumbnail="")
         .order_by("pk")
-        .values_list("pk", "dataset_id", "image", "image_offset", "image_size")
+        .values_list("pk", "image", "image_offset", "image_size")
     )
     measured = CharacteristicsRecorder()
     # The examples of one image (a multi-task dump: one per task, their pks in a row)
-    # share its thumbnail: made once, under the first one's name.
+    # share its thumbnail: made once, recorded for each.
     first_of: dict[tuple, int] = {}
     shared: dict[int, list[int]] = {}
-    dataset_of: dict[int, int] = {}
-    with StoredReader() as stored:
-        for pk, dataset_id, image, offset, size in examples:
-            if offset is not None:
-                first = first_of.setdefault((image, offset, size), pk)
-                dataset_of[pk] = dataset_id
-                if first != pk:
-                    shared.setdefault(first, []).append(pk)
-                    measured.same_as(pk, first)
+    writer = None  # opened with the chunk's first thumbnail that is not its image
+    try:
+        with StoredReader() as stored:
+            for pk, image, offset, size in examples:
+                if offset is not None:
+                    first = first_of.setdefault((image, offset, size), pk)
+                    if first != pk:
+                        shared.setdefault(first, []).append(pk)
+                        measured.same_as(pk, first)
+                        continue
+                try:
+                    data = thumbnail_for(stored.read(image, offset, size), seen=measured.seen(pk))
+                except Exception:
+                    # Checked at import; a file lost or damaged since keeps the full image as
+                    # the fallback, and the job counts it as failed, not done.
+                    logger.warning("No thumbnail for example %s", pk, exc_info=True)
+                    unreadable += 1
                     continue
-            try:
-                data = thumbnail_for(stored.read(image, offset, size), seen=measured.seen(pk))
                 if data is None:
                     as_is.append(pk)
                     continue
-                saved, usual = _thumbnail_save(dataset_id=dataset_id, example_pk=pk, data=data)
-            except Exception:
-                # Checked at import; a file lost or damaged since keeps the full image as the
-                # fallback, and the job counts it as failed, not done.
-                logger.warning("No thumbnail for example %s", pk, exc_info=True)
-                unreadable += 1
-                continue
-            if usual:
-                named.append(pk)
-            else:
-                renamed[pk] = saved
-    shared_names: dict[str, list[int]] = {}
-    made_as_is, made_named = set(as_is), set(named)
+                if writer is None:
+                    name = thumbnail_pack_name(job_id=job_id, first_pk=example_ids[0])
+                    writer = packs.PackWriter(name)
+                made[pk] = writer.add(data)
+        pack = writer.close() if writer else None
+    except BaseException:
+        if writer:
+            writer.discard()
+        raise
+    made_as_is = set(as_is)
     for first, others in shared.items():
         if first in made_as_is:
             as_is.extend(others)
-        elif first in made_named:
-            shared_names[thumbnail_name(dataset_id=dataset_of[first], example_pk=first)] = others
-        elif first in renamed:
-            shared_names[renamed[first]] = others
+        elif first in made:
+            made.update(dict.fromkeys(others, made[first]))
         else:
             unreadable += len(others)
     # Recording the thumbnails and counting the chunk is one transaction, and a chunk is
     # counted once (by its first example): a chunk killed and run again, or examples
     # another job's chunk made meanwhile, never skew the count.
     with transaction.atomic():
-        missing = Example.objects.filter(thumbnail="")
-        missing.filter(pk__in=as_is).update(
+        Example.objects.filter(pk__in=as_is, thumbnail="").update(
             thumbnail=F("image"), thumbnail_offset=F("image_offset"), thumbnail_size=F("image_size")
         )
-        missing.filter(pk__in=named).update(thumbnail=_thumbnail_name_sql())
-        for pk, saved in renamed.items():
-            missing.filter(pk=pk).update(thumbnail=saved)
-        for name, pks in shared_names.items():
-            missing.filter(pk__in=pks).update(thumbnail=name)
+        recorded = _thumbnails_record(pack, made) if pack else 0
+        if pack and not recorded:
+            # Another run of the chunk recorded every one of them first: this pack is
+            # nobody's (removed once this transaction is over, whatever its outcome).
+            transaction.on_commit(lambda: default_storage.delete(pack))
         measured.save()
         _count_thumbnails(
             job_id=job_id,
@@ -703,7 +688,36 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
         )
     if unreadable:
         logger.warning("%s images of job %s had no thumbnail made", unreadable, job_id)
-    return len(as_is) + len(named) + len(renamed) + sum(map(len, shared_names.values()))
+    return len(as_is) + len(made)
+
+
+def _thumbnails_record(pack: str, made: dict[int, tuple[int, int]]) -> int:
+    """Point the examples still without a thumbnail at their range of `pack`: one UPDATE
+    on PostgreSQL (the ranges as arrays), one per example elsewhere. How many it
+    recorded."""
+    missing = Example.objects.filter(thumbnail="")
+    if connection.vendor != "postgresql":
+        return sum(
+            missing.filter(pk=pk).update(
+                thumbnail=pack, thumbnail_offset=offset, thumbnail_size=size
+            )
+            for pk, (offset, size) in made.items()
+        )
+    table = Example._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table}" e SET "thumbnail" = %s, "thumbnail_offset" = v."offset", '
+            '"thumbnail_size" = v."size" '
+            'FROM unnest(%s::bigint[], %s::bigint[], %s::integer[]) AS v("pk", "offset", "size") '
+            """WHERE e."id" = v."pk" AND e."thumbnail" = ''""",
+            [
+                pack,
+                array_literal(list(made)),
+                array_literal([offset for offset, _ in made.values()]),
+                array_literal([size for _, size in made.values()]),
+            ],
+        )
+        return cursor.rowcount
 
 
 def _count_thumbnails(*, job_id: int, chunk: int, done: int, failed: int, seconds: float) -> None:

@@ -21,8 +21,9 @@ of the original image.
 
 Images smaller than 3x3 have no interior: their sharpness and noise are 0.
 
-Small images are measured in batches (one numpy pass over every image of one shape), so the
-thumbnail pass pays a few microseconds per image rather than one numpy call per figure.
+Images are measured in batches, at their working scale (one numpy pass over every image of
+one shape), so the thumbnail pass pays a few microseconds per image rather than one numpy
+call per figure.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 NOISE_FACTOR = math.sqrt(math.pi / 2) / 6
 # Images are measured at most this many pixels on their longer side (see working_scale).
 WORKING_SIDE = 128
-# Images up to this many pixels wait for a batch of their shape; larger ones are measured
-# at once (their per-pixel work dwarfs numpy's per-call cost).
-BATCH_MAX_PIXELS = 64 * 64
+# Images wait, at their working scale, for a batch of their shape: at most BATCH_SIZE
+# images and BATCH_PIXELS pixels (a few MB of floats) are measured by one numpy pass.
 BATCH_SIZE = 256
+BATCH_PIXELS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -191,9 +192,9 @@ def _row(values: dict, width: int, height: int) -> dict:
 class Batch:
     """Collects decoded images and measures them in batches of one shape.
 
-    `add(key, image, original_size)` takes the image as decoded (it is not kept: small
-    images are copied as arrays, larger ones measured at once); `results()` measures what
-    waits and returns {key: characteristics}."""
+    `add(key, image, original_size)` takes the image as decoded (it is not kept: its
+    working scale is copied as arrays); `results()` measures what waits and returns
+    {key: characteristics}."""
 
     def __init__(self):
         self._done: dict = {}
@@ -201,13 +202,10 @@ class Batch:
 
     def add(self, key, image: Image.Image, original_size: tuple[int, int] | None = None) -> None:
         width, height = original_size or image.size
-        if image.size[0] * image.size[1] > BATCH_MAX_PIXELS:
-            self._done[key] = measure_image(image, (width, height))
-            return
-        luma, rgb = pixels_of(image)
+        luma, rgb = pixels_of(working_scale(image))
         group = self._waiting.setdefault((luma.shape, rgb is not None), [])
         group.append((key, width, height, luma, rgb))
-        if len(group) >= BATCH_SIZE:
+        if len(group) >= min(BATCH_SIZE, BATCH_PIXELS // luma.size):
             self._flush(group)
             group.clear()
 

@@ -368,17 +368,20 @@ def test_the_python_client_writes_a_multitask_table_with_nan_for_unknown(run_imp
     assert Prediction.objects.get(task="car", example__example_id="c").is_error is True
 
 
-def test_the_tasks_of_an_image_share_one_thumbnail(run_import, settings):
-    import os
-
+def test_the_tasks_of_an_image_share_one_thumbnail(run_import):
     table = multitask_rows()[:3]
     big = {row["image"]: png_bytes(size=(300, 200)) for row in table}
     job = run_import(zip_dump(table, images=big))
     assert job.status == JobStatus.SUCCEEDED, job.errors
     assert (job.thumbnails_total, job.thumbnails_done, job.thumbnails_failed) == (12, 12, 0)
-    names = {}
-    for example_id, thumbnail in Example.objects.values_list("example_id", "thumbnail"):
-        names.setdefault(example_id, set()).add(thumbnail)
-    assert all(len(made) == 1 and "" not in made for made in names.values())
-    folder = os.path.join(settings.MEDIA_ROOT, f"datasets/{Dataset.objects.get().pk}/thumbnails")
-    assert len(os.listdir(folder)) == 3
+    ranges = {}
+    for example_id, *stored in Example.objects.values_list(
+        "example_id", "thumbnail", "thumbnail_offset", "thumbnail_size"
+    ):
+        ranges.setdefault(example_id, set()).add(tuple(stored))
+    # Each image's four examples point at one range; the three images', in one pack.
+    assert all(len(made) == 1 for made in ranges.values())
+    made = [next(iter(made)) for made in ranges.values()]
+    assert len({name for name, _, _ in made}) == 1 and "" not in {name for name, _, _ in made}
+    assert sorted(offset for _, offset, _ in made)[0] == 0
+    assert len({offset for _, offset, _ in made}) == 3

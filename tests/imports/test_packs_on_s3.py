@@ -57,19 +57,25 @@ def test_an_import_to_s3_stores_packs_and_serves_each_image_by_its_range(
     job = run_import(zip_dump(table, images=images))
     assert job.status == JobStatus.SUCCEEDED, (job.message, job.errors)
     keys = [obj.key for obj in s3_storage.bucket.objects.filter(Prefix="packs/")]
-    assert keys == [f"packs/job{job.pk}/a1/000001.pack"]
+    # The images' pack, and the thumbnails' pack of the one chunk of thumbnails.
+    assert keys[0] == f"packs/job{job.pk}/a1/000001.pack"
+    assert len(keys) == 2 and keys[1].startswith(f"packs/job{job.pk}/thumbnails/")
     example = Example.objects.get(example_id="ex0002")
     response = as_user(carol).get(f"/examples/{example.pk}/image/")
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     with Image.open(io.BytesIO(response.content)) as image:
         assert image.getpixel((0, 0)) == (100, 0, 0)
-    # The thumbnail pass read the image by its range too; a thumbnail is an object of its
-    # own, served as before through a short-lived signed URL.
+    # The thumbnail pass read the image by its range too; the thumbnail is served by its
+    # range of the thumbnails' pack.
     example.refresh_from_db()
     thumbnail = as_user(carol).get(f"/examples/{example.pk}/thumbnail/")
-    assert thumbnail.status_code == 302 and BUCKET in thumbnail["Location"]
-    with s3_storage.open(example.thumbnail.name) as handle, Image.open(handle) as image:
-        assert image.size == (256, 171)
-    # Every read of a packed image (the view, the thumbnail pass) was one ranged GET.
-    assert len(ranges) >= 5
+    assert thumbnail.status_code == 200 and thumbnail["Content-Type"] == "image/png"
+    with Image.open(io.BytesIO(thumbnail.content)) as image:
+        assert image.size == (256, 171) and image.getpixel((0, 0)) == (100, 0, 0)
+    # Every read of a packed image or thumbnail (the views, the thumbnail pass) was one
+    # ranged GET.
+    assert (keys[1], f"bytes={example.thumbnail_offset}-") in {
+        (key, r.split("-")[0] + "-") for key, r in ranges
+    }
+    assert len(ranges) >= 6
     assert all(r and r.startswith("bytes=") for _, r in ranges), ranges

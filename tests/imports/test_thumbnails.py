@@ -1,12 +1,16 @@
-"""Thumbnails: at most 256 px on the longer side, stored once per example; an image that
-small already (in a format browsers show) is its own thumbnail, with no second copy."""
+"""Thumbnails: at most 256 px on the longer side, stored once per example, a chunk's
+thumbnails packed one after the other in one stored object (each example records its
+byte range); an image that small already (in a format browsers show) is its own
+thumbnail, with no second copy."""
 
 import io
 
+import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image
 
+from mlstrat.datasets.images import read_stored
 from mlstrat.datasets.models import Example
 from mlstrat.imports import services
 from mlstrat.imports.models import ImportJob, JobStatus
@@ -20,6 +24,11 @@ def stored_image(dataset, example_id, *, size, fmt="PNG"):
         f"datasets/{dataset.pk}/images/{example_id}.{fmt.lower()}", ContentFile(buffer.getvalue())
     )
     return ExampleFactory(dataset=dataset, example_id=example_id, image=name)
+
+
+def thumbnail_of(example) -> Image.Image:
+    data = read_stored(example.thumbnail.name, example.thumbnail_offset, example.thumbnail_size)
+    return Image.open(io.BytesIO(data))
 
 
 def make(project, alice, examples):
@@ -42,8 +51,10 @@ def test_a_large_image_gets_a_png_thumbnail_of_256_px(project, alice):
     made, job = make(project, alice, [example])
     example.refresh_from_db()
     assert made == 1 and job.status == JobStatus.SUCCEEDED
-    assert example.thumbnail.name == f"datasets/{dataset.pk}/thumbnails/{example.pk}.png"
-    with default_storage.open(example.thumbnail.name) as handle, Image.open(handle) as thumb:
+    assert example.thumbnail.name.startswith(f"packs/job{job.pk}/thumbnails/{example.pk}-")
+    assert example.thumbnail_offset == 0
+    assert example.thumbnail_size == default_storage.size(example.thumbnail.name)
+    with thumbnail_of(example) as thumb:
         assert thumb.format == "PNG" and thumb.size == (256, 171)
 
 
@@ -64,23 +75,88 @@ def test_a_small_image_browsers_may_not_show_still_gets_a_png(project, alice):
     example = stored_image(dataset, "scan", size=(40, 30), fmt="BMP")
     make(project, alice, [example])
     example.refresh_from_db()
-    assert example.thumbnail.name.endswith(f"/thumbnails/{example.pk}.png")
-    with default_storage.open(example.thumbnail.name) as handle, Image.open(handle) as thumb:
+    assert example.thumbnail.name.endswith(".pack")
+    with thumbnail_of(example) as thumb:
         assert thumb.format == "PNG" and thumb.size == (40, 30)
 
 
-def test_a_file_left_by_a_killed_attempt_is_replaced_not_duplicated(project, alice):
+def test_a_chunk_run_again_never_writes_over_the_pack_an_earlier_run_recorded(project, alice):
+    dataset = DatasetFactory(project=project)
+    first = stored_image(dataset, "first", size=(600, 400))
+    second = stored_image(dataset, "second", size=(400, 600))
+    image = second.image.name
+    second.image = "gone.png"  # its file lost: the first run makes only the first's
+    second.save()
+    make(project, alice, [first, second])
+    first.refresh_from_db()
+    recorded = (first.thumbnail.name, first.thumbnail_offset, first.thumbnail_size)
+    second.image = image
+    second.save()
+    # The chunk again (the file restored): a pack of its own for what it makes.
+    made, job = make(project, alice, [first, second])
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert made == 1 and job.thumbnails_failed == 0
+    assert (first.thumbnail.name, first.thumbnail_offset, first.thumbnail_size) == recorded
+    assert second.thumbnail.name != first.thumbnail.name
+    with thumbnail_of(first) as thumb:
+        assert thumb.size == (256, 171)
+    with thumbnail_of(second) as thumb:
+        assert thumb.size == (171, 256)
+
+
+def test_a_pack_another_run_of_the_chunk_recorded_first_is_removed(
+    project, alice, django_capture_on_commit_callbacks
+):
     dataset = DatasetFactory(project=project)
     example = stored_image(dataset, "big", size=(600, 400))
-    leftover = f"datasets/{dataset.pk}/thumbnails/{example.pk}.png"
-    default_storage.save(leftover, ContentFile(b"half a file"))
-    make(project, alice, [example])
+    job = ImportJob.objects.create(
+        project=project, dataset_name="photos", run_name="v1", created_by=alice
+    )
+    real_record = services._thumbnails_record
+
+    def raced(pack, made):
+        # The other run commits between this run's reads and its writes.
+        Example.objects.filter(pk=example.pk).update(
+            thumbnail=example.image.name, thumbnail_offset=None, thumbnail_size=None
+        )
+        return real_record(pack, made)
+
+    written = []
+    real_writer = services.packs.PackWriter
+
+    class Recording(real_writer):
+        def close(self):
+            written.append(super().close())
+            return written[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services, "_thumbnails_record", raced)
+        patch.setattr(services.packs, "PackWriter", Recording)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.thumbnails_make(job_id=job.pk, example_ids=[example.pk])
+    assert written and written[0].endswith(".pack")
+    assert not default_storage.exists(written[0])
     example.refresh_from_db()
-    assert example.thumbnail.name == leftover
-    _, files = default_storage.listdir(f"datasets/{dataset.pk}/thumbnails")
-    assert files == [f"{example.pk}.png"]
-    with default_storage.open(leftover) as handle, Image.open(handle) as thumb:
-        assert thumb.size == (256, 171)
+    assert example.thumbnail.name == example.image.name
+
+
+def test_a_failure_while_packing_leaves_no_pack(project, alice, settings):
+    dataset = DatasetFactory(project=project)
+    example = stored_image(dataset, "big", size=(600, 400))
+    job = ImportJob.objects.create(
+        project=project, dataset_name="photos", run_name="v1", created_by=alice
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services.StoredReader, "__exit__", lambda *args: _raise(OSError("disk")))
+        with pytest.raises(OSError):
+            services.thumbnails_make(job_id=job.pk, example_ids=[example.pk])
+    folder = settings.MEDIA_ROOT / f"packs/job{job.pk}/thumbnails"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def _raise(exc):
+    raise exc
 
 
 def test_a_chunk_records_every_kind_in_one_go(project, alice):

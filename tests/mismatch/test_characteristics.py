@@ -98,3 +98,33 @@ def test_a_large_image_is_measured_at_the_working_scale():
     expected = measure_image(big.reduce(3), original_size=(300, 200))
     assert measure_image(big) == pytest.approx(expected)
     assert (expected["width"], expected["height"]) == (300, 200)
+
+
+def test_a_batch_measures_images_above_the_working_side_at_that_scale_in_pixel_bounded_passes(
+    monkeypatch,
+):
+    from mlstrat.mismatch import characteristics
+
+    rng = np.random.default_rng(5)
+    # 256 x 192 (a thumbnail) is reduced by 2 to 128 x 96; 300 x 200 by 3 to 100 x 67.
+    images = [
+        Image.fromarray(rng.integers(0, 256, (192, 256, 3), dtype=np.uint8), "RGB")
+        for _ in range(7)
+    ] + [Image.fromarray(rng.integers(0, 256, (200, 300), dtype=np.uint8), "L")]
+    passes = []
+    measure_stack = characteristics.measure_stack
+    monkeypatch.setattr(
+        characteristics,
+        "measure_stack",
+        lambda luma, rgb=None: passes.append(len(luma)) or measure_stack(luma, rgb),
+    )
+    # Room for three 128 x 96 images per pass.
+    monkeypatch.setattr(characteristics, "BATCH_PIXELS", 3 * 128 * 96)
+    batch = Batch()
+    for key, image in enumerate(images):
+        batch.add(key, image, original_size=image.size)
+    results = batch.results()
+    assert sorted(passes) == [1, 1, 3, 3]
+    for key, image in enumerate(images):
+        assert results[key] == pytest.approx(measure_image(image))
+        assert (results[key]["width"], results[key]["height"]) == image.size
