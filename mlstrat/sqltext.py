@@ -13,6 +13,11 @@ def array_literal(values: list) -> str:
 
 
 def _number_text(number) -> str:
+    kind = type(number)
+    if kind is float and number - number == 0:  # finite (the common case, checked first)
+        return repr(number)
+    if kind is int:
+        return str(number)
     if isinstance(number, numbers.Integral):
         return str(int(number))
     number = float(number)  # numpy's floats included: their repr is not a number's text

@@ -29,6 +29,19 @@ _SIGNATURES = [
 ]
 
 
+# Thumbnails are at most this many pixels on their longer side.
+THUMBNAIL_SIDE = 256
+# Formats every browser shows: an image this small in one of them is its own thumbnail.
+SHOWN_AS_IS = {"PNG", "JPEG", "GIF", "WEBP"}
+
+
+def is_own_thumbnail(image_format: str | None, size: tuple[int, int]) -> bool:
+    """Whether an image of this format and size is shown as its own thumbnail (no second
+    copy is made): the import records it so as it writes the example, the thumbnail pass
+    for images stored otherwise."""
+    return image_format in SHOWN_AS_IS and max(size) <= THUMBNAIL_SIDE
+
+
 def sniff_content_type(head: bytes) -> str:
     for magic, mime in _SIGNATURES:
         if head.startswith(magic):

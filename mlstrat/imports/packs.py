@@ -6,7 +6,7 @@ the other, and each example records its pack, offset and size. A million-image d
 then a few hundred objects, written sequentially, instead of a million files; an image is
 served by its byte range.
 
-Images are checked (decoded, bounded: validation.image_problem) and packed in the same
+Images are checked (decoded, bounded: validation.image_check) and packed in the same
 read, with their rows (rowchecks.py), in forked child processes when the dump is large
 enough (checkers.py). Packs are named after the job and its attempt
 (`packs/job<id>/a<attempt>/<n>.pack`): everything an attempt wrote is found, and removed,

@@ -516,6 +516,15 @@ class Writer:
                     image=row.stored[0],
                     image_offset=row.stored[1],
                     image_size=row.stored[2],
+                    **(
+                        dict(
+                            thumbnail=row.stored[0],
+                            thumbnail_offset=row.stored[1],
+                            thumbnail_size=row.stored[2],
+                        )
+                        if row.own_thumbnail
+                        else {}
+                    ),
                 )
                 for row in rows
                 for unit in row.units()
@@ -585,6 +594,8 @@ class Writer:
                 "image_offset",
                 "image_size",
                 "thumbnail",
+                "thumbnail_offset",
+                "thumbnail_size",
                 "created_at",
             ],
             lines,

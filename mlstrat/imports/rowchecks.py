@@ -23,9 +23,11 @@ from dataclasses import dataclass
 
 from django.core.files.storage import default_storage
 
+from mlstrat.datasets.images import is_own_thumbnail
+
 from .dumps import UnreadableMember
 from .packs import PackWriter
-from .validation import CleanRow, Header, RowError, clean_row, cut, image_problem
+from .validation import CleanRow, Header, RowError, clean_row, cut, image_check
 
 # Rows per chunk (one pack of images per chunk).
 CHUNK_ROWS = 2000
@@ -90,13 +92,14 @@ def check_rows(*, dump, context: RowContext, pack: str, items: list, stored: dic
                 continue
             try:
                 data = dump.image_bytes(clean.image)
-                problem = image_problem(data)
+                problem, image_format, size = image_check(data)
             except UnreadableMember as exc:
                 data, problem = None, str(exc)
             if problem:
                 error = RowError(line, "image", f"{cut(clean.image)}: {problem}")
                 results.append((line, clean.example_id, [error], None))
                 continue
+            clean.own_thumbnail = is_own_thumbnail(image_format, size)
             packed.append((len(results), clean, *writer.add(data)))
             results.append(None)
     except BaseException:
@@ -152,9 +155,12 @@ def accepted(row: CleanRow, context: RowContext) -> tuple:
     example_tails = None
     if row.stored is not None:
         image, offset, size = row.stored
+        stored = f"{image.translate(esc)}\t{offset}\t{size}"
+        # The thumbnail: the image itself when small enough, else none yet.
+        thumbnail = stored if row.own_thumbnail else "\t\\N\t\\N"
         shared = (
             f"{split}\t{row.source.translate(esc)}\t{json.dumps(row.metadata).translate(esc)}\t"
-            f"{image.translate(esc)}\t{offset}\t{size}\t\t{context.now}\n"
+            f"{stored}\t{thumbnail}\t{context.now}\n"
         )
         head = f"\t{context.dataset_id}\t{row.example_id.translate(esc)}\t"
         example_tails = tuple(

@@ -26,7 +26,13 @@ from django.utils import timezone
 from PIL import Image
 
 from mlstrat.accounts.models import Project
-from mlstrat.datasets.images import StoredReader, open_image, storage_is_local
+from mlstrat.datasets.images import (
+    THUMBNAIL_SIDE,
+    StoredReader,
+    is_own_thumbnail,
+    open_image,
+    storage_is_local,
+)
 from mlstrat.datasets.models import Dataset, Example, ModelRun, RunStatus
 from mlstrat.mismatch.services import CharacteristicsRecorder
 from mlstrat.names import normalise_name, refuse_look_alike
@@ -38,10 +44,10 @@ from .models import ImportJob, JobStatus
 
 logger = logging.getLogger(__name__)
 
-THUMBNAIL_SIDE = 256
 THUMBNAIL_CHUNK = 500
-# Formats every browser shows: an image this small in one of them is its own thumbnail.
-SHOWN_AS_IS = {"PNG", "JPEG", "GIF", "WEBP"}
+# What the thumbnail pass has still to do for an example: its thumbnail, or the measure of
+# its characteristics (an image that is its own thumbnail was recorded so at import).
+_THUMBNAIL_PASS_DUE = Q(thumbnail="") | Q(characteristics__isnull=True)
 
 
 RunExistsError = pipeline.RunExistsError
@@ -521,7 +527,7 @@ def _start_thumbnails(*, job: ImportJob, run: ModelRun, inline: bool) -> ImportJ
     from .tasks import thumbnails_make_task
 
     examples = Example.objects.filter(predictions__run=run)
-    if not examples.filter(thumbnail="").exists():
+    if not examples.filter(_THUMBNAIL_PASS_DUE).exists():
         job.status = JobStatus.SUCCEEDED
         job.finished_at = timezone.now()
         job.save()
@@ -582,7 +588,7 @@ def thumbnail_of(image: Image.Image, seen=None) -> bytes | None:
     imported image belongs here, one call per image: `seen(image, original_size)` gets the
     decoded image (mismatch's characteristics recorder)."""
     original_size = image.size
-    if max(image.size) <= THUMBNAIL_SIDE and image.format in SHOWN_AS_IS:
+    if is_own_thumbnail(image.format, image.size):
         if seen is not None:
             image.load()
             seen(image, original_size)
@@ -617,11 +623,12 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
             heartbeat_at=timezone.now()
         )
     as_is, made = [], {}
+    recorded_already = set()
     unreadable = 0
     examples = (
-        Example.objects.filter(pk__in=example_ids, thumbnail="")
+        Example.objects.filter(_THUMBNAIL_PASS_DUE, pk__in=example_ids)
         .order_by("pk")
-        .values_list("pk", "image", "image_offset", "image_size")
+        .values_list("pk", "image", "image_offset", "image_size", "thumbnail")
     )
     measured = CharacteristicsRecorder()
     # The examples of one image (a multi-task dump: one per task, their pks in a row)
@@ -631,7 +638,11 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     writer = None  # opened with the chunk's first thumbnail that is not its image
     try:
         with StoredReader() as stored:
-            for pk, image, offset, size in examples:
+            for pk, image, offset, size, thumbnail in examples:
+                if thumbnail:
+                    # Its thumbnail is recorded already (its own image, by the import): it
+                    # is here to be measured.
+                    recorded_already.add(pk)
                 if offset is not None:
                     first = first_of.setdefault((image, offset, size), pk)
                     if first != pk:
@@ -670,7 +681,9 @@ def thumbnails_make(*, job_id: int, example_ids: list[int]) -> int:
     # counted once (by its first example): a chunk killed and run again, or examples
     # another job's chunk made meanwhile, never skew the count.
     with transaction.atomic():
-        Example.objects.filter(pk__in=as_is, thumbnail="").update(
+        Example.objects.filter(
+            pk__in=[pk for pk in as_is if pk not in recorded_already], thumbnail=""
+        ).update(
             thumbnail=F("image"), thumbnail_offset=F("image_offset"), thumbnail_size=F("image_size")
         )
         recorded = _thumbnails_record(pack, made) if pack else 0

@@ -76,6 +76,8 @@ class CleanRow:
     metadata: dict = field(default_factory=dict)
     # Where its image was stored once checked: (pack, offset, size).
     stored: tuple | None = None
+    # Its image is its own thumbnail (datasets.images.is_own_thumbnail).
+    own_thumbnail: bool = False
     # A multi-task row: one value per task, in the header's order (None: single-task).
     tasks: list[TaskValue] | None = None
 
@@ -521,8 +523,9 @@ def clean_row(
     )
 
 
-def image_problem(data: bytes | None) -> str | None:
-    """Why these bytes are not an acceptable image, or None if they are.
+def image_check(data: bytes | None) -> tuple[str | None, str | None, tuple[int, int] | None]:
+    """(problem, format, size): why these bytes are not an acceptable image (None if they
+    are), and the accepted image's Pillow format and size.
 
     Accepted means decoded, not only a header read: a PNG whose pixel stream is short, a
     JPEG cut off halfway, any image whose data does not decode is refused. The decode is
@@ -530,25 +533,27 @@ def image_problem(data: bytes | None) -> str | None:
     pixel is decompressed), and a PNG's pixel stream is inflated piece by piece into no
     more bytes than its header announces (`_png_pixels_complete`), never a whole bitmap."""
     if data is None:
-        return "no such file in the dump"
+        return "no such file in the dump", None, None
     Image.MAX_IMAGE_PIXELS = settings.MLSTRAT_IMAGE_MAX_PIXELS
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with open_image(io.BytesIO(data)) as image:
                 image.verify()
-                image_format = image.format
+                image_format, size = image.format, image.size
             if not _decodes(data, image_format):
                 raise ValueError("the pixel data does not decode")
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             return (
                 f"the image has more than {settings.MLSTRAT_IMAGE_MAX_PIXELS} pixels "
-                "(possible decompression bomb)"
+                "(possible decompression bomb)",
+                None,
+                None,
             )
         except Exception:
             allowed = ", ".join(ALLOWED_FORMATS)
-            return f"not a readable image ({allowed} only)"
-    return None
+            return f"not a readable image ({allowed} only)", None, None
+    return None, image_format, size
 
 
 def _decodes(data: bytes, image_format: str) -> bool:

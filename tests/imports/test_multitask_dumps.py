@@ -385,3 +385,20 @@ def test_the_tasks_of_an_image_share_one_thumbnail(run_import):
     assert len({name for name, _, _ in made}) == 1 and "" not in {name for name, _, _ in made}
     assert sorted(offset for _, offset, _ in made)[0] == 0
     assert len({offset for _, offset, _ in made}) == 3
+
+
+def test_the_tasks_of_a_small_image_share_it_as_their_thumbnail_and_its_measure(run_import):
+    from mlstrat.mismatch.models import ExampleCharacteristics
+
+    table = multitask_rows()[:3]
+    small = {row["image"]: png_bytes(size=(30, 20)) for row in table}
+    job = run_import(zip_dump(table, images=small))
+    assert job.status == JobStatus.SUCCEEDED, job.errors
+    assert (job.thumbnails_total, job.thumbnails_done, job.thumbnails_failed) == (12, 12, 0)
+    for example in Example.objects.all():
+        assert (example.thumbnail.name, example.thumbnail_offset, example.thumbnail_size) == (
+            example.image.name,
+            example.image_offset,
+            example.image_size,
+        )
+    assert ExampleCharacteristics.objects.filter(width=30, height=20).count() == 12

@@ -169,3 +169,55 @@ def test_a_chunk_records_every_kind_in_one_go(project, alice):
     made, job = make(project, alice, examples)
     assert made == 3 and job.thumbnails_done == 3
     assert not Example.objects.filter(thumbnail="").exists()
+
+
+def test_the_import_records_a_small_image_as_its_own_thumbnail_as_it_writes_it(
+    run_import, monkeypatch
+):
+    """Written with its row (no second write of the row by the pass); the pass still
+    measures it, and makes the others' thumbnails."""
+    from mlstrat.mismatch.models import ExampleCharacteristics
+    from tests.imports.builders import png_bytes, rows, zip_dump
+
+    table = rows(4)
+    bmp = io.BytesIO()
+    Image.new("RGB", (40, 30), "teal").save(bmp, "BMP")
+    jpeg = io.BytesIO()
+    Image.new("RGB", (256, 100), "teal").save(jpeg, "JPEG")
+    images = {
+        table[0]["image"]: png_bytes(size=(32, 24)),
+        table[1]["image"]: png_bytes(size=(300, 200)),
+        table[2]["image"]: bmp.getvalue(),  # small, but not shown by every browser
+        table[3]["image"]: jpeg.getvalue(),  # 256 px: still its own
+    }
+    before_the_pass = {}
+    real = services.thumbnails_make
+
+    def spy(*, job_id, example_ids):
+        for example in Example.objects.filter(pk__in=example_ids):
+            before_the_pass[example.example_id] = example
+        return real(job_id=job_id, example_ids=example_ids)
+
+    monkeypatch.setattr(services, "thumbnails_make", spy)
+    job = run_import(zip_dump(table, images=images))
+    assert job.status == JobStatus.SUCCEEDED, (job.message, job.errors)
+    assert (job.thumbnails_done, job.thumbnails_failed) == (4, 0)
+
+    def stored(example, kind):
+        field = getattr(example, kind)
+        offset, size = (getattr(example, f"{kind}_{part}") for part in ("offset", "size"))
+        return field.name, offset, size
+
+    for example_id in ("ex0000", "ex0003"):
+        own = before_the_pass[example_id]
+        assert stored(own, "thumbnail") == stored(own, "image") != ("", None, None)
+    for example_id in ("ex0001", "ex0002"):
+        assert stored(before_the_pass[example_id], "thumbnail") == ("", None, None)
+    after = {e.example_id: e for e in Example.objects.all()}
+    assert stored(after["ex0000"], "thumbnail") == stored(before_the_pass["ex0000"], "image")
+    with thumbnail_of(after["ex0001"]) as thumb:
+        assert thumb.size == (256, 171)
+    with thumbnail_of(after["ex0002"]) as thumb:
+        assert thumb.format == "PNG" and thumb.size == (40, 30)
+    measured = dict(ExampleCharacteristics.objects.values_list("example__example_id", "width"))
+    assert measured == {"ex0000": 32, "ex0001": 300, "ex0002": 40, "ex0003": 256}
