@@ -155,15 +155,21 @@ def _array(image: Image.Image, channels: int) -> np.ndarray:
 
 def pixels_of(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """(luma, rgb or None) of a decoded Pillow image, whatever its mode."""
+    grey, rgb = _grey_or_rgb(image)
+    return (grey, None) if rgb is None else (luma_of(rgb), rgb)
+
+
+def _grey_or_rgb(image: Image.Image) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(luma, None) of a grey image, (None, R G B) of a colour one: its luma is left to
+    the caller (a batch computes it once for all its images)."""
     if image.mode == "L":
         return _array(image, 1), None
     if image.mode in ("1", "I;16", "I", "F"):
         return np.asarray(image.convert("F")), None
     if image.mode == "LA":
         return _array(image.getchannel("L"), 1), None
-    rgb = _array(image if image.mode == "RGB" else image.convert("RGB"), 3)
     # A grey image stored as RGB needs no check: its rg and yb are 0, so is its colour.
-    return luma_of(rgb), rgb
+    return None, _array(image if image.mode == "RGB" else image.convert("RGB"), 3)
 
 
 def working_scale(image: Image.Image) -> Image.Image:
@@ -202,20 +208,24 @@ class Batch:
 
     def add(self, key, image: Image.Image, original_size: tuple[int, int] | None = None) -> None:
         width, height = original_size or image.size
-        luma, rgb = pixels_of(working_scale(image))
-        group = self._waiting.setdefault((luma.shape, rgb is not None), [])
-        group.append((key, width, height, luma, rgb))
-        if len(group) >= min(BATCH_SIZE, BATCH_PIXELS // luma.size):
+        grey, rgb = _grey_or_rgb(working_scale(image))
+        pixels = grey if rgb is None else rgb
+        group = self._waiting.setdefault((pixels.shape, rgb is not None), [])
+        group.append((key, width, height, pixels))
+        if len(group) >= min(BATCH_SIZE, BATCH_PIXELS // (pixels.shape[0] * pixels.shape[1])):
             self._flush(group)
             group.clear()
 
     def _flush(self, group: list) -> None:
         if not group:
             return
-        luma = np.stack([item[3] for item in group])
-        rgb = np.stack([item[4] for item in group]) if group[0][4] is not None else None
+        pixels = np.stack([item[3] for item in group])
+        if pixels.ndim == 4:  # colour: (N, H, W, 3), their luma in one pass
+            luma, rgb = luma_of(pixels), pixels
+        else:
+            luma, rgb = pixels, None
         values = measure_stack(luma, rgb)
-        for index, (key, width, height, _, _) in enumerate(group):
+        for index, (key, width, height, _) in enumerate(group):
             self._done[key] = _row(
                 {name: float(column[index]) for name, column in values.items()}, width, height
             )
