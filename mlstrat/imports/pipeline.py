@@ -516,15 +516,9 @@ class Writer:
                     image=row.stored[0],
                     image_offset=row.stored[1],
                     image_size=row.stored[2],
-                    **(
-                        dict(
-                            thumbnail=row.stored[0],
-                            thumbnail_offset=row.stored[1],
-                            thumbnail_size=row.stored[2],
-                        )
-                        if row.own_thumbnail
-                        else {}
-                    ),
+                    thumbnail=row.thumbnail[0],
+                    thumbnail_offset=row.thumbnail[1],
+                    thumbnail_size=row.thumbnail[2],
                 )
                 for row in rows
                 for unit in row.units()

@@ -83,6 +83,12 @@ class CleanRow:
 
     _single: list[TaskValue] | None = field(default=None, repr=False)
 
+    @property
+    def thumbnail(self) -> tuple:
+        """(name, offset, size) of its thumbnail as written with it: its image when it is
+        its own thumbnail, else none yet ("", None, None: the thumbnail pass makes it)."""
+        return self.stored if self.own_thumbnail else ("", None, None)
+
     def units(self) -> list[TaskValue]:
         """What becomes one example each: every task, or the one label of a
         single-task row (task "")."""

@@ -13,7 +13,6 @@ from django.db import connection
 from mlstrat.mismatch.characteristics import NAMES
 from mlstrat.mismatch.models import ExampleCharacteristics
 from mlstrat.mismatch.services import characteristics_save
-from mlstrat.sqltext import array_literal
 from tests.factories import DatasetFactory, ExampleFactory
 
 AWKWARD = [
@@ -82,16 +81,3 @@ def test_a_row_written_meanwhile_is_kept_not_failed(project):
     )
     assert ExampleCharacteristics.objects.get(example=first).brightness == 1.5
     assert ExampleCharacteristics.objects.get(example=second).brightness == 1.5
-
-
-@pytest.mark.parametrize(
-    "numbers, text",
-    [
-        ([], "{}"),
-        ([1, np.int64(2)], "{1,2}"),
-        ([0.5, np.float64(0.25)], "{0.5,0.25}"),
-        ([float("nan"), float("inf"), -float("inf")], "{NaN,Infinity,-Infinity}"),
-    ],
-)
-def test_array_literal(numbers, text):
-    assert array_literal(numbers) == text
