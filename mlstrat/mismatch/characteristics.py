@@ -155,12 +155,6 @@ def _array(image: Image.Image, channels: int) -> np.ndarray:
     return np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(shape)
 
 
-def pixels_of(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """(luma, rgb or None) of a decoded Pillow image, whatever its mode."""
-    grey, rgb = _grey_or_rgb(image)
-    return (grey, None) if rgb is None else (luma_of(rgb), rgb)
-
-
 def _grey_or_rgb(image: Image.Image) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(luma, None) of a grey image, (None, R G B) of a colour one: its luma is left to
     the caller (a batch computes it once for all its images)."""
@@ -183,13 +177,12 @@ def working_scale(image: Image.Image) -> Image.Image:
 
 
 def measure_image(image: Image.Image, original_size: tuple[int, int] | None = None) -> dict:
-    """Every characteristic of one decoded image (see the module's docstring)."""
-    original_size = original_size or image.size
-    image = working_scale(image)
-    luma, rgb = pixels_of(image)
-    values = measure_stack(luma[None], None if rgb is None else rgb[None])
-    width, height = original_size or image.size
-    return _row({name: float(v[0]) for name, v in values.items()}, width, height)
+    """Every characteristic of one decoded image (see the module's docstring): a batch of
+    one, so an image measured alone and in the thumbnail pass's batches is measured by
+    the same code."""
+    batch = Batch()
+    batch.add(0, image, original_size)
+    return batch.results()[0]
 
 
 def _row(values: dict, width: int, height: int) -> dict:
