@@ -368,12 +368,17 @@ def test_the_python_client_writes_a_multitask_table_with_nan_for_unknown(run_imp
     assert Prediction.objects.get(task="car", example__example_id="c").is_error is True
 
 
-def test_the_tasks_of_an_image_share_one_thumbnail(run_import):
+def import_three_images_of_four_tasks(run_import, *, size):
+    """Three rows of four tasks each, every image of this size: 12 examples, all of
+    whose thumbnails are made or recorded."""
     table = multitask_rows()[:3]
-    big = {row["image"]: png_bytes(size=(300, 200)) for row in table}
-    job = run_import(zip_dump(table, images=big))
+    job = run_import(zip_dump(table, images={row["image"]: png_bytes(size=size) for row in table}))
     assert job.status == JobStatus.SUCCEEDED, job.errors
     assert (job.thumbnails_total, job.thumbnails_done, job.thumbnails_failed) == (12, 12, 0)
+
+
+def test_the_tasks_of_an_image_share_one_thumbnail(run_import):
+    import_three_images_of_four_tasks(run_import, size=(300, 200))
     ranges = {}
     for example_id, *stored in Example.objects.values_list(
         "example_id", "thumbnail", "thumbnail_offset", "thumbnail_size"
@@ -390,11 +395,7 @@ def test_the_tasks_of_an_image_share_one_thumbnail(run_import):
 def test_the_tasks_of_a_small_image_share_it_as_their_thumbnail_and_its_measure(run_import):
     from mlstrat.mismatch.models import ExampleCharacteristics
 
-    table = multitask_rows()[:3]
-    small = {row["image"]: png_bytes(size=(30, 20)) for row in table}
-    job = run_import(zip_dump(table, images=small))
-    assert job.status == JobStatus.SUCCEEDED, job.errors
-    assert (job.thumbnails_total, job.thumbnails_done, job.thumbnails_failed) == (12, 12, 0)
+    import_three_images_of_four_tasks(run_import, size=(30, 20))
     for example in Example.objects.all():
         assert (example.thumbnail.name, example.thumbnail_offset, example.thumbnail_size) == (
             example.image.name,
