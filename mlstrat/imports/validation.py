@@ -28,6 +28,7 @@ PROB_PREFIX = "prob_"
 LABEL_PREFIX = "label:"
 PREDICTION_PREFIX = "prediction:"
 TASK_PROB_PREFIX = "prob:"
+_TASK_COLUMNS = (LABEL_PREFIX, PREDICTION_PREFIX, TASK_PROB_PREFIX)
 MULTITASK_REQUIRED = ["example_id", "image", "split"]
 # What a dump says when a task's label is not known.
 UNKNOWN_LABELS = frozenset({"", "?"})
@@ -125,14 +126,16 @@ class Header:
                         self.task_prob_columns.setdefault(task, []).append((column, cls))
         self.prob_columns = [c for c in columns if c.startswith(PROB_PREFIX)]
         self.prob_classes = [c[len(PROB_PREFIX) :] for c in self.prob_columns]
-        task_columns = (LABEL_PREFIX, PREDICTION_PREFIX, TASK_PROB_PREFIX)
-        self.meta_columns = [
-            c
-            for c in columns
-            if c not in KNOWN_COLUMNS
-            and not c.startswith(PROB_PREFIX)
-            and not (self.is_multitask and c.startswith(task_columns))
-        ]
+        self.meta_columns = [c for c in columns if self.is_meta_column(c)]
+
+    def is_meta_column(self, column: str) -> bool:
+        """Whether a column (or a JSON Lines key) holds metadata: none the dump's format
+        gives a meaning to."""
+        return (
+            column not in KNOWN_COLUMNS
+            and not column.startswith(PROB_PREFIX)
+            and not (self.is_multitask and column.startswith(_TASK_COLUMNS))
+        )
 
     @property
     def is_multitask(self) -> bool:
@@ -349,10 +352,10 @@ def _task_text(value) -> str:
     return str(value).strip()
 
 
-def _check_stray_columns(*, row: dict, header: Header, bad) -> None:
+def _check_stray_columns(*, stray, header: Header, bad) -> None:
     """A row whose labels or probabilities the header (the first row's keys, in JSON
     Lines) has no column for: refused, rather than dropped without a word."""
-    for column in row.keys() - header.column_set:
+    for column in stray:
         if not header.is_multitask:
             if column.startswith(PROB_PREFIX):
                 bad(column, "names a class the dump's first row gives no probability for")
@@ -497,15 +500,21 @@ def clean_row(
             bad("label", f"{shown(label)} is not one of the dataset's classes")
         if prediction and prediction not in classes:
             bad("prediction", f"{shown(prediction)} is not one of the dataset's classes")
-    if row.keys() != header.column_set:  # JSON Lines, Parquet maps: keys vary by row
-        _check_stray_columns(row=row, header=header, bad=bad)
+    # JSON Lines, Parquet maps: keys vary by row.
+    stray = row.keys() - header.column_set if row.keys() != header.column_set else ()
+    if stray:
+        _check_stray_columns(stray=stray, header=header, bad=bad)
     tasks = None
     if multitask:
         tasks = _clean_tasks(row=row, header=header, task_classes=task_classes or {}, bad=bad)
     if errors:
         return None, errors
     metadata = {}
-    for column in header.meta_columns:
+    # A metadata key first seen after the first row is kept like the others.
+    meta_columns = header.meta_columns
+    if stray:
+        meta_columns = meta_columns + sorted(c for c in stray if header.is_meta_column(c))
+    for column in meta_columns:
         value = row.get(column)
         if isinstance(value, float) and not math.isfinite(value):
             value = str(value)  # JSON (and so the metadata column) holds no NaN

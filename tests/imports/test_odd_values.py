@@ -166,6 +166,28 @@ def test_a_class_probability_the_first_row_does_not_have_is_a_row_error(run_impo
     assert_row_error(job, 3, "prob_bird")
 
 
+@pytest.mark.parametrize("multitask", [False, True], ids=["single-task", "multi-task"])
+def test_metadata_keys_first_seen_after_the_first_row_are_kept(run_import, multitask):
+    """JSON Lines has no header: a key the first object lacks is metadata all the same."""
+    if multitask:
+        objects, images = multitask_lines_with_probabilities()
+    else:
+        table = single_rows()
+        objects, images = table, {row["image"]: png_bytes() for row in table}
+    objects[1]["camera"] = "pixel"
+    objects[2]["lens"] = {"mm": 35, "make": "zeiss"}
+    objects[2]["camera"] = ""  # empty, as in a CSV cell: not kept
+    text = "\n".join(json.dumps(obj) for obj in objects)
+    job = run_import(zip_of({"predictions.jsonl": text, **images}))
+    assert job.status == JobStatus.SUCCEEDED, job.errors
+    ids = [obj["example_id"] for obj in objects]
+    metadata = dict(Example.objects.values_list("example_id", "metadata"))
+    assert metadata[ids[0]] == {} or "camera" not in metadata[ids[0]]
+    assert metadata[ids[1]]["camera"] == "pixel"
+    assert metadata[ids[2]]["lens"] == {"mm": 35, "make": "zeiss"}
+    assert "camera" not in metadata[ids[2]]
+
+
 UNSTORABLE = {"nul": ("\\u0000", "contains a NUL character"), "surrogate": ("\\ud800", None)}
 
 
