@@ -337,9 +337,9 @@ def _probability(value) -> tuple[float | None, str | None]:
     return number, None
 
 
-def _task_text(value) -> str:
-    """A task's label or prediction as text: JSON true/false are "1"/"0", a whole float
-    (a pandas column with NaN for unknown) its integer, NaN and null unknown."""
+def _class_text(value) -> str:
+    """A label or prediction as text: JSON true/false are "1"/"0", a whole float (a pandas
+    column with NaN for unknown, a float class id) its integer, NaN and null empty."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -387,10 +387,10 @@ def _clean_tasks(
     for task in header.tasks:
         label_column = f"{LABEL_PREFIX}{task}"
         prediction_column = f"{PREDICTION_PREFIX}{task}"
-        label = _task_text(row.get(label_column))
+        label = _class_text(row.get(label_column))
         if label in UNKNOWN_LABELS:
             label = ""
-        prediction = _task_text(row.get(prediction_column))
+        prediction = _class_text(row.get(prediction_column))
         if prediction_column not in row:
             bad(prediction_column, "is missing from this row")
             continue
@@ -466,8 +466,8 @@ def clean_row(
         label = prediction = ""
         named = [("example_id", example_id)]
     else:
-        label = _text(row["label"])
-        prediction = _text(row["prediction"])
+        label = _class_text(row["label"])
+        prediction = _class_text(row["prediction"])
         named = [("example_id", example_id), ("label", label), ("prediction", prediction)]
     for column, value in named:
         if not value:

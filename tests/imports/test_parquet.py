@@ -60,6 +60,27 @@ def test_a_parquet_table_with_typed_columns_imports(run_import):
     assert sorted(Prediction.objects.values_list("is_error", flat=True)) == [0, 0, 0, 1]
 
 
+def test_float_class_ids_import_as_the_integers_they_are(run_import):
+    """A float column of class ids (what pandas writes once a column held a NaN) names
+    class "3", as an integer column does, not "3.0": else it matches no prob_3 column."""
+    columns = columns_of(rows(3))
+    columns["label"] = [3.0, 7.0, 3.0]
+    columns["prediction"] = [3.0, 3.0, 2.5]  # 2.5 is no integer: it stays as written
+    columns["prob_3"] = [0.9, 0.6, 0.1]
+    columns["prob_7"] = [0.1, 0.4, 0.1]
+    columns["prob_2.5"] = [0.0, 0.0, 0.8]
+    columns["confidence"] = [0.9, 0.6, 0.8]
+    job = run_import(parquet_dump(columns))
+    assert job.status == JobStatus.SUCCEEDED, job.errors
+    assert sorted(Example.objects.values_list("label", flat=True)) == ["3", "3", "7"]
+    assert sorted(Prediction.objects.values_list("predicted_label", flat=True)) == [
+        "2.5",
+        "3",
+        "3",
+    ]
+    assert sorted(Prediction.objects.values_list("is_error", flat=True)) == [0, 1, 1]
+
+
 @pytest.mark.parametrize("kind", ["struct", "map"])
 def test_a_probabilities_column_is_spread_into_classes(run_import, kind):
     columns = columns_of(rows(2))
