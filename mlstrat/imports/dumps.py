@@ -54,6 +54,22 @@ class UnreadableMember(Exception):
 
 def clean_member_path(name: str) -> str | None:
     """A safe relative POSIX path, or None if it is absolute or climbs out with `..`."""
+    if (
+        name
+        and "\\" not in name
+        and name[0] not in "/."
+        and "/." not in name
+        and "//" not in name
+        and name[-1] != "/"
+        and name[1:2] != ":"
+    ):
+        # Already clean (the usual name: no empty, "." or ".." part, no trailing slash),
+        # so normpath would give it back unchanged: a million members skip its work.
+        return name
+    return _cleaned_path(name)
+
+
+def _cleaned_path(name: str) -> str | None:
     name = name.replace("\\", "/")
     if not name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         return None
@@ -71,31 +87,29 @@ class ArchiveCheck:
     def __init__(self):
         self.members = 0
         self.expanded = 0
+        # Read once: the check runs for each of up to a million members.
+        self.max_members = settings.MLSTRAT_IMPORT_MAX_MEMBERS
+        self.max_expanded = settings.MLSTRAT_IMPORT_MAX_EXPANDED_BYTES
+        self.max_ratio = settings.MLSTRAT_IMPORT_MAX_RATIO
 
     def __call__(self, member: Member) -> None:
         self.members += 1
-        if self.members > settings.MLSTRAT_IMPORT_MAX_MEMBERS:
-            raise DumpError(
-                f"The archive holds more than {settings.MLSTRAT_IMPORT_MAX_MEMBERS} members."
-            )
+        if self.members > self.max_members:
+            raise DumpError(f"The archive holds more than {self.max_members} members.")
         if clean_member_path(member.name) is None:
             raise DumpError(f"Unsafe path in the archive: {member.name!r} (absolute or with '..').")
         mode = member.external_attr >> 16
         if mode and stat.S_ISLNK(mode):
             raise DumpError(f"The archive member {member.name!r} is a symbolic link.")
         self.expanded += member.file_size
-        if self.expanded > settings.MLSTRAT_IMPORT_MAX_EXPANDED_BYTES:
-            raise DumpError(
-                "The archive expands to more than "
-                f"{settings.MLSTRAT_IMPORT_MAX_EXPANDED_BYTES} bytes."
-            )
+        if self.expanded > self.max_expanded:
+            raise DumpError(f"The archive expands to more than {self.max_expanded} bytes.")
         if member.file_size >= RATIO_MIN_BYTES:
             ratio = member.file_size / max(member.compress_size, 1)
-            if ratio > settings.MLSTRAT_IMPORT_MAX_RATIO:
+            if ratio > self.max_ratio:
                 raise DumpError(
                     f"The archive member {member.name!r} expands {ratio:.0f}-fold "
-                    f"(limit {settings.MLSTRAT_IMPORT_MAX_RATIO}): refused as a possible "
-                    "decompression bomb."
+                    f"(limit {self.max_ratio}): refused as a possible decompression bomb."
                 )
 
 

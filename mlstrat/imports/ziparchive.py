@@ -16,7 +16,7 @@ import zipfile
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _CENTRAL = struct.Struct(zipfile.structCentralDir)
 _CENTRAL_MAGIC = zipfile.stringCentralDir
@@ -24,11 +24,20 @@ _UTF8_NAME = 0x800
 _ZIP64_EXTRA = 0x0001
 _ZIP64_MARK = 0xFFFFFFFF
 _READ_CHUNK = 1 << 20
+# Where zipfile's central directory fields are.
+_FLAGS = zipfile._CD_FLAG_BITS
+_COMPRESSED_SIZE = zipfile._CD_COMPRESSED_SIZE
+_FILE_SIZE = zipfile._CD_UNCOMPRESSED_SIZE
+_OFFSET = zipfile._CD_LOCAL_HEADER_OFFSET
+_ATTRIBUTES = zipfile._CD_EXTERNAL_FILE_ATTRIBUTES
+_CRC = zipfile._CD_CRC
+_METHOD = zipfile._CD_COMPRESS_TYPE
+_TIME = zipfile._CD_TIME
 
 
-@dataclass(frozen=True)
-class Member:
-    """What the checks see of a member (its name as stored, and sizes)."""
+class Member(NamedTuple):
+    """What the checks see of a member (its name as stored, and sizes). A tuple: one is
+    made for each of up to a million members."""
 
     name: str
     file_size: int
@@ -83,55 +92,70 @@ class IndexedZipFile(zipfile.ZipFile):
         self._methods = array("H")
         self._flags = array("H")
         self._times = array("L")
-        for record in _central_records(self.fp, self.start_dir, size_cd):
-            self._add(record, concat)
+        self._hashes = array("q")  # hash of each key, for _sort
+        self._index(_central_records(self.fp, self.start_dir, size_cd), concat)
         self._sort()
+        del self._hashes
         self.filelist, self.NameToInfo = [], {}
 
-    def _add(self, record, concat: int) -> None:
-        fields, raw_name, extra = record
-        flags = fields[zipfile._CD_FLAG_BITS]
-        name = raw_name.decode("utf-8" if flags & _UTF8_NAME else "cp437")
-        compress_size = fields[zipfile._CD_COMPRESSED_SIZE]
-        file_size = fields[zipfile._CD_UNCOMPRESSED_SIZE]
-        offset = fields[zipfile._CD_LOCAL_HEADER_OFFSET]
-        if _ZIP64_MARK in (compress_size, file_size, offset):
-            file_size, compress_size, offset = _zip64_values(
-                extra, file_size, compress_size, offset
-            )
-        if self._check is not None:
-            attributes = fields[zipfile._CD_EXTERNAL_FILE_ATTRIBUTES]
-            self._check(Member(name, file_size, compress_size, external_attr=attributes))
-        key = None if name.endswith("/") else self._key(name)
-        if key is None:
-            return
-        if key != name:
-            self._stored_names[len(self._offsets)] = name
-        self._keys += key.encode()
-        self._key_ends.append(len(self._keys))
-        self._offsets.append(offset + concat)
-        self._compress_sizes.append(compress_size)
-        self._file_sizes.append(file_size)
-        self._crcs.append(fields[zipfile._CD_CRC])
-        self._methods.append(fields[zipfile._CD_COMPRESS_TYPE])
-        self._flags.append(flags)
-        self._times.append(fields[zipfile._CD_TIME])
+    def _index(self, records, concat: int) -> None:
+        """Check and keep each member (names ending in "/" are folders: checked, not
+        kept). One loop with its lookups bound to locals: it runs a million times for a
+        million-image dump, before the first row is read."""
+        check, key_of, stored_names = self._check, self._key, self._stored_names
+        keys, hashes = self._keys, self._hashes
+        add_key_end, add_offset = self._key_ends.append, self._offsets.append
+        add_compress_size, add_file_size = self._compress_sizes.append, self._file_sizes.append
+        add_crc, add_method = self._crcs.append, self._methods.append
+        add_flags, add_time = self._flags.append, self._times.append
+        for fields, raw_name, extra in records:
+            flags = fields[_FLAGS]
+            if raw_name.isascii():  # the same text in UTF-8 and cp437, decoded faster
+                name = raw_name.decode("ascii")
+            else:
+                name = raw_name.decode("utf-8" if flags & _UTF8_NAME else "cp437")
+            compress_size = fields[_COMPRESSED_SIZE]
+            file_size = fields[_FILE_SIZE]
+            offset = fields[_OFFSET]
+            if _ZIP64_MARK in (compress_size, file_size, offset):
+                file_size, compress_size, offset = _zip64_values(
+                    extra, file_size, compress_size, offset
+                )
+            if check is not None:
+                check(Member(name, file_size, compress_size, fields[_ATTRIBUTES]))
+            key = None if name.endswith("/") else key_of(name)
+            if key is None:
+                continue
+            if key != name:
+                stored_names[len(hashes)] = name
+            encoded = key.encode()
+            hashes.append(hash(encoded))
+            keys += encoded
+            add_key_end(len(keys))
+            add_offset(offset + concat)
+            add_compress_size(compress_size)
+            add_file_size(file_size)
+            add_crc(fields[_CRC])
+            add_method(fields[_METHOD])
+            add_flags(flags)
+            add_time(fields[_TIME])
 
     def _sort(self) -> None:
         """One sorted array of (hash of the key, member index) packed in a 63-bit int:
         a lookup is a binary search, and sorting needs one list, not two."""
         count = len(self._offsets)
-        self._index_bits = max(1, count.bit_length())
-        self._hash_mask = (1 << (63 - self._index_bits)) - 1
-        packed = sorted(
-            (hash(self._key_at(i)) & self._hash_mask) << self._index_bits | i for i in range(count)
-        )
+        bits = self._index_bits = max(1, count.bit_length())
+        mask = self._hash_mask = (1 << (63 - bits)) - 1
+        packed = sorted((h & mask) << bits | i for i, h in enumerate(self._hashes))
         self._sorted = array("q", packed)
-        del packed
-        for i in range(1, count):
-            a, b = self._unpack(self._sorted[i - 1]), self._unpack(self._sorted[i])
-            if a[0] == b[0] and self._key_at(a[1]) == self._key_at(b[1]):
-                raise DuplicateMember(f"The archive holds {self._key_at(a[1]).decode()!r} twice.")
+        # Two keys alike have the same hash, so they lie side by side once sorted.
+        for a, b in zip(packed, packed[1:], strict=False):
+            if (a ^ b) >> bits == 0:
+                first, second = self._unpack(a)[1], self._unpack(b)[1]
+                if self._key_at(first) == self._key_at(second):
+                    raise DuplicateMember(
+                        f"The archive holds {self._key_at(first).decode()!r} twice."
+                    )
 
     def _unpack(self, packed: int) -> tuple[int, int]:
         return packed >> self._index_bits, packed & ((1 << self._index_bits) - 1)
@@ -203,28 +227,49 @@ def _end_record(fp):
 
 
 def _central_records(fp, start: int, size: int) -> Iterator[tuple[tuple, bytes, bytes]]:
-    """(fixed fields, name, extra) of each central directory record, read in chunks so
-    the directory itself is never held whole."""
+    """(fixed fields, name, extra) of each central directory record, parsed from chunks
+    of the directory read in turn, so the directory itself is never held whole."""
     fp.seek(start)
-    stream = io.BufferedReader(_Window(fp, size), buffer_size=_READ_CHUNK)
+    window = _Window(fp, size)
+    fixed = _CENTRAL.size
+    unpack = _CENTRAL.unpack_from
+    buffer = b""
+    position = 0
     read = 0
     while read < size:
-        head = stream.read(_CENTRAL.size)
-        if len(head) != _CENTRAL.size:
-            raise zipfile.BadZipFile("Truncated central directory")
-        fields = _CENTRAL.unpack(head)
+        if len(buffer) - position < fixed:
+            buffer = _refill(window, buffer, position, fixed)
+            position = 0
+        fields = unpack(buffer, position)
         if fields[zipfile._CD_SIGNATURE] != _CENTRAL_MAGIC:
             raise zipfile.BadZipFile("Bad magic number for central directory")
         name_length = fields[zipfile._CD_FILENAME_LENGTH]
         extra_length = fields[zipfile._CD_EXTRA_FIELD_LENGTH]
-        comment_length = fields[zipfile._CD_COMMENT_LENGTH]
-        name = stream.read(name_length)
-        extra = stream.read(extra_length)
-        stream.read(comment_length)
-        if len(name) != name_length or len(extra) != extra_length:
+        record = fixed + name_length + extra_length + fields[zipfile._CD_COMMENT_LENGTH]
+        if len(buffer) - position < record:
+            buffer = _refill(window, buffer, position, record)
+            position = 0
+        name_start = position + fixed
+        extra_start = name_start + name_length
+        yield (
+            fields,
+            buffer[name_start:extra_start],
+            buffer[extra_start : extra_start + extra_length],
+        )
+        position += record
+        read += record
+
+
+def _refill(window, buffer: bytes, position: int, wanted: int) -> bytes:
+    """The unparsed rest of `buffer` followed by the next chunk of the directory: at
+    least `wanted` bytes, else the directory is truncated."""
+    rest = buffer[position:]
+    while len(rest) < wanted:
+        chunk = window.read(max(_READ_CHUNK, wanted - len(rest)))
+        if not chunk:
             raise zipfile.BadZipFile("Truncated central directory")
-        read += _CENTRAL.size + name_length + extra_length + comment_length
-        yield fields, name, extra
+        rest += chunk
+    return rest
 
 
 def _zip64_values(extra: bytes, file_size: int, compress_size: int, offset: int):

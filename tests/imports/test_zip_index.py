@@ -8,9 +8,12 @@ import struct
 import tracemalloc
 import zipfile
 
+import hypothesis
 import pytest
+from hypothesis import given, strategies
 
-from mlstrat.imports.dumps import ArchiveCheck, clean_member_path
+from mlstrat.imports import ziparchive
+from mlstrat.imports.dumps import ArchiveCheck, _cleaned_path, clean_member_path
 from mlstrat.imports.models import JobStatus
 from mlstrat.imports.ziparchive import DuplicateMember, IndexedZipFile, _zip64_values
 
@@ -132,3 +135,41 @@ def test_zip64_sizes_and_offset_come_from_the_extra_field():
     assert _zip64_values(only_offset, 10, 9, mark) == (10, 9, 7_000_000_000)
     with pytest.raises(zipfile.BadZipFile):
         _zip64_values(b"", mark, 9, 8)
+
+
+@hypothesis.settings(max_examples=2000, deadline=None, database=None)
+@given(strategies.text(alphabet="a./\\:", max_size=12))
+def test_a_name_taken_as_clean_as_is_cleaned_the_same_the_long_way(name):
+    """clean_member_path skips the normalising for a name already clean: for any name it
+    gives what the full cleaning gives."""
+    assert clean_member_path(name) == _cleaned_path(name)
+
+
+def test_records_split_across_reads_are_parsed_whole(monkeypatch):
+    """The directory is read in chunks: a record (fixed part, name, extra, comment) cut by
+    a chunk's end is put together again, whatever the chunk size."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for n in range(40):
+            info = zipfile.ZipInfo(f"images/{'long-' * (n % 7)}{n:03d}.png")
+            info.comment = b"c" * (n % 5)
+            info.extra = struct.pack("<HH", 0xCAFE, n % 4) + b"x" * (n % 4)
+            archive.writestr(info, f"data {n}")
+    expected = [f"images/{'long-' * (n % 7)}{n:03d}.png" for n in range(40)]
+    for chunk in (1, 7, 46, 64, 1 << 20):
+        monkeypatch.setattr(ziparchive, "_READ_CHUNK", chunk)
+        buffer.seek(0)
+        with indexed(buffer) as zip_index:
+            assert list(zip_index.names()) == expected, chunk
+            with zip_index.open_member(expected[33]) as handle:
+                assert handle.read() == b"data 33"
+
+
+def test_a_truncated_directory_refuses_the_archive():
+    data = zip_of({f"images/{n}.png": b"x" for n in range(5)}).getvalue()
+    end = data.rindex(b"PK\x05\x06")
+    size = struct.unpack_from("<I", data, end + 12)[0]
+    # The end record declares a directory 30 bytes longer than the records there are.
+    forged = data[: end + 12] + struct.pack("<I", size + 30) + data[end + 16 :]
+    with pytest.raises(zipfile.BadZipFile):
+        indexed(io.BytesIO(forged))
