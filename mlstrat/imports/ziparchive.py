@@ -113,7 +113,7 @@ class IndexedZipFile(zipfile.ZipFile):
             if raw_name.isascii():  # the same text in UTF-8 and cp437, decoded faster
                 name = raw_name.decode("ascii")
             else:
-                name = raw_name.decode("utf-8" if flags & _UTF8_NAME else "cp437")
+                name = _decoded_name(raw_name, flags)
             compress_size = fields[_COMPRESSED_SIZE]
             file_size = fields[_FILE_SIZE]
             offset = fields[_OFFSET]
@@ -214,6 +214,20 @@ class IndexedZipFile(zipfile.ZipFile):
         info.flag_bits = self._flags[index]
         info._raw_time = self._times[index]
         return self.open(info)
+
+
+def _decoded_name(raw_name: bytes, flags: int) -> str:
+    """A member's name: UTF-8 where its flag says so, else cp437 (which decodes any byte).
+    A name flagged UTF-8 that is not refuses the archive, as a damaged directory does."""
+    if not flags & _UTF8_NAME:
+        return raw_name.decode("cp437")
+    try:
+        return raw_name.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        shown = raw_name.decode("utf-8", "backslashreplace")
+        raise zipfile.BadZipFile(
+            f"the member name {shown!r} is marked UTF-8 but is not valid UTF-8"
+        ) from exc
 
 
 def _end_record(fp):

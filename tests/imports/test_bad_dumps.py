@@ -1,6 +1,7 @@
 """Every rule of the format with a bad file: the job fails with the reason, nothing is written."""
 
 import io
+import struct
 import zipfile
 
 import pytest
@@ -164,6 +165,27 @@ def test_unsafe_archive_paths_refuse_the_archive(run_import, name):
     job = run_import(zip_with_member(name))
     assert job.status == JobStatus.FAILED
     assert job.message == f"Unsafe path in the archive: {name!r} (absolute or with '..')."
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xff\xfe", b"\xed\xa0\x80", b"\xc3", b"\xe2\x82"],
+    ids=["not-utf8", "surrogate", "cut-2-byte", "cut-3-byte"],
+)
+def test_a_member_name_marked_utf8_that_is_not_refuses_the_archive(run_import, raw):
+    """A name whose UTF-8 flag lies (any invalid byte sequence) is a clear refusal of the
+    archive, not an import stopped on an unexpected error."""
+    placeholder = b"images/" + b"P" * len(raw) + b".png"
+    data = zip_with_member(placeholder.decode(), b"x").getvalue()
+    data = data.replace(placeholder, b"images/" + raw + b".png")
+    directory = data.rfind(b"PK\x01\x02")  # the member's central directory record
+    (flags,) = struct.unpack_from("<H", data, directory + 8)
+    data = data[: directory + 8] + struct.pack("<H", flags | 0x800) + data[directory + 10 :]
+    job = run_import(io.BytesIO(data))
+    assert job.status == JobStatus.FAILED
+    assert job.message.startswith("The upload is not a readable zip archive (the member name")
+    assert "is marked UTF-8 but is not valid UTF-8" in job.message
     assert_nothing_written()
 
 
