@@ -130,7 +130,7 @@ class IndexedZipFile(zipfile.ZipFile):
                 stored_names[len(hashes)] = name
             encoded = key.encode()
             hashes.append(hash(encoded))
-            keys += encoded
+            keys.extend(encoded)
             add_key_end(len(keys))
             add_offset(offset + concat)
             add_compress_size(compress_size)
