@@ -500,8 +500,7 @@ def clean_row(
             bad("label", f"{shown(label)} is not one of the dataset's classes")
         if prediction and prediction not in classes:
             bad("prediction", f"{shown(prediction)} is not one of the dataset's classes")
-    # JSON Lines, Parquet maps: keys vary by row.
-    stray = row.keys() - header.column_set if row.keys() != header.column_set else ()
+    stray = row.keys() - header.column_set  # JSON Lines, Parquet maps: keys vary by row
     if stray:
         _check_stray_columns(stray=stray, header=header, bad=bad)
     tasks = None
